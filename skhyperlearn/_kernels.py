@@ -55,7 +55,7 @@ class _Chunk:
 
     row_start: int
     row_stop: int
-    coords: torch.Tensor  # (n, K) int64, sorted by the mode
+    coords: torch.Tensor  # (K, n) int64, sorted by the mode; one contiguous row per mode
     values: torch.Tensor  # (n,)
     crow: torch.Tensor  # CSR row pointer, rows local to [row_start, row_stop)
     col: torch.Tensor  # CSR column indices (0..n-1)
@@ -73,8 +73,9 @@ class SparseTensorData:
 
     Parameters
     ----------
-    coords : torch.Tensor of shape (nnz, K), int64
-        Coordinates of the stored entries (duplicates must already be summed).
+    coords : torch.Tensor of shape (nnz, K) or (K, nnz) with ``transposed=True``, int64
+        Coordinates of the stored entries (duplicates must already be summed). They are kept as
+        one contiguous index vector per mode, the layout gathers are fastest on.
     values : torch.Tensor of shape (nnz,)
         Their values, in the working dtype.
     shape : tuple of int
@@ -89,8 +90,10 @@ class SparseTensorData:
         values: torch.Tensor,
         shape: Sequence[int],
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+        *,
+        transposed: bool = False,
     ) -> None:
-        self.coords = coords
+        self.coords_t = (coords if transposed else coords.T).contiguous()
         self.values = values
         self.shape = tuple(int(s) for s in shape)
         self.chunk_bytes = int(chunk_bytes)
@@ -114,6 +117,11 @@ class SparseTensorData:
         return cls(c, v, shape, chunk_bytes)
 
     @property
+    def coords(self) -> torch.Tensor:
+        """The ``(nnz, K)`` coordinates (a view)."""
+        return self.coords_t.T
+
+    @property
     def order(self) -> int:
         return len(self.shape)
 
@@ -135,7 +143,11 @@ class SparseTensorData:
         if device == self.device:
             return self
         return SparseTensorData(
-            self.coords.to(device), self.values.to(device), self.shape, self.chunk_bytes
+            self.coords_t.to(device),
+            self.values.to(device),
+            self.shape,
+            self.chunk_bytes,
+            transposed=True,
         )
 
     def layout(self, mode: int, width: int) -> list[_Chunk]:
@@ -148,14 +160,14 @@ class SparseTensorData:
         cached = self._layouts.get(mode)
         if cached is not None and all(c.coords.shape[0] <= n_per for c in cached):
             return cached
-        order = torch.argsort(self.coords[:, mode], stable=True)
-        coords = self.coords.index_select(0, order)
+        order = torch.argsort(self.coords_t[mode], stable=True)
+        coords = self.coords_t.index_select(1, order)
         values = self.values.index_select(0, order)
         chunks = []
         for start in range(0, self.nnz, n_per):
             stop = min(start + n_per, self.nnz)
-            c = coords[start:stop]
-            rows = c[:, mode]
+            c = coords[:, start:stop].contiguous()
+            rows = c[mode]
             row_start = int(rows[0])
             row_stop = int(rows[-1]) + 1
             local = rows - row_start
@@ -169,7 +181,7 @@ class SparseTensorData:
 
     def memory_bytes(self) -> int:
         """Bytes held by the coordinates, values and the per-mode layouts built so far."""
-        total = self.coords.numel() * 8 + self.values.numel() * self.values.element_size()
+        total = self.coords_t.numel() * 8 + self.values.numel() * self.values.element_size()
         per_mode = self.nnz * (self.order * 8 + self.values.element_size() + 16)
         return total + per_mode * len(self._layouts)
 
@@ -177,12 +189,12 @@ class SparseTensorData:
 def _gather_product(
     coords: torch.Tensor, factors: Sequence[torch.Tensor], skip: int | None
 ) -> torch.Tensor:
-    """Row-wise product of the factor rows at ``coords``, over every mode but ``skip``."""
+    """Row-wise product of the factor rows at ``coords`` (K, n), over every mode but ``skip``."""
     out = None
     for j, a in enumerate(factors):
         if j == skip:
             continue
-        g = a.index_select(0, coords[:, j])
+        g = a.index_select(0, coords[j])
         out = g if out is None else out.mul_(g)
     return out
 
@@ -227,11 +239,12 @@ def cp_values(
     """``[[A_1, …, A_K]]`` at the ``(n, K)`` coordinates: ``Σ_r Π_k A_k[c_k, r]``."""
     rank = factors[0].shape[1]
     n = coords.shape[0]
+    coords_t = coords.T.contiguous()
     out = torch.empty(n, dtype=factors[0].dtype, device=factors[0].device)
     step = _chunk_entries(rank, factors[0].element_size(), chunk_bytes)
     for start in range(0, n, step):
         stop = min(start + step, n)
-        out[start:stop] = _gather_product(coords[start:stop], factors, None).sum(1)
+        out[start:stop] = _gather_product(coords_t[:, start:stop], factors, None).sum(1)
     return out
 
 
@@ -242,7 +255,7 @@ def inner_product(tensor: SparseTensorData, factors: Sequence[torch.Tensor]) -> 
     step = _chunk_entries(rank, tensor.values.element_size(), tensor.chunk_bytes)
     for start in range(0, tensor.nnz, step):
         stop = min(start + step, tensor.nnz)
-        v = _gather_product(tensor.coords[start:stop], factors, None).sum(1)
+        v = _gather_product(tensor.coords_t[:, start:stop], factors, None).sum(1)
         total += float(torch.dot(v, tensor.values[start:stop]))
     return total
 
@@ -278,12 +291,12 @@ def _entry_offsets(
     mean: float,
     skip: int | None = None,
 ) -> torch.Tensor:
-    """``mean + Σ_{j≠skip} b_j[c_j]`` at each coordinate (a scalar tensor when there is none)."""
-    out = torch.full((coords.shape[0],), float(mean), dtype=torch.float64, device=coords.device)
+    """``mean + Σ_{j≠skip} b_j[c_j]`` at each coordinate, given as ``(K, n)``."""
+    out = torch.full((coords.shape[1],), float(mean), dtype=torch.float64, device=coords.device)
     if biases is not None:
         for j, b in enumerate(biases):
             if b is not None and j != skip:
-                out = out.to(b.dtype) + b.index_select(0, coords[:, j])
+                out = out.to(b.dtype) + b.index_select(0, coords[j])
     return out
 
 
@@ -295,7 +308,7 @@ def observed_residuals(
 ) -> torch.Tensor:
     """``x_e − (mean + Σ_k b_k[e_k] + [[A]]_e)`` at every stored entry, in storage order."""
     pred = cp_values(tensor.coords, factors, tensor.chunk_bytes)
-    offset = _entry_offsets(tensor.coords, biases, mean).to(pred.dtype)
+    offset = _entry_offsets(tensor.coords_t, biases, mean).to(pred.dtype)
     return tensor.values - pred - offset
 
 
@@ -320,7 +333,7 @@ def observed_gradient(
     """Gradient of :func:`observed_sq_error` with respect to ``A_mode``: ``−2 X_(k)^res Ω_k``."""
 
     def residual(chunk: _Chunk, h: torch.Tensor) -> torch.Tensor:
-        rows = factors[mode].index_select(0, chunk.coords[:, mode])
+        rows = factors[mode].index_select(0, chunk.coords[mode])
         pred = (rows * h).sum(1)
         offset = _entry_offsets(chunk.coords, biases, mean).to(pred.dtype)
         return chunk.values - pred - offset
@@ -335,19 +348,22 @@ def mode_normal_equations(
     biases: Sequence[torch.Tensor | None] | None = None,
     mean: float = 0.0,
     with_bias: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    return_target_sq: bool = False,
+):
     """Per-row normal equations of the masked least-squares problem in ``A_mode``.
 
     For row i of mode k, with ``h_e = Π_{j≠k} A_j[e_j]`` (augmented with a trailing 1 when
     ``with_bias``, so that the row's bias is solved jointly) and target
     ``y_e = x_e − mean − Σ_{j≠k} b_j[e_j]``, returns ``rhs[i] = Σ_{e_k=i} y_e h_e`` of shape
     (N_k, R') and ``grams[i] = Σ_{e_k=i} h_e h_eᵀ`` of shape (N_k, R', R'), in one pass.
+    With ``return_target_sq`` also returns ``Σ_e y_e²`` (the constant of the quadratic).
     """
     rank = factors[mode].shape[1]
     width = rank + int(with_bias)
     n = tensor.shape[mode]
     rhs = torch.zeros(n, width, dtype=tensor.dtype, device=tensor.device)
     grams = torch.zeros(n, width * width, dtype=tensor.dtype, device=tensor.device)
+    target_sq = 0.0
     for chunk in tensor.layout(mode, width * width):
         h = _gather_product(chunk.coords, factors, mode)
         if with_bias:
@@ -355,8 +371,12 @@ def mode_normal_equations(
         y = chunk.values - _entry_offsets(chunk.coords, biases, mean, skip=mode).to(h.dtype)
         rows = slice(chunk.row_start, chunk.row_stop)
         rhs[rows] += chunk.scatter(y) @ h
+        if return_target_sq:
+            target_sq += float(torch.dot(y, y))
         outer = (h[:, :, None] * h[:, None, :]).reshape(h.shape[0], width * width)
         grams[rows] += chunk.scatter(torch.ones_like(y)) @ outer
+    if return_target_sq:
+        return rhs, grams.reshape(n, width, width), target_sq
     return rhs, grams.reshape(n, width, width)
 
 

@@ -1,0 +1,221 @@
+"""Input checks shared by every entry point.
+
+Each check raises before any work starts, names the parameter and says what was expected and what
+was given. Nothing the caller passed in is modified: arrays are copied before they are changed.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import sparse
+from sklearn.utils import check_array
+
+__all__ = ["TensorInput", "check_laplacians", "check_tensor"]
+
+
+@dataclass
+class TensorInput:
+    """A validated sparse tensor: distinct coordinates, finite values, working dtype."""
+
+    coords: np.ndarray  # (nnz, K) int64, duplicates summed
+    values: np.ndarray  # (nnz,) float32 or float64
+    shape: tuple[int, ...]
+    laplacians: list | None = None  # graphs carried by a Hypergraph container, if any
+
+    @property
+    def order(self) -> int:
+        return len(self.shape)
+
+
+def _working_dtype(dtype: np.dtype) -> np.dtype:
+    """float32 stays float32; every other real type computes in float64."""
+    return np.dtype(np.float32) if dtype == np.float32 else np.dtype(np.float64)
+
+
+def _sum_duplicates(coords: np.ndarray, values: np.ndarray, shape: tuple[int, ...]):
+    """Sum the values of repeated coordinates (pydata sparse's convention), sorted row-major."""
+    if coords.shape[0] == 0:
+        return coords, values
+    linear = np.ravel_multi_index(tuple(coords.T), shape)
+    if coords.shape[0] > 1 and np.all(linear[1:] > linear[:-1]):
+        return coords, values
+    uniq, inverse = np.unique(linear, return_inverse=True)
+    summed = np.zeros(uniq.shape[0], dtype=values.dtype)
+    np.add.at(summed, inverse, values)
+    return np.stack(np.unravel_index(uniq, shape), axis=1).astype(np.int64), summed
+
+
+def _from_coo(x: sparse.COO, name: str) -> TensorInput:
+    data = np.asarray(x.data)
+    if data.dtype.kind == "c":
+        raise ValueError(f"{name} has complex values; only real values are supported.")
+    if data.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got values of dtype {data.dtype}.")
+    dtype = _working_dtype(data.dtype)
+    # Copies, so that neither sorting nor summing duplicates touches the caller's arrays.
+    coords = np.array(x.coords.T, dtype=np.int64)
+    values = np.array(data, dtype=dtype)
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{name} contains NaN or infinity among its stored values.")
+    if x.fill_value != 0 and not (isinstance(x.fill_value, float) and x.fill_value == 0.0):
+        raise ValueError(f"{name} must have fill_value 0, got {x.fill_value!r}.")
+    shape = tuple(int(s) for s in x.shape)
+    coords, values = _sum_duplicates(coords, values, shape)
+    return TensorInput(coords, values, shape)
+
+
+def _from_dense(x: np.ndarray, name: str) -> TensorInput:
+    arr = check_array(
+        x,
+        accept_sparse=False,
+        dtype=[np.float64, np.float32],
+        allow_nd=True,
+        ensure_2d=True,
+        ensure_min_samples=1,
+        ensure_min_features=1,
+        input_name=name,
+    )
+    nz = np.nonzero(arr)
+    coords = np.stack(nz, axis=1).astype(np.int64)
+    return TensorInput(coords, arr[nz].astype(arr.dtype, copy=True), tuple(arr.shape))
+
+
+def _from_scipy(x, name: str) -> TensorInput:
+    mat = check_array(
+        x, accept_sparse=True, dtype=[np.float64, np.float32], input_name=name
+    ).tocoo()
+    coords = np.stack([mat.row, mat.col], axis=1).astype(np.int64)
+    values = np.array(mat.data, dtype=mat.dtype)
+    coords, values = _sum_duplicates(coords, values, tuple(mat.shape))
+    keep = values != 0
+    return TensorInput(coords[keep], values[keep], tuple(int(s) for s in mat.shape))
+
+
+def check_tensor(x, name: str = "X", *, min_order: int = 2) -> TensorInput:
+    """Validate a tensor given as ``sparse.COO``, scipy sparse, ndarray or a Hypergraph container.
+
+    Parameters
+    ----------
+    x : sparse.COO, sparse array, scipy sparse matrix, array-like or Hypergraph
+        The tensor. Repeated coordinates of a COO tensor are summed, as pydata sparse does.
+    name : str
+        Parameter name used in error messages.
+    min_order : int
+        Smallest accepted order.
+
+    Returns
+    -------
+    TensorInput
+    """
+    laplacians = None
+    if hasattr(x, "tensor") and hasattr(x, "laplacians"):
+        laplacians = list(x.laplacians)
+        x = x.tensor
+    if isinstance(x, sparse.SparseArray):
+        if not isinstance(x, sparse.COO):
+            x = x.asformat("coo")
+        out = _from_coo(x, name)
+    elif sp.issparse(x):
+        out = _from_scipy(x, name)
+    elif isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(
+            f"{name} must be a sparse.COO tensor, an ndarray or a scipy sparse matrix, "
+            f"got {type(x).__name__}."
+        )
+    else:
+        try:
+            arr = np.asarray(x)
+        except Exception as exc:  # noqa: BLE001 - any failure means "not array-like"
+            raise TypeError(f"{name} must be array-like, got {type(x).__name__}.") from exc
+        if arr.ndim < 2:
+            raise ValueError(
+                f"{name} must have at least {min_order} dimensions (a tensor of order ≥ "
+                f"{min_order}); got an array of shape {arr.shape}. Reshape your data either "
+                "using X.reshape(-1, 1) if it has a single feature or X.reshape(1, -1) if it "
+                "contains a single sample."
+            )
+        out = _from_dense(x, name)
+    if out.order < min_order:
+        raise ValueError(f"{name} must be a tensor of order ≥ {min_order}, got shape {out.shape}.")
+    if any(s < 1 for s in out.shape):
+        raise ValueError(f"{name} has an empty mode: shape {out.shape}.")
+    if out.coords.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has no stored (non-zero) entries, shape {out.shape}.")
+    out.laplacians = laplacians
+    return out
+
+
+def _check_one_laplacian(lap, k: int, n: int, name: str):
+    where = f"{name}[{k}]"
+    if sp.issparse(lap):
+        if lap.ndim != 2:
+            raise ValueError(f"{where} must be 2-D, got {lap.ndim} dimensions.")
+        mat = sp.csr_array(lap, dtype=np.float64, copy=True)
+    else:
+        try:
+            arr = np.asarray(lap)
+        except Exception as exc:  # noqa: BLE001
+            raise TypeError(
+                f"{where} must be a scipy sparse matrix, an ndarray or None, got "
+                f"{type(lap).__name__}."
+            ) from exc
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(
+                f"{where} must hold real numbers, got {type(lap).__name__} of dtype {arr.dtype}."
+            )
+        if arr.ndim != 2:
+            raise ValueError(f"{where} must be a 2-D matrix, got shape {arr.shape}.")
+        mat = sp.csr_array(arr.astype(np.float64))
+    if mat.shape[0] != mat.shape[1]:
+        raise ValueError(f"{where} must be square, got shape {mat.shape}.")
+    if mat.shape[0] != n:
+        raise ValueError(
+            f"{where} has shape {mat.shape} but mode {k} of X has {n} entities; "
+            f"expected ({n}, {n})."
+        )
+    if not np.all(np.isfinite(mat.data)):
+        raise ValueError(f"{where} contains NaN or infinity.")
+    asym = abs(mat - mat.T)
+    scale = max(float(abs(mat).max()) if mat.nnz else 0.0, 1.0)
+    if asym.nnz and float(asym.max()) > 1e-8 * scale:
+        raise ValueError(
+            f"{where} is not symmetric (max |L - L.T| = {float(asym.max()):.3g}); a graph "
+            "Laplacian must be symmetric."
+        )
+    return mat
+
+
+def check_laplacians(laplacians, shape: Sequence[int], name: str = "laplacians") -> list:
+    """Validate one Laplacian (or None) per mode; returns float64 CSR copies (or None)."""
+    order = len(shape)
+    if laplacians is None:
+        return [None] * order
+    if sp.issparse(laplacians) or isinstance(laplacians, np.ndarray):
+        raise TypeError(
+            f"{name} must be a list of {order} Laplacians (one per mode, None for a mode "
+            f"without a graph), got a single {type(laplacians).__name__}."
+        )
+    if not isinstance(laplacians, Sequence):
+        raise TypeError(f"{name} must be a list or tuple, got {type(laplacians).__name__}.")
+    if len(laplacians) != order:
+        raise ValueError(
+            f"{name} has {len(laplacians)} entries but X is a tensor of order {order}; "
+            f"give one Laplacian (or None) per mode."
+        )
+    return [
+        None if lap is None else _check_one_laplacian(lap, k, n, name)
+        for k, (lap, n) in enumerate(zip(laplacians, shape, strict=True))
+    ]
+
+
+def check_scalar_int(value, name: str, min_val: int | None = None) -> int:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}.")
+    if min_val is not None and value < min_val:
+        raise ValueError(f"{name} must be ≥ {min_val}, got {value}.")
+    return int(value)

@@ -1,0 +1,158 @@
+"""Loader for HetRec 2011 Last.fm 2K: user–artist–tag(–month) hyperedges and user friendships.
+
+The data are for non-commercial use only and are not shipped: the loader reads a local copy of
+the ``hetrec2011-lastfm-2k`` folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils import Bunch
+
+from ..hypergraph import Hypergraph
+from ._movielens import _find_folder, _read_int_table, _require
+
+__all__ = ["load_lastfm2k"]
+
+_URL = "https://grouplens.org/datasets/hetrec-2011/"
+_FOLDER = "hetrec2011-lastfm-2k"
+_TAGGED = "user_taggedartists.dat"
+_TAGGED_COLUMNS = ("userID", "artistID", "tagID", "day", "month", "year")
+_FRIENDS_COLUMNS = ("userID", "friendID")
+
+_DESCR = """HetRec 2011 Last.fm 2K (Cantador, Brusilovsky & Kuflik, RecSys 2011): 186,479 tag
+assignments (user, artist, tag, date) by 1892 users, and their friendship graph (12,717 undirected
+edges). Non-commercial use only; cite the Last.fm website (http://www.lastfm.com).
+"""
+
+
+def _read_names(path: Path, header: tuple[str, ...], encoding: str) -> dict[int, str]:
+    """``id -> name`` from a tab-separated file whose first two columns are id and name."""
+    names: dict[int, str] = {}
+    with open(path, encoding=encoding, newline=None) as handle:
+        first = handle.readline().rstrip("\n").split("\t")
+        if first != list(header):
+            raise ValueError(
+                f"{path} is malformed: expected the header {list(header)}, got {first}."
+            )
+        for lineno, line in enumerate(handle, start=2):
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) != len(header):
+                raise ValueError(
+                    f"{path} is malformed: line {lineno} has {len(fields)} "
+                    f"tab-separated fields; expected {len(header)}."
+                )
+            try:
+                names[int(fields[0])] = fields[1]
+            except ValueError:
+                raise ValueError(
+                    f"{path} is malformed: line {lineno} does not start with an integer id."
+                ) from None
+    return names
+
+
+def _friendship(pairs: np.ndarray, users: np.ndarray) -> sp.csr_array:
+    """Binary symmetric adjacency of the friend pairs over the encoded users."""
+    rows = np.searchsorted(users, pairs[:, 0])
+    cols = np.searchsorted(users, pairs[:, 1])
+    n = len(users)
+    adjacency = sp.coo_array((np.ones(len(rows)), (rows, cols)), shape=(n, n)).tocsr()
+    # The file lists both directions; OR-symmetrising and binarising guards against copies that
+    # list a pair once or twice.
+    adjacency = ((adjacency + adjacency.T) > 0).astype(np.float64)
+    adjacency.setdiag(0)
+    adjacency.eliminate_zeros()
+    return sp.csr_array(adjacency)
+
+
+def load_lastfm2k(data_home: str | os.PathLike | None = None, *, order: int = 3) -> Bunch:
+    """Load HetRec 2011 Last.fm 2K as a user × artist × tag (× month) hypergraph.
+
+    Each tag assignment of ``user_taggedartists.dat`` is one binary hyperedge. The user mode
+    (mode 0, the sample mode) carries the friendship graph of ``user_friends.dat`` as an
+    adjacency; the other modes have no graph.
+
+    Parameters
+    ----------
+    data_home : str or path-like, optional
+        Folder holding ``hetrec2011-lastfm-2k/`` (or that folder itself); defaults to the
+        ``SKHYPERLEARN_DATA`` environment variable, then ``~/skhyperlearn_data``.
+    order : {3, 4}, default=3
+        3: user × artist × tag. 4: user × artist × tag × month, the fourth mode indexing the
+        distinct (year, month) periods in chronological order.
+
+    Returns
+    -------
+    Bunch
+        - ``hypergraph`` : :class:`~skhyperlearn.hypergraph.Hypergraph` with
+          ``graph_kind="adjacency"``, graphs ``[friendship, None, None(, None)]`` and ``ids`` the
+          original user, artist, tag ids (and periods);
+        - ``user_ids``, ``artist_ids``, ``tag_ids`` : int64 arrays, index → original id;
+          users are every user who tags or has a friend (1892 in the HetRec release);
+        - ``periods`` : int64 ``year * 100 + month`` per index of mode 3 (``order=4`` only).
+          Five assignments carry implausible years (1956, 1957, 1979) and are kept as they are;
+        - ``artist_names``, ``tag_names`` : object arrays aligned with ``artist_ids`` /
+          ``tag_ids``; ``None`` where ``artists.dat`` / ``tags.dat`` lack the id (390 tagged
+          artists are missing from artists.dat);
+        - ``friendship`` : scipy.sparse.csr_array, the symmetric 0/1 user adjacency;
+        - ``DESCR`` : str.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a required file is missing (the message names it).
+    ValueError
+        If ``order`` is not 3 or 4 or a file is malformed.
+    """
+    if order not in (3, 4) or isinstance(order, bool):
+        raise ValueError(f"order must be 3 or 4, got {order!r}.")
+    folder = _find_folder(data_home, _FOLDER, _TAGGED, "HetRec 2011 Last.fm 2K", _URL)
+    tagged = _read_int_table(folder / _TAGGED, _TAGGED_COLUMNS, skip_header=True)
+    months = tagged[:, 4]
+    if months.min() < 1 or months.max() > 12:
+        raise ValueError(f"{folder / _TAGGED} is malformed: months must lie in 1..12.")
+    friends = _read_int_table(
+        _require(folder / "user_friends.dat", "Last.fm friendships"),
+        _FRIENDS_COLUMNS,
+        skip_header=True,
+    )
+    # artists.dat is UTF-8 but tags.dat is ISO-8859-1 (see the data's PROVENANCE notes).
+    artist_names = _read_names(
+        _require(folder / "artists.dat", "Last.fm artist list"),
+        ("id", "name", "url", "pictureURL"),
+        "utf-8",
+    )
+    tag_names = _read_names(
+        _require(folder / "tags.dat", "Last.fm tag list"), ("tagID", "tagValue"), "latin-1"
+    )
+
+    users = np.union1d(tagged[:, 0], friends.ravel())
+    columns = [tagged[:, 0], tagged[:, 1], tagged[:, 2]]
+    if order == 4:
+        columns.append(tagged[:, 5] * 100 + months)
+    friendship = _friendship(friends, users)
+    graphs = [friendship] + [None] * (order - 1)
+    hypergraph = Hypergraph.from_edges(
+        np.stack(columns, axis=1),
+        ids=[users] + [None] * (order - 1),
+        graphs=graphs,
+        graph_kind="adjacency",
+    )
+    artist_ids, tag_ids = hypergraph.ids[1], hypergraph.ids[2]
+    bunch = Bunch(
+        hypergraph=hypergraph,
+        user_ids=users,
+        artist_ids=artist_ids,
+        tag_ids=tag_ids,
+        artist_names=np.array([artist_names.get(int(i)) for i in artist_ids], dtype=object),
+        tag_names=np.array([tag_names.get(int(i)) for i in tag_ids], dtype=object),
+        friendship=friendship,
+        DESCR=_DESCR,
+    )
+    if order == 4:
+        bunch.periods = hypergraph.ids[3]
+    return bunch

@@ -1,0 +1,86 @@
+"""Initial factors: random, truncated SVD of the sparse unfoldings, or given by the user."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from scipy.sparse.linalg import svds
+
+from ._problem import Problem, State
+
+__all__ = ["initial_state", "svd_factors"]
+
+
+def _unfolding(coords: np.ndarray, values: np.ndarray, shape: Sequence[int], mode: int):
+    """The sparse mode-``mode`` unfolding ``X_(k)`` (rows: mode k; columns: the other modes)."""
+    others = [j for j in range(len(shape)) if j != mode]
+    cols = np.ravel_multi_index(tuple(coords[:, j] for j in others), [shape[j] for j in others])
+    n_cols = int(np.prod([shape[j] for j in others], dtype=np.int64))
+    return sp.csr_array((values.astype(np.float64), (coords[:, mode], cols)), shape=(shape[mode], n_cols))
+
+
+def svd_factors(
+    coords: np.ndarray,
+    values: np.ndarray,
+    shape: Sequence[int],
+    rank: int,
+    random_state: np.random.RandomState,
+) -> list[np.ndarray]:
+    """Leading left singular vectors of each sparse unfolding, scaled by √σ (scipy ``svds``)."""
+    factors = []
+    for k in range(len(shape)):
+        unf = _unfolding(coords, values, shape, k)
+        if rank >= min(unf.shape):
+            raise ValueError(
+                f"rank={rank} cannot be produced by init='svd': the mode-{k} unfolding has shape "
+                f"{unf.shape} and svds needs rank < {min(unf.shape)}. Use init='random' or a "
+                "smaller rank."
+            )
+        v0 = random_state.uniform(-1, 1, min(unf.shape))
+        u, s, _ = svds(unf, k=rank, v0=v0, random_state=random_state)
+        order = np.argsort(s)[::-1]
+        u, s = u[:, order], s[order]
+        # Sign convention so that the result does not depend on the solver's internals.
+        signs = np.sign(u[np.abs(u).argmax(axis=0), np.arange(rank)])
+        signs[signs == 0] = 1
+        factors.append(u * signs * np.sqrt(s) ** (1.0 / max(len(shape) - 1, 1)))
+    return factors
+
+
+def _random_factors(shape, rank, scale, random_state) -> list[np.ndarray]:
+    return [random_state.uniform(0.0, 1.0, (n, rank)) * scale for n in shape]
+
+
+def initial_state(
+    problem: Problem,
+    init,
+    rank: int,
+    random_state: np.random.RandomState,
+    coords: np.ndarray,
+    values: np.ndarray,
+) -> State:
+    """Factors (and zero biases) to start from, placed on each mode's device."""
+    shape = problem.shape
+    if isinstance(init, str):
+        if init == "svd":
+            arrays = svd_factors(coords, values, shape, rank, random_state)
+        else:
+            # Scale so that [[A]] has roughly the magnitude of the stored values.
+            typical = float(np.sqrt(np.mean(values.astype(np.float64) ** 2)))
+            scale = (max(typical, 1e-12) / rank) ** (1.0 / len(shape)) * 2.0
+            arrays = _random_factors(shape, rank, scale, random_state)
+    else:
+        arrays = [np.array(a, dtype=np.float64) for a in init]
+    factors = [
+        torch.as_tensor(a, dtype=problem.dtype).to(dev).contiguous()
+        for a, dev in zip(arrays, problem.devices, strict=True)
+    ]
+    biases = None
+    mean = 0.0
+    if problem.bias:
+        biases = [torch.zeros(n, dtype=problem.dtype, device=dev) for n, dev in zip(shape, problem.devices)]
+        mean = float(values.mean())
+    return State(factors, biases, mean)
