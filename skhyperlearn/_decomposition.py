@@ -4,26 +4,35 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._devices import resolve_devices
 from ._kernels import DEFAULT_CHUNK_BYTES, cp_values
+from ._memory import estimate_fit_bytes, format_bytes, parse_bytes
 from ._validation import TensorInput, check_laplacians, check_tensor
 from .solvers._als import run_als, solve_mode
+from .solvers._hyperlearn import BlockConfig, block_seed, run_hyperlearn
 from .solvers._init import initial_state
+from .solvers._monitor import Monitor
 from .solvers._problem import Problem, State
 
 __all__ = ["HyperLearnDecomposition"]
 
 
-class HyperLearnDecomposition(TransformerMixin, BaseEstimator):
+class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Representations of every modality of a hypergraph, regularised by per-modality graphs.
 
     Learns one factor matrix ``A_k`` (``N_k × rank``) per mode of a sparse K-th order tensor X
@@ -45,8 +54,10 @@ class HyperLearnDecomposition(TransformerMixin, BaseEstimator):
     loss : {"hypergraph", "observed"}, default="hypergraph"
         ``"hypergraph"``: every cell counts and absent hyperedges are zeros (computed over the
         stored entries only). ``"observed"``: only the stored entries count (completion).
-    solver : {"als"}, default="als"
+    solver : {"als", "hyperlearn"}, default="als"
         ``"als"``: exact block coordinate descent, one exact solve per mode per sweep.
+        ``"hyperlearn"``: one MGCNN-LSTM diffusion block per mode (Chebyshev graph convolution
+        then an LSTM predicting factor increments), trained by alternating over the modes.
     alpha : float, default=0.0
         Ridge penalty on the factors (and on the biases).
     bias : bool, default=True
@@ -56,9 +67,10 @@ class HyperLearnDecomposition(TransformerMixin, BaseEstimator):
         Maximum number of sweeps over the modes.
     tol : float, default=1e-6
         Stop when J decreases by less than ``tol`` relative to its previous value.
-    init : {"random", "svd"} or list of ndarray, default="random"
-        Initial factors: uniform random, truncated SVD of each sparse unfolding, or K arrays of
-        shape ``(N_k, rank)``.
+    init : {"auto", "random", "svd", "als"} or list of ndarray, default="auto"
+        Initial factors: uniform random, truncated SVD of each sparse unfolding, ``init_iter``
+        exact sweeps from random (``"als"``), or K arrays of shape ``(N_k, rank)``. ``"auto"``
+        is ``"random"`` for the exact solver and ``"als"`` for the HyperLearn solver.
     sample_mode : int, default=0
         The mode whose entities are the samples: :meth:`transform` returns their factors.
     devices : None, str or list of str, default=None
@@ -66,6 +78,43 @@ class HyperLearnDecomposition(TransformerMixin, BaseEstimator):
         (e.g. ``["cuda:0", "cuda:1", "cuda:2"]``). Each mode's data and Laplacian live there.
     cg_tol : float, default=1e-8
         Relative residual at which the conjugate-gradient solves of graph modes stop.
+    schedule : {"sequential", "parallel"}, default="sequential"
+        HyperLearn solver: modes take turns seeing the freshest factors (``"sequential"``), or
+        every block steps at once from the previous round's factors, concurrently, one worker
+        per device (``"parallel"``).
+    n_terms : int, default=5
+        HyperLearn solver: Chebyshev terms ``p + 1`` of each block's graph convolution.
+    hidden : int, default=32
+        HyperLearn solver: width q of the convolution output and of the LSTM state.
+    n_steps : int, default=10
+        HyperLearn solver: diffusion steps T with shared weights.
+    learning_rate : float, default=1e-3
+        HyperLearn solver: Adam's learning rate.
+    inner_steps : int, default=1
+        HyperLearn solver: optimizer steps per mode per round; the stored entries are visited
+        once per mode per round whatever this is.
+    init_iter : int, default=20
+        Exact sweeps run by ``init="als"``.
+    early_stopping : bool, default=False
+        With ``loss="observed"``: hold out ``validation_fraction`` of the stored entries, keep
+        the factors with the lowest validation RMSE and stop after ``n_iter_no_change`` rounds
+        without improvement.
+    validation_fraction : float, default=0.1
+        Share of the stored entries held out by ``early_stopping``.
+    n_iter_no_change : int, default=10
+        Rounds without improvement (validation RMSE, else J) before training stops.
+    callback : callable, default=None
+        Called after each sweep or round with a dict holding ``iteration``, ``loss`` (J), its
+        parts, ``time`` and the current ``factors``; returning True stops training cleanly.
+    warm_start : bool, default=False
+        Start from the fitted factors of a previous call to fit (same X shape) instead of
+        ``init``.
+    max_memory : int, str or None, default=None
+        Refuse to fit, before any work, when the estimated peak memory exceeds this (bytes, or
+        a string such as ``"4GB"``); chunks of stored entries are then sized to stay within it.
+    on_nonfinite : {"raise", "warn"}, default="raise"
+        When J or the factors stop being finite during training: raise ``FloatingPointError``
+        (the estimator stays unfitted), or warn and keep the best factors seen before.
     random_state : int, RandomState instance or None, default=None
         Seed of the initial factors.
     verbose : int, default=0
@@ -80,11 +129,19 @@ class HyperLearnDecomposition(TransformerMixin, BaseEstimator):
     mean_ : float
         Global mean (``loss="observed"`` with ``bias=True``), else 0.
     loss_history_ : list of float
-        J after each sweep.
+        J after each sweep (exact solver) or round (HyperLearn solver).
+    validation_history_ : list of float or None
+        Validation RMSE after each round when ``early_stopping``.
     n_iter_ : int
-        Number of sweeps run.
+        Number of sweeps or rounds run.
+    best_iter_ : int
+        The sweep or round whose factors were kept.
+    blocks_ : list of torch.nn.Module or None
+        HyperLearn solver: each mode's trained diffusion block (on the CPU).
     tensor_shape_ : tuple of int
         Shape of the tensor seen in fit.
+    memory_estimate_ : int
+        The estimated peak bytes of the fit (see ``max_memory``).
     n_features_in_ : int
         Number of entities of the mode after the sample mode for order-2 input (the columns).
 
@@ -114,15 +171,29 @@ class HyperLearnDecomposition(TransformerMixin, BaseEstimator):
         "lam": [Interval(Real, 0, None, closed="neither")],
         "laplacians": ["array-like", None],
         "loss": [StrOptions({"hypergraph", "observed"})],
-        "solver": [StrOptions({"als"})],
+        "solver": [StrOptions({"als", "hyperlearn"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "bias": ["boolean"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "init": [StrOptions({"random", "svd"}), list, tuple],
+        "init": [StrOptions({"auto", "random", "svd", "als"}), list, tuple],
         "sample_mode": [Interval(Integral, 0, None, closed="left")],
         "devices": [None, str, list, tuple, torch.device],
         "cg_tol": [Interval(Real, 0, 1, closed="neither")],
+        "schedule": [StrOptions({"sequential", "parallel"})],
+        "n_terms": [Interval(Integral, 1, None, closed="left")],
+        "hidden": [Interval(Integral, 1, None, closed="left")],
+        "n_steps": [Interval(Integral, 0, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "inner_steps": [Interval(Integral, 1, None, closed="left")],
+        "init_iter": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "callback": [callable, None],
+        "warm_start": ["boolean"],
+        "max_memory": [None, Interval(Real, 0, None, closed="neither"), str],
+        "on_nonfinite": [StrOptions({"raise", "warn"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -139,10 +210,24 @@ class HyperLearnDecomposition(TransformerMixin, BaseEstimator):
         bias=True,
         max_iter=100,
         tol=1e-6,
-        init="random",
+        init="auto",
         sample_mode=0,
         devices=None,
         cg_tol=1e-8,
+        schedule="sequential",
+        n_terms=5,
+        hidden=32,
+        n_steps=10,
+        learning_rate=1e-3,
+        inner_steps=1,
+        init_iter=20,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        callback=None,
+        warm_start=False,
+        max_memory=None,
+        on_nonfinite="raise",
         random_state=None,
         verbose=0,
     ):
@@ -159,6 +244,20 @@ class HyperLearnDecomposition(TransformerMixin, BaseEstimator):
         self.sample_mode = sample_mode
         self.devices = devices
         self.cg_tol = cg_tol
+        self.schedule = schedule
+        self.n_terms = n_terms
+        self.hidden = hidden
+        self.n_steps = n_steps
+        self.learning_rate = learning_rate
+        self.inner_steps = inner_steps
+        self.init_iter = init_iter
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.callback = callback
+        self.warm_start = warm_start
+        self.max_memory = max_memory
+        self.on_nonfinite = on_nonfinite
         self.random_state = random_state
         self.verbose = verbose
 
@@ -192,6 +291,38 @@ class HyperLearnDecomposition(TransformerMixin, BaseEstimator):
         print(f"[{type(self).__name__}] {message}", file=sys.stdout, flush=True)
 
     # ------------------------------------------------------------------ fitting
+    def _chunk_bytes(self) -> int:
+        if self.max_memory is None:
+            return DEFAULT_CHUNK_BYTES
+        # A few chunk temporaries are alive at once; keep them a small share of the budget.
+        limit = parse_bytes(self.max_memory)
+        return int(min(DEFAULT_CHUNK_BYTES, max(limit // 32, 2**20)))
+
+    def _check_memory(self, data: TensorInput, laplacians, devices) -> int:
+        """Estimate the fit's peak memory and refuse, before any work, when over max_memory."""
+        estimate = estimate_fit_bytes(
+            data.shape,
+            data.values.shape[0],
+            self.rank,
+            data.values.dtype.itemsize,
+            loss=self.loss,
+            solver=self.solver,
+            chunk_bytes=self._chunk_bytes(),
+            laplacian_nnz=[lap.nnz for lap in laplacians if lap is not None],
+            n_devices=len(set(devices)),
+            n_terms=self.n_terms,
+            hidden=self.hidden,
+            n_steps=self.n_steps,
+        )
+        if self.max_memory is not None and estimate > parse_bytes(self.max_memory):
+            raise MemoryError(
+                f"max_memory: the fit needs an estimated {format_bytes(estimate)} but "
+                f"max_memory={self.max_memory!r} ({format_bytes(parse_bytes(self.max_memory))})"
+                f"; {data.values.shape[0]} stored entries × {data.order} modes at rank "
+                f"{self.rank}. Raise max_memory, lower the rank, or use fewer entries."
+            )
+        return estimate
+
     def _build_problem(self, data: TensorInput, laplacians, devices) -> Problem:
         return Problem.build(
             data.coords,
@@ -203,12 +334,105 @@ class HyperLearnDecomposition(TransformerMixin, BaseEstimator):
             alpha=self.alpha,
             bias=self.bias,
             devices=devices,
-            chunk_bytes=DEFAULT_CHUNK_BYTES,
+            chunk_bytes=self._chunk_bytes(),
         )
 
     def _mode_order(self, order: int) -> list[int]:
         # The sample mode goes last: fit then ends on the same solve that transform performs.
         return [k for k in range(order) if k != self.sample_mode] + [self.sample_mode]
+
+    def _split_validation(self, data: TensorInput, rng) -> tuple[TensorInput, tuple | None]:
+        """Hold out ``validation_fraction`` of the stored entries for early stopping."""
+        if not self.early_stopping:
+            return data, None
+        if self.loss != "observed":
+            raise ValueError(
+                "early_stopping=True needs loss='observed': with loss='hypergraph' every cell "
+                "counts, so no stored entry can be held out."
+            )
+        n = data.values.shape[0]
+        n_val = round(self.validation_fraction * n)
+        if n_val < 1 or n_val >= n:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} leaves {n_val} of {n} stored "
+                "entries for validation; need at least 1 and fewer than all."
+            )
+        held = np.zeros(n, dtype=bool)
+        held[rng.permutation(n)[:n_val]] = True
+        train = TensorInput(data.coords[~held], data.values[~held], data.shape, data.laplacians)
+        dtype = torch.float32 if data.values.dtype == np.float32 else torch.float64
+        val = (
+            torch.as_tensor(data.coords[held]),
+            torch.as_tensor(data.values[held], dtype=dtype),
+        )
+        return train, val
+
+    def _initial_state(self, problem: Problem, data: TensorInput, rng) -> State:
+        if self.warm_start and hasattr(self, "factors_"):
+            if tuple(self.tensor_shape_) != data.shape:
+                raise ValueError(
+                    f"warm_start=True needs X of the fitted shape {tuple(self.tensor_shape_)}, "
+                    f"got {data.shape}."
+                )
+            state = initial_state(problem, self.factors_, self.rank, rng, data.coords, data.values)
+            if problem.bias and self.biases_ is not None:
+                state.biases = [
+                    torch.as_tensor(b, dtype=problem.dtype).to(d)
+                    for b, d in zip(self.biases_, problem.devices, strict=True)
+                ]
+                state.mean = self.mean_
+            return state
+        init = self.init
+        if isinstance(init, str) and init == "auto":
+            init = "als" if self.solver == "hyperlearn" else "random"
+        if isinstance(init, str) and init == "als":
+            state = initial_state(problem, "random", self.rank, rng, data.coords, data.values)
+            state, _, _ = run_als(
+                problem,
+                state,
+                mode_order=self._mode_order(data.order),
+                max_iter=self.init_iter,
+                tol=self.tol,
+                cg_tol=self.cg_tol,
+            )
+            return state
+        return initial_state(problem, init, self.rank, rng, data.coords, data.values)
+
+    def _run_solver(self, problem, state, laplacians, rng, monitor, log):
+        order = self._mode_order(problem.order)
+        if self.solver == "als":
+            run_als(
+                problem,
+                state,
+                mode_order=order,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                cg_tol=self.cg_tol,
+                callback=monitor,
+                log=log,
+            )
+            return None
+        config = BlockConfig(
+            n_terms=self.n_terms,
+            hidden=self.hidden,
+            n_steps=self.n_steps,
+            learning_rate=self.learning_rate,
+            inner_steps=self.inner_steps,
+        )
+        _, _, _, blocks = run_hyperlearn(
+            problem,
+            state,
+            laplacians,
+            config=config,
+            schedule=self.schedule,
+            mode_order=order,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            seed=block_seed(rng),
+            callback=monitor,
+            log=log,
+        )
+        return blocks
 
     def _fit(self, X) -> State:
         data, laplacians = self._check_input(X)
@@ -216,35 +440,62 @@ class HyperLearnDecomposition(TransformerMixin, BaseEstimator):
         devices = resolve_devices(self.devices, data.order)
         rng = check_random_state(self.random_state)
         tic = time.perf_counter()
-        problem = self._build_problem(data, laplacians, devices)
-        state = initial_state(problem, self.init, self.rank, rng, data.coords, data.values)
+        train, validation = self._split_validation(data, rng)
+        estimate = self._check_memory(train, laplacians, devices)
+        problem = self._build_problem(train, laplacians, devices)
+        state = self._initial_state(problem, train, rng)
+        start = state.clone()
         log = self._log if self.verbose else None
-        state, history, n_iter = run_als(
-            problem,
-            state,
-            mode_order=self._mode_order(data.order),
-            max_iter=self.max_iter,
-            tol=self.tol,
-            cg_tol=self.cg_tol,
-            log=log,
+        n_no_change = (
+            self.n_iter_no_change if (self.early_stopping or self.solver == "hyperlearn") else None
         )
+        monitor = Monitor(
+            problem, validation=validation, n_iter_no_change=n_no_change, callback=self.callback
+        )
+        blocks = None
+        try:
+            blocks = self._run_solver(problem, state, laplacians, rng, monitor, log)
+        except KeyboardInterrupt:
+            warnings.warn(
+                f"fit interrupted after {len(monitor.losses)} iterations; keeping the best "
+                f"factors so far (iteration {monitor.best_iter}).",
+                UserWarning,
+                stacklevel=3,
+            )
+        if monitor.fault is not None:
+            message = f"{monitor.fault}; try a larger alpha, a smaller lam or learning_rate."
+            if self.on_nonfinite == "raise":
+                raise FloatingPointError(message + " The estimator was left unfitted.")
+            warnings.warn(
+                message + f" Keeping the best factors seen (iteration {monitor.best_iter}).",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        state = monitor.best_state if monitor.best_state is not None else start
         self._fold_in_sample_mode(problem, state, problem.laplacians[self.sample_mode])
         if not state.is_finite():
             raise FloatingPointError(
                 "The fit produced non-finite factors; try a larger alpha or a smaller lam."
             )
         if self.verbose:
-            self._log(f"fitted in {time.perf_counter() - tic:.2f} s, {n_iter} sweeps")
+            self._log(f"fitted in {time.perf_counter() - tic:.2f} s, {len(monitor.losses)} its")
         # Attributes are set only once everything succeeded: a failed fit leaves none behind.
         factors, biases, mean = state.numpy()
+        history = list(monitor.losses)
+        if self.warm_start and hasattr(self, "loss_history_"):
+            history = list(self.loss_history_) + history
         self.factors_ = factors
         self.biases_ = biases
         self.mean_ = mean
         self.loss_history_ = history
-        self.n_iter_ = n_iter
+        self.validation_history_ = list(monitor.scores) if validation is not None else None
+        self.n_iter_ = max(len(monitor.losses), 1)
+        self.best_iter_ = monitor.best_iter
+        self.memory_estimate_ = estimate
+        self.blocks_ = None if blocks is None else [b.block.cpu() for b in blocks]
         self.tensor_shape_ = data.shape
-        self.n_features_in_ = int(data.shape[1 - self.sample_mode] if data.order == 2 else
-                                  np.prod([s for k, s in enumerate(data.shape) if k != self.sample_mode]))
+        others = [s for k, s in enumerate(data.shape) if k != self.sample_mode]
+        self.n_features_in_ = int(np.prod(others))
         self.devices_ = [str(d) for d in devices]
         self._laplacians_fit = laplacians
         return state
@@ -295,7 +546,7 @@ class HyperLearnDecomposition(TransformerMixin, BaseEstimator):
                 f"X has {got[1 - s]} features, but {type(self).__name__} is expecting "
                 f"{expected[1 - s]} features as input."
             )
-        if any(g != e for k, (g, e) in enumerate(zip(got, expected)) if k != s):
+        if any(g != e for k, (g, e) in enumerate(zip(got, expected, strict=False)) if k != s):
             raise ValueError(
                 f"X has shape {tuple(got)} but the estimator was fitted on shape "
                 f"{tuple(expected)}; all modes but sample_mode={s} must match."
@@ -399,6 +650,10 @@ class HyperLearnDecomposition(TransformerMixin, BaseEstimator):
         error = problem.data_error(state)
         count = np.prod(data.shape) if self.loss == "hypergraph" else data.values.shape[0]
         return -float(error) / float(count)
+
+    @property
+    def _n_features_out(self) -> int:
+        return self.rank
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -19,8 +19,7 @@ def _one_device(spec, name: str) -> torch.device:
             raise ValueError(f"{name}: {spec!r} is not a valid torch device string.") from exc
     else:
         raise TypeError(
-            f"{name} must be a device string such as 'cpu' or 'cuda:0', got "
-            f"{type(spec).__name__}."
+            f"{name} must be a device string such as 'cpu' or 'cuda:0', got {type(spec).__name__}."
         )
     if dev.type == "cpu":
         return torch.device("cpu")

@@ -130,7 +130,7 @@ def check_tensor(x, name: str = "X", *, min_order: int = 2) -> TensorInput:
     else:
         try:
             arr = np.asarray(x)
-        except Exception as exc:  # noqa: BLE001 - any failure means "not array-like"
+        except Exception as exc:
             raise TypeError(f"{name} must be array-like, got {type(x).__name__}.") from exc
         if arr.ndim < 2:
             raise ValueError(
@@ -145,7 +145,9 @@ def check_tensor(x, name: str = "X", *, min_order: int = 2) -> TensorInput:
     if any(s < 1 for s in out.shape):
         raise ValueError(f"{name} has an empty mode: shape {out.shape}.")
     if out.coords.shape[0] == 0:
-        raise ValueError(f"{name} is empty: it has no stored (non-zero) entries, shape {out.shape}.")
+        raise ValueError(
+            f"{name} is empty: it has no stored (non-zero) entries, shape {out.shape}."
+        )
     out.laplacians = laplacians
     return out
 
@@ -159,7 +161,7 @@ def _check_one_laplacian(lap, k: int, n: int, name: str):
     else:
         try:
             arr = np.asarray(lap)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise TypeError(
                 f"{where} must be a scipy sparse matrix, an ndarray or None, got "
                 f"{type(lap).__name__}."

@@ -102,9 +102,9 @@ def normalized_laplacian(adjacency, *, copy: bool = True) -> sp.csr_array:
     Parameters
     ----------
     adjacency : {array-like, scipy sparse, sparse.SparseArray} of shape (n_nodes, n_nodes)
-        Symmetric adjacency ``W`` with finite, non-negative (bool, int or float) weights. Symmetry is checked up to a
-        relative tolerance (``SYMMETRY_RTOL``); a nearly symmetric input is replaced by
-        ``(W + Wᵀ)/2`` so the result is exactly symmetric.
+        Symmetric adjacency ``W`` with finite, non-negative (bool, int or float) weights.
+        Symmetry is checked up to a relative tolerance (``SYMMETRY_RTOL``); a nearly symmetric
+        input is replaced by ``(W + Wᵀ)/2`` so the result is exactly symmetric.
     copy : bool, default=True
         If True, ``adjacency`` is never modified. If False and ``adjacency`` already is a
         ``float64`` CSR matrix/array, its buffers may be reused and overwritten to save memory

@@ -52,7 +52,7 @@ def _pcg(
     rz = dot(r, z)
     target = tol * torch.sqrt(dot(b, b)).clamp_min(torch.finfo(b.dtype).tiny)
     it = 0
-    for it in range(1, maxiter + 1):  # noqa: B007 - the count is returned
+    for it in range(1, maxiter + 1):
         active = torch.sqrt(dot(r, r)) > target
         if not bool(active.any()):
             it -= 1
@@ -155,7 +155,7 @@ def solve_mode(
     warm: bool = True,
     cg_tol: float = 1e-8,
     cg_maxiter: int = 500,
-    laplacian: torch.Tensor | None | str = "problem",
+    laplacian: torch.Tensor | str | None = "problem",
 ) -> tuple[torch.Tensor, torch.Tensor | None, ModeQuadratic]:
     """The exact minimiser of J over mode ``mode``'s factors (and bias), others fixed.
 
@@ -169,8 +169,14 @@ def solve_mode(
     rank = current.shape[1]
     if problem.loss == "hypergraph":
         a = _solve_hypergraph_mode(
-            lap, quad.gram, quad.linear, problem.lam, problem.alpha,
-            current if warm else None, cg_tol, cg_maxiter,
+            lap,
+            quad.gram,
+            quad.linear,
+            problem.lam,
+            problem.alpha,
+            current if warm else None,
+            cg_tol,
+            cg_maxiter,
         )
         return a, None, quad
     a0 = None

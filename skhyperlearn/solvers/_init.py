@@ -19,7 +19,9 @@ def _unfolding(coords: np.ndarray, values: np.ndarray, shape: Sequence[int], mod
     others = [j for j in range(len(shape)) if j != mode]
     cols = np.ravel_multi_index(tuple(coords[:, j] for j in others), [shape[j] for j in others])
     n_cols = int(np.prod([shape[j] for j in others], dtype=np.int64))
-    return sp.csr_array((values.astype(np.float64), (coords[:, mode], cols)), shape=(shape[mode], n_cols))
+    return sp.csr_array(
+        (values.astype(np.float64), (coords[:, mode], cols)), shape=(shape[mode], n_cols)
+    )
 
 
 def svd_factors(
@@ -81,6 +83,9 @@ def initial_state(
     biases = None
     mean = 0.0
     if problem.bias:
-        biases = [torch.zeros(n, dtype=problem.dtype, device=dev) for n, dev in zip(shape, problem.devices)]
+        biases = [
+            torch.zeros(n, dtype=problem.dtype, device=dev)
+            for n, dev in zip(shape, problem.devices, strict=False)
+        ]
         mean = float(values.mean())
     return State(factors, biases, mean)

@@ -101,10 +101,20 @@ class Problem:
         tensor = SparseTensorData.from_numpy(
             coords, values, shape, dtype=dtype, device=devices[0], chunk_bytes=chunk_bytes
         )
-        laps = [laplacian_to_torch(lap, dtype, dev) for lap, dev in zip(laplacians, devices)]
+        laps = [
+            laplacian_to_torch(lap, dtype, dev)
+            for lap, dev in zip(laplacians, devices, strict=False)
+        ]
         return cls(
-            tuple(shape), loss, float(lam), float(alpha), bool(bias and loss == "observed"),
-            list(devices), dtype, laps, tensor,
+            tuple(shape),
+            loss,
+            float(lam),
+            float(alpha),
+            bool(bias and loss == "observed"),
+            list(devices),
+            dtype,
+            laps,
+            tensor,
         )
 
     @property
