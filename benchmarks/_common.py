@@ -166,7 +166,7 @@ def run_child(
                 stdout=out,
                 stderr=err,
                 env=child_env,
-                preexec_fn=_limit_memory(mem_limit_bytes),  # noqa: PLW1509 - no threads here
+                preexec_fn=_limit_memory(mem_limit_bytes),
             )
             watched = psutil.Process(proc.pid)
             polled = 0
@@ -261,7 +261,7 @@ def child_result(payload: dict):
     """
     try:
         yield payload
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent, not swallowed
+    except BaseException as exc:
         text = f"{type(exc).__name__}: {exc}"
         oom = isinstance(exc, MemoryError) or any(p in text for p in _OOM_PATTERNS)
         payload["status"] = "out of memory" if oom else "failed"

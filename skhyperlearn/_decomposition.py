@@ -32,6 +32,16 @@ from .solvers._problem import Problem, State
 __all__ = ["HyperLearnDecomposition"]
 
 
+# Stored entries from which early_stopping="auto" holds some out for validation.
+_AUTO_EARLY_STOPPING = 10_000
+
+
+def _min_unfolding_dim(shape) -> int:
+    """The smallest dimension of any mode unfolding: svds needs a rank below it."""
+    total = int(np.prod(shape, dtype=np.int64))
+    return min(min(n, total // n) for n in shape)
+
+
 class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Representations of every modality of a hypergraph, regularised by per-modality graphs.
 
@@ -69,7 +79,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         Stop when J decreases by less than ``tol`` relative to its previous value.
     init : {"auto", "random", "svd", "als"} or list of ndarray, default="auto"
         Initial factors: uniform random, truncated SVD of each sparse unfolding, ``init_iter``
-        exact sweeps from random (``"als"``), or K arrays of shape ``(N_k, rank)``. ``"auto"``
+        exact sweeps from the SVD (``"als"``), or K arrays of shape ``(N_k, rank)``. ``"auto"``
         is ``"random"`` for the exact solver and ``"als"`` for the HyperLearn solver.
     sample_mode : int, default=0
         The mode whose entities are the samples: :meth:`transform` returns their factors.
@@ -95,17 +105,21 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         once per mode per round whatever this is.
     init_iter : int, default=20
         Exact sweeps run by ``init="als"``.
-    early_stopping : bool, default=False
+    early_stopping : "auto" or bool, default="auto"
         With ``loss="observed"``: hold out ``validation_fraction`` of the stored entries, keep
         the factors with the lowest validation RMSE and stop after ``n_iter_no_change`` rounds
-        without improvement.
+        without improvement; the final solve of the sample mode then uses every stored entry.
+        ``"auto"`` turns it on for ``loss="observed"`` with at least 10,000 stored entries (as
+        scikit-learn's histogram gradient boosting does).
     validation_fraction : float, default=0.1
         Share of the stored entries held out by ``early_stopping``.
     n_iter_no_change : int, default=10
         Rounds without improvement (validation RMSE, else J) before training stops.
     callback : callable, default=None
         Called after each sweep or round with a dict holding ``iteration``, ``loss`` (J), its
-        parts, ``time`` and the current ``factors``; returning True stops training cleanly.
+        parts (``data``, ``graph``, ``ridge``), ``time`` (seconds of that iteration), the current
+        ``factors``, ``biases`` and ``mean`` (torch tensors, on each mode's device) and, with
+        early stopping, ``validation_rmse``; returning True stops training cleanly.
     warm_start : bool, default=False
         Start from the fitted factors of a previous call to fit (same X shape) instead of
         ``init``.
@@ -187,7 +201,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "inner_steps": [Interval(Integral, 1, None, closed="left")],
         "init_iter": [Interval(Integral, 1, None, closed="left")],
-        "early_stopping": ["boolean"],
+        "early_stopping": [StrOptions({"auto"}), "boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "callback": [callable, None],
@@ -221,7 +235,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         learning_rate=1e-3,
         inner_steps=1,
         init_iter=20,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=10,
         callback=None,
@@ -343,7 +357,10 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
     def _split_validation(self, data: TensorInput, rng) -> tuple[TensorInput, tuple | None]:
         """Hold out ``validation_fraction`` of the stored entries for early stopping."""
-        if not self.early_stopping:
+        early = self.early_stopping
+        if early == "auto":
+            early = self.loss == "observed" and data.values.shape[0] >= _AUTO_EARLY_STOPPING
+        if not early:
             return data, None
         if self.loss != "observed":
             raise ValueError(
@@ -367,7 +384,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         )
         return train, val
 
-    def _initial_state(self, problem: Problem, data: TensorInput, rng) -> State:
+    def _initial_state(self, problem: Problem, data: TensorInput, rng, validation) -> State:
         if self.warm_start and hasattr(self, "factors_"):
             if tuple(self.tensor_shape_) != data.shape:
                 raise ValueError(
@@ -386,7 +403,15 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         if isinstance(init, str) and init == "auto":
             init = "als" if self.solver == "hyperlearn" else "random"
         if isinstance(init, str) and init == "als":
-            state = initial_state(problem, "random", self.rank, rng, data.coords, data.values)
+            # Exact sweeps from the truncated SVD where svds can produce the rank, else random.
+            start = "svd" if self.rank < _min_unfolding_dim(data.shape) else "random"
+            state = initial_state(problem, start, self.rank, rng, data.coords, data.values)
+            # With held-out entries the exact sweeps stop, too, where validation is best.
+            init_monitor = Monitor(
+                problem,
+                validation=validation,
+                n_iter_no_change=None if validation is None else self.n_iter_no_change,
+            )
             state, _, _ = run_als(
                 problem,
                 state,
@@ -394,7 +419,10 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 max_iter=self.init_iter,
                 tol=self.tol,
                 cg_tol=self.cg_tol,
+                callback=init_monitor,
             )
+            if init_monitor.best_state is not None:
+                state = init_monitor.best_state
             return state
         return initial_state(problem, init, self.rank, rng, data.coords, data.values)
 
@@ -443,15 +471,18 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         train, validation = self._split_validation(data, rng)
         estimate = self._check_memory(train, laplacians, devices)
         problem = self._build_problem(train, laplacians, devices)
-        state = self._initial_state(problem, train, rng)
+        state = self._initial_state(problem, train, rng, validation)
         start = state.clone()
         log = self._log if self.verbose else None
         n_no_change = (
-            self.n_iter_no_change if (self.early_stopping or self.solver == "hyperlearn") else None
+            self.n_iter_no_change
+            if (validation is not None or self.solver == "hyperlearn")
+            else None
         )
         monitor = Monitor(
             problem, validation=validation, n_iter_no_change=n_no_change, callback=self.callback
         )
+        monitor.seed(start)
         blocks = None
         try:
             blocks = self._run_solver(problem, state, laplacians, rng, monitor, log)
@@ -472,6 +503,11 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 stacklevel=3,
             )
         state = monitor.best_state if monitor.best_state is not None else start
+        if validation is not None:
+            # The held-out entries were only needed to choose when to stop: the final solve of
+            # the sample mode sees every stored entry, as transform(X) does.
+            del problem
+            problem = self._build_problem(data, laplacians, devices)
         self._fold_in_sample_mode(problem, state, problem.laplacians[self.sample_mode])
         if not state.is_finite():
             raise FloatingPointError(

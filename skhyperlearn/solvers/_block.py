@@ -27,7 +27,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-__all__ = ["ChebyshevFilter", "DiffusionBlock", "sparse_scaled_laplacian"]
+__all__ = ["ChebyshevFilter", "DiffusionBlock", "sparse_scaled_laplacian", "symmetric_spmm"]
 
 
 def sparse_scaled_laplacian(
@@ -83,6 +83,30 @@ def sparse_scaled_laplacian(
             device=device,
             check_invariants=False,
         )
+
+
+class _SymmetricSpMM(torch.autograd.Function):
+    """``L @ x`` for a symmetric sparse ``L``, whose backward is ``L @ grad``.
+
+    torch's generic backward of CSR @ dense transposes and re-sorts ``L`` on every call; a graph
+    Laplacian is symmetric (validated up front), so the forward product serves again.
+    """
+
+    @staticmethod
+    def forward(ctx, lap: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        ctx.lap = lap
+        return lap @ x
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return None, ctx.lap @ grad
+
+
+def symmetric_spmm(lap: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``lap @ x`` for a symmetric sparse ``lap``, differentiable in ``x`` at forward's cost."""
+    if not x.requires_grad:
+        return lap @ x
+    return _SymmetricSpMM.apply(lap, x)
 
 
 class ChebyshevFilter(nn.Module):
@@ -157,9 +181,9 @@ class ChebyshevFilter(nn.Module):
             out = x @ self.weight[: self.in_features]
         else:
             # T_0 x = x, T_1 x = L̃ x, T_j x = 2 L̃ T_{j-1} x − T_{j-2} x: one sparse product each.
-            terms = [x, lap_tilde @ x]
+            terms = [x, symmetric_spmm(lap_tilde, x)]
             for _ in range(2, self.n_terms):
-                terms.append(2.0 * (lap_tilde @ terms[-1]) - terms[-2])
+                terms.append(2.0 * symmetric_spmm(lap_tilde, terms[-1]) - terms[-2])
             out = torch.cat(terms, dim=1) @ self.weight
         return out if self.bias is None else out + self.bias
 

@@ -135,6 +135,8 @@ def run_hyperlearn(
         )
         for k in range(problem.order)
     ]
+    for k in range(problem.order):
+        problem.data(k)  # copy the entries to every device now, not from racing workers
     workers = ThreadPoolExecutor(max_workers=problem.order) if schedule == "parallel" else None
     history: list[float] = []
     n_iter = 0

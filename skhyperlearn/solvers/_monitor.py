@@ -54,6 +54,17 @@ class Monitor:
         self.stopped_by_callback = False
         self._stall = 0
 
+    def seed(self, state: State) -> None:
+        """Score the starting state, so that training can never return anything worse."""
+        if not state.is_finite():
+            return
+        if self.validation is not None:
+            score = validation_rmse(self.problem, state, *self.validation)
+        else:
+            score = self.problem.objective(state)["loss"]
+        if score < self.best_score:
+            self.best_score, self.best_state, self.best_iter = score, state.clone(), 0
+
     def __call__(self, iteration: int, info: dict, state: State) -> bool:
         self.losses.append(info["loss"])
         if not math.isfinite(info["loss"]) or not state.is_finite():
@@ -71,7 +82,13 @@ class Monitor:
         else:
             self._stall += 1
         if self.callback is not None:
-            report = dict(info, iteration=iteration, factors=[a.detach() for a in state.factors])
+            report = dict(
+                info,
+                iteration=iteration,
+                factors=[a.detach() for a in state.factors],
+                biases=None if state.biases is None else [b.detach() for b in state.biases],
+                mean=state.mean,
+            )
             if self.callback(report) is True:
                 self.stopped_by_callback = True
                 return True

@@ -19,6 +19,7 @@ from .._kernels import (
     hypergraph_sq_error,
     observed_sq_error,
 )
+from ._block import symmetric_spmm
 
 __all__ = ["Problem", "State", "laplacian_to_torch"]
 
@@ -140,7 +141,7 @@ class Problem:
         lap = self.laplacians[mode]
         if lap is None:
             return a.new_zeros(())
-        return 0.5 * (a * (lap @ a)).sum()
+        return 0.5 * (a * symmetric_spmm(lap, a)).sum()
 
     def ridge_term(self, state: State) -> float:
         if self.alpha == 0.0:

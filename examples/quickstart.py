@@ -1,0 +1,107 @@
+"""Quickstart: learn a representation of every modality of a synthetic hypergraph.
+
+``make_hypergraph`` plants graph-smooth CP structure in a sparse 3rd-order binary tensor (think
+images × tags × users) and gives each modality a kNN graph and community labels.
+``HyperLearnDecomposition`` learns one factor matrix per modality from the tensor and the graphs.
+The script prints
+
+- the shapes of the learned factors (one ``(N_k, rank)`` matrix per modality),
+- the objective J at the initial factors and after fitting (recomputed here, in a few lines of
+  numpy, from the stored entries only: the tensor is never densified),
+- how well the planted communities of the sample mode are recovered: the 5-fold accuracy of a
+  LogisticRegression on the learned factors, against the same without graphs (plain CP) and
+  against random features of the same width.
+
+Run (under a minute on a laptop)::
+
+    python examples/quickstart.py
+    python examples/quickstart.py --rank 6 --lam 0.5 --seed 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skhyperlearn import HyperLearnDecomposition
+from skhyperlearn.datasets import make_hypergraph
+
+
+def objective(tensor, factors, laplacians, lam, alpha=0.0):
+    """J = lam ‖X − [[A]]‖² + ½ Σ_k tr(A_kᵀ L_k A_k) + alpha Σ_k ‖A_k‖², without densifying X.
+
+    ``‖X − [[A]]‖² = ‖X‖² − 2 ⟨X, [[A]]⟩ + 1ᵀ (⊛_k A_kᵀ A_k) 1``: the inner product runs over the
+    stored entries only, the last term is a Hadamard product of R × R Gram matrices.
+    """
+    coords, values = tensor.coords, tensor.data
+    at_entries = np.prod([a[c] for a, c in zip(factors, coords, strict=True)], axis=0).sum(1)
+    gram = np.prod([a.T @ a for a in factors], axis=0)
+    data = values @ values - 2.0 * values @ at_entries + gram.sum()
+    graph = sum(0.5 * np.sum(a * (lap @ a)) for a, lap in zip(factors, laplacians, strict=True))
+    ridge = alpha * sum(np.sum(a * a) for a in factors)
+    return lam * data + graph + ridge
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rank", type=int, default=4, help="components R (default 4)")
+    parser.add_argument("--lam", type=float, default=1.0, help="weight of the data term")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    args = parser.parse_args(argv)
+
+    data = make_hypergraph(random_state=args.seed)  # the defaults: 60 × 50 × 40, planted rank 4
+    X, laplacians, labels = data.tensor, data.laplacians, data.labels[0]
+    print(
+        f"hypergraph: shape {X.shape}, {X.nnz} stored hyperedges "
+        f"({X.nnz / np.prod(X.shape):.1%} of the cells), graphs with "
+        f"{[int(lap.nnz) for lap in laplacians]} non-zeros, "
+        f"{len(np.unique(labels))} communities in the sample mode"
+    )
+
+    # Explicit initial factors, so that J can be evaluated before fitting too.
+    rng = np.random.default_rng(args.seed)
+    scale = (1.0 / args.rank) ** (1.0 / X.ndim) * 2.0
+    init = [rng.uniform(0.0, 1.0, (n, args.rank)) * scale for n in X.shape]
+
+    model = HyperLearnDecomposition(
+        rank=args.rank, lam=args.lam, laplacians=laplacians, init=init, random_state=args.seed
+    )
+    tic = time.perf_counter()
+    samples = model.fit_transform(X)
+    elapsed = time.perf_counter() - tic
+
+    print(f"\nfitted in {elapsed:.2f} s, {model.n_iter_} sweeps of exact block updates")
+    for k, a in enumerate(model.factors_):
+        print(f"  factors_[{k}]: shape {a.shape}")
+    j0 = objective(X, init, laplacians, args.lam)
+    j1 = objective(X, model.factors_, laplacians, args.lam)
+    print(f"J at the initial factors: {j0:12.4f}")
+    print(
+        f"J after fitting:          {j1:12.4f}  (the estimator's last sweep: "
+        f"{model.loss_history_[-1]:.4f})"
+    )
+
+    plain = HyperLearnDecomposition(rank=args.rank, lam=args.lam, random_state=args.seed)
+    plain_samples = plain.fit_transform(X)
+    noise = np.random.default_rng(args.seed).standard_normal(samples.shape)
+
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    cv = StratifiedKFold(5, shuffle=True, random_state=args.seed)
+    print("\nsample-mode communities, LogisticRegression 5-fold accuracy:")
+    for name, features in [
+        ("HyperLearn factors (with graphs)", samples),
+        ("plain CP factors (no graphs)", plain_samples),
+        ("random features", noise),
+    ]:
+        scores = cross_val_score(clf, features, labels, cv=cv)
+        print(f"  {name:34s} {scores.mean():.3f} ± {scores.std():.3f}")
+
+
+if __name__ == "__main__":
+    main()
