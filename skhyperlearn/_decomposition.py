@@ -32,6 +32,9 @@ from .solvers._problem import Problem, State
 __all__ = ["HyperLearnDecomposition"]
 
 
+# What lam="auto" and alpha="auto" mean for each loss.
+_AUTO_LAM = {"hypergraph": 1.0, "observed": 0.1}
+_AUTO_ALPHA = {"hypergraph": 0.0, "observed": 0.5}
 # Stored entries from which early_stopping="auto" holds some out for validation.
 _AUTO_EARLY_STOPPING = 10_000
 
@@ -56,8 +59,10 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     ----------
     rank : int, default=10
         Number of components R of every factor matrix.
-    lam : float, default=1.0
-        Weight λ > 0 of the data term against the graph terms.
+    lam : float or "auto", default="auto"
+        Weight λ > 0 of the data term against the graph terms. ``"auto"``: 1.0 for
+        ``loss="hypergraph"`` and 0.1 for ``loss="observed"`` (values found to work for binary
+        hyperedges and for ratings on a 1–5 scale; tune it with ``GridSearchCV`` otherwise).
     laplacians : list of (sparse matrix, ndarray or None), default=None
         One Laplacian per mode (shape ``(N_k, N_k)``), ``None`` for a mode without a graph. Use
         :func:`skhyperlearn.graphs.normalized_laplacian` to build one from an adjacency.
@@ -68,8 +73,10 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         ``"als"``: exact block coordinate descent, one exact solve per mode per sweep.
         ``"hyperlearn"``: one MGCNN-LSTM diffusion block per mode (Chebyshev graph convolution
         then an LSTM predicting factor increments), trained by alternating over the modes.
-    alpha : float, default=0.0
-        Ridge penalty on the factors (and on the biases).
+    alpha : float or "auto", default="auto"
+        Ridge penalty on the factors (and on the biases). ``"auto"``: 0.0 for
+        ``loss="hypergraph"`` and 0.5 for ``loss="observed"``, where rows with few stored entries
+        would otherwise overfit.
     bias : bool, default=True
         With ``loss="observed"``, also fit a global mean and one bias vector per mode.
         Ignored for ``loss="hypergraph"``.
@@ -182,11 +189,11 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
     _parameter_constraints: dict = {
         "rank": [Interval(Integral, 1, None, closed="left")],
-        "lam": [Interval(Real, 0, None, closed="neither")],
+        "lam": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "laplacians": ["array-like", None],
         "loss": [StrOptions({"hypergraph", "observed"})],
         "solver": [StrOptions({"als", "hyperlearn"})],
-        "alpha": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "bias": ["boolean"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
@@ -215,12 +222,12 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     def __init__(
         self,
         rank=10,
-        lam=1.0,
+        lam="auto",
         laplacians=None,
         *,
         loss="hypergraph",
         solver="als",
-        alpha=0.0,
+        alpha="auto",
         bias=True,
         max_iter=100,
         tol=1e-6,
@@ -305,6 +312,16 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         print(f"[{type(self).__name__}] {message}", file=sys.stdout, flush=True)
 
     # ------------------------------------------------------------------ fitting
+    def _lam(self) -> float:
+        if self.lam == "auto":
+            return _AUTO_LAM[self.loss]
+        return float(self.lam)
+
+    def _alpha(self) -> float:
+        if self.alpha == "auto":
+            return _AUTO_ALPHA[self.loss]
+        return float(self.alpha)
+
     def _chunk_bytes(self) -> int:
         if self.max_memory is None:
             return DEFAULT_CHUNK_BYTES
@@ -344,8 +361,8 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             data.shape,
             laplacians,
             loss=self.loss,
-            lam=self.lam,
-            alpha=self.alpha,
+            lam=self._lam(),
+            alpha=self._alpha(),
             bias=self.bias,
             devices=devices,
             chunk_bytes=self._chunk_bytes(),

@@ -640,9 +640,7 @@ CASES: list[Case] = [
     ),
     Case(
         "X-coo-zero-size-mode",
-        *_fit_x(
-            lambda: sparse.COO(np.zeros((3, 0), dtype=np.int64), np.zeros(0), shape=(3, 0, 4))
-        ),
+        *_fit_x(lambda: sparse.COO(np.zeros((3, 0), dtype=np.int64), np.zeros(0), shape=(3, 0, 4))),
         ValueError,
         r"X has an empty mode: shape \(3, 0, 4\)",
     ),
@@ -655,8 +653,9 @@ CASES: list[Case] = [
     Case(
         "X-fill-value-1",
         *_fit_x(
-            lambda: sparse.COO(np.array([[0, 1], [1, 0]]), np.array([1.0, 2.0]), shape=(2, 2),
-                               fill_value=1.0)
+            lambda: sparse.COO(
+                np.array([[0, 1], [1, 0]]), np.array([1.0, 2.0]), shape=(2, 2), fill_value=1.0
+            )
         ),
         ValueError,
         r"X must have fill_value 0",
@@ -745,9 +744,7 @@ CASES: list[Case] = [
     ),
     Case(
         "laplacians-negative-weights",
-        *_fit_laplacians(
-            lambda: [None, np.eye(6) + 0.1 * (np.ones((6, 6)) - np.eye(6)), None]
-        ),
+        *_fit_laplacians(lambda: [None, np.eye(6) + 0.1 * (np.ones((6, 6)) - np.eye(6)), None]),
         ValueError,
         r"laplacians\[1\].*negative",
     ),
@@ -1001,8 +998,9 @@ CASES: list[Case] = [
     ),
     Case(
         "Hypergraph-adjacency-negative",
-        *_func(Hypergraph, lambda: [_tensor(), [-np.ones((8, 8)), None, None]],
-               graph_kind="adjacency"),
+        *_func(
+            Hypergraph, lambda: [_tensor(), [-np.ones((8, 8)), None, None]], graph_kind="adjacency"
+        ),
         ValueError,
         r"graphs\[0\] is not a valid adjacency: adjacency has negative weights",
     ),

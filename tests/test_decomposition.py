@@ -50,7 +50,7 @@ def test_observed_loss_completes_held_out_entries():
     coords = np.argwhere(mask)
     x = sparse.COO(coords.T, dense[mask], shape=shape)
     model = HyperLearnDecomposition(
-        rank=2, loss="observed", bias=False, max_iter=150, tol=1e-10, random_state=0
+        rank=2, lam=1.0, alpha=0.0, loss="observed", bias=False, max_iter=150, tol=1e-10, random_state=0
     ).fit(x)
     held = np.argwhere(~mask)
     pred = model.reconstruct(held)

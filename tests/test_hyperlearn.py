@@ -76,6 +76,8 @@ def _model(loss, data, **kwargs):
     params = dict(
         rank=RANK,
         laplacians=data.laplacians,
+        lam=1.0,
+        alpha=0.0,
         loss=loss,
         solver="hyperlearn",
         max_iter=8,

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import sparse
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from skhyperlearn import HyperLearnDecomposition
@@ -30,8 +30,9 @@ SETTINGS = settings(
 @st.composite
 def adjacencies(draw, n: int):
     """A symmetric non-negative adjacency with some isolated nodes (zero rows and columns)."""
-    weights = draw(st.lists(st.sampled_from([0.0, 0.0, 0.5, 1.0, 3.0]), min_size=n * n,
-                            max_size=n * n))
+    weights = draw(
+        st.lists(st.sampled_from([0.0, 0.0, 0.5, 1.0, 3.0]), min_size=n * n, max_size=n * n)
+    )
     w = np.array(weights).reshape(n, n)
     w = np.triu(w, 1)
     w = w + w.T
@@ -54,8 +55,7 @@ def hypergraphs(draw, max_order=5, max_size=6):
     coords = []
     for n in shape:
         used = draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=n, unique=True))
-        coords.append(draw(st.lists(st.sampled_from(used), min_size=n_entries,
-                                    max_size=n_entries)))
+        coords.append(draw(st.lists(st.sampled_from(used), min_size=n_entries, max_size=n_entries)))
     coords = np.array(coords, dtype=np.int64)
     # Explicit repeats of some coordinates.
     n_repeat = draw(st.integers(0, min(5, n_entries)))
@@ -64,12 +64,19 @@ def hypergraphs(draw, max_order=5, max_size=6):
     kind = draw(st.sampled_from(["float", "int", "binary"]))
     if kind == "float":
         values = np.array(
-            draw(st.lists(st.floats(-3, 3, allow_nan=False, allow_subnormal=False),
-                          min_size=coords.shape[1], max_size=coords.shape[1]))
+            draw(
+                st.lists(
+                    st.floats(-3, 3, allow_nan=False, allow_subnormal=False),
+                    min_size=coords.shape[1],
+                    max_size=coords.shape[1],
+                )
+            )
         )
     elif kind == "int":
-        values = np.array(draw(st.lists(st.integers(1, 5), min_size=coords.shape[1],
-                                        max_size=coords.shape[1])), dtype=np.int64)
+        values = np.array(
+            draw(st.lists(st.integers(1, 5), min_size=coords.shape[1], max_size=coords.shape[1])),
+            dtype=np.int64,
+        )
     else:
         values = np.ones(coords.shape[1])
     dtype = draw(st.sampled_from([np.float64, np.float32])) if kind != "int" else np.int64
@@ -163,15 +170,14 @@ def test_hypergraph_container_fit_is_finite(data, rank):
     from skhyperlearn.hypergraph import Hypergraph
 
     x, _, adj = data
-    h = Hypergraph(x, [None if w is None else sp.csr_array(w) for w in adj],
-                   graph_kind="adjacency")
+    h = Hypergraph(x, [None if w is None else sp.csr_array(w) for w in adj], graph_kind="adjacency")
     model = HyperLearnDecomposition(rank=rank, max_iter=2, random_state=0).fit(h)
     _check_fitted(model, x, rank)
     assert model.transform(h).shape == (x.shape[0], rank)
 
 
 # ---------------------------------------------------------------------------- HyperLearn solver
-@settings(SETTINGS, max_examples=6)
+@settings(SETTINGS, max_examples=6, phases=(Phase.explicit, Phase.reuse, Phase.generate))
 @given(
     data=hypergraphs(max_order=4, max_size=5),
     rank=st.integers(1, 3),
@@ -243,3 +249,19 @@ def test_single_entry_tensor_every_order(order):
     for loss in ("hypergraph", "observed"):
         model = HyperLearnDecomposition(rank=4, loss=loss, max_iter=3, random_state=0).fit(x)
         _check_fitted(model, x, 4)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("graph", [False, True])
+def test_observed_loss_rows_with_one_entry(dtype, graph):
+    """Minimal example found by the properties above (hyperlearn, then exact solver).
+
+    Every row holds one entry, so each per-row Gram ``[[Σa², Σa], [Σa, n]]`` (factor and bias
+    columns) is singular; the ridge floor must keep the system solvable in float32 too.
+    """
+    x = sparse.COO(np.array([[0, 1], [0, 1]]), np.array([1.0, 2.0], dtype=dtype), shape=(2, 2))
+    laps = [normalized_laplacian(np.zeros((2, 2))), None] if graph else None
+    model = HyperLearnDecomposition(
+        rank=1, loss="observed", laplacians=laps, max_iter=2, random_state=0
+    ).fit(x)
+    _check_fitted(model, x, 1)
