@@ -72,6 +72,7 @@ def main(argv=None):
     parser.add_argument("--max-iter", type=int, default=50)
     parser.add_argument("--min-artist", type=int, default=20, help="keep artists tagged ≥ this")
     parser.add_argument("--min-tag", type=int, default=50, help="keep tags used ≥ this")
+    parser.add_argument("--top", type=int, default=300, help="artists searched for neighbours")
     args = parser.parse_args(argv)
 
     data_home = args.data if args.data is not None else default_data_home()
@@ -101,14 +102,17 @@ def main(argv=None):
     for name, a in zip(("users", "artists", "tags", "months"), model.factors_, strict=True):
         print(f"  {name:8s} {a.shape}")
 
-    unit = normalize(model.factors_[1])
-    print("\nnearest artists in the learned space (cosine):")
+    # Rarely tagged artists have small, noisy factors: search among the most tagged ones.
+    counts = np.bincount(H.tensor.coords[1], minlength=H.shape[1])
+    popular = np.argsort(-counts)[: args.top]
+    unit = normalize(model.factors_[1][popular])
+    print(f"\nnearest artists in the learned space (cosine, among the {args.top} most tagged):")
     index = {n: i for i, n in enumerate(artist_names) if n is not None}
     for name in FAMOUS:
-        if name not in index:
+        if name not in index or index[name] not in popular:
             continue
-        sims = unit @ unit[index[name]]
-        near = [artist_names[j] for j in np.argsort(-sims)[1:6]]
+        sims = unit @ unit[np.flatnonzero(popular == index[name])[0]]
+        near = [artist_names[popular[j]] for j in np.argsort(-sims)[1:6]]
         print(f"  {name}: {', '.join(str(n) for n in near)}")
 
     genre_index = {

@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._devices import resolve_devices
+from ._devices import available_or_cpu, resolve_devices
 from ._kernels import DEFAULT_CHUNK_BYTES, cp_values
 from ._memory import estimate_fit_bytes, format_bytes, parse_bytes
 from ._validation import TensorInput, check_laplacians, check_tensor
@@ -87,7 +87,8 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     init : {"auto", "random", "svd", "als"} or list of ndarray, default="auto"
         Initial factors: uniform random, truncated SVD of each sparse unfolding, ``init_iter``
         exact sweeps from the SVD (``"als"``), or K arrays of shape ``(N_k, rank)``. ``"auto"``
-        is ``"random"`` for the exact solver and ``"als"`` for the HyperLearn solver.
+        is ``"svd"`` for the exact solver (``"random"`` where svds cannot produce the rank) and
+        ``"als"`` for the HyperLearn solver.
     sample_mode : int, default=0
         The mode whose entities are the samples: :meth:`transform` returns their factors.
     devices : None, str or list of str, default=None
@@ -190,7 +191,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     _parameter_constraints: dict = {
         "rank": [Interval(Integral, 1, None, closed="left")],
         "lam": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
-        "laplacians": ["array-like", None],
+        "laplacians": ["array-like", "sparse matrix", None],
         "loss": [StrOptions({"hypergraph", "observed"})],
         "solver": [StrOptions({"als", "hyperlearn"})],
         "alpha": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
@@ -303,6 +304,8 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             )
         for k, (a, n) in enumerate(zip(self.init, shape, strict=True)):
             a = np.asarray(a)
+            if a.dtype.kind not in "biuf":
+                raise TypeError(f"init[{k}] must hold real numbers, got dtype {a.dtype}.")
             if a.shape != (n, self.rank):
                 raise ValueError(f"init[{k}] has shape {a.shape}, expected ({n}, {self.rank}).")
             if not np.all(np.isfinite(a)):
@@ -417,11 +420,12 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 state.mean = self.mean_
             return state
         init = self.init
+        can_svd = self.rank < _min_unfolding_dim(data.shape)
         if isinstance(init, str) and init == "auto":
-            init = "als" if self.solver == "hyperlearn" else "random"
+            init = "als" if self.solver == "hyperlearn" else ("svd" if can_svd else "random")
         if isinstance(init, str) and init == "als":
             # Exact sweeps from the truncated SVD where svds can produce the rank, else random.
-            start = "svd" if self.rank < _min_unfolding_dim(data.shape) else "random"
+            start = "svd" if can_svd else "random"
             state = initial_state(problem, start, self.rank, rng, data.coords, data.values)
             # With held-out entries the exact sweeps stop, too, where validation is best.
             init_monitor = Monitor(
@@ -503,6 +507,9 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         blocks = None
         try:
             blocks = self._run_solver(problem, state, laplacians, rng, monitor, log)
+        except torch.linalg.LinAlgError as exc:
+            # A solve that breaks down is a numerical fault like a NaN: on_nonfinite decides.
+            monitor.fault = f"linear algebra failure ({exc})"
         except KeyboardInterrupt:
             warnings.warn(
                 f"fit interrupted after {len(monitor.losses)} iterations; keeping the best "
@@ -619,7 +626,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             if fitted is not None and fitted.shape[0] == data.shape[s]:
                 lap = fitted
         graphs = [lap if k == s else None for k in range(data.order)]
-        devices = [torch.device(d) for d in self.devices_]
+        devices = available_or_cpu(self.devices_)
         problem = self._build_problem(data, graphs, devices)
         state = self._fitted_state(problem, data.shape[s])
         self._fold_in_sample_mode(problem, state, problem.laplacians[s])
@@ -672,6 +679,8 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         """
         check_is_fitted(self)
         coords = np.asarray(coords)
+        if coords.dtype.kind not in "biuf":
+            raise TypeError(f"coords must hold integers, got dtype {coords.dtype}.")
         order = len(self.tensor_shape_)
         if coords.ndim != 2 or coords.shape[1] != order:
             raise ValueError(f"coords must have shape (n, {order}), got {coords.shape}.")

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["resolve_devices"]
+__all__ = ["available_or_cpu", "resolve_devices"]
 
 
 def _one_device(spec, name: str) -> torch.device:
@@ -61,3 +61,24 @@ def resolve_devices(devices, order: int, name: str = "devices") -> list[torch.de
             "mode or a single device for all."
         )
     return [_one_device(d, f"{name}[{k}]") for k, d in enumerate(devices)]
+
+
+def available_or_cpu(devices: Sequence[str]) -> list[torch.device]:
+    """The fitted devices where they exist on this machine, else the CPU.
+
+    A model fitted on GPUs and loaded (unpickled) on a CPU-only machine still transforms.
+    """
+    out = []
+    for spec in devices:
+        dev = torch.device(spec)
+        usable = (
+            dev.type == "cpu"
+            or (
+                dev.type == "cuda"
+                and torch.cuda.is_available()
+                and (dev.index or 0) < torch.cuda.device_count()
+            )
+            or (dev.type == "mps" and torch.backends.mps.is_available())
+        )
+        out.append(dev if usable else torch.device("cpu"))
+    return out

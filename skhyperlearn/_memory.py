@@ -59,6 +59,10 @@ def estimate_fit_bytes(
     """
     order = len(shape)
     entries = nnz * (order * 8 + itemsize)
+    # The validated numpy copy stays alive through the fit, and building a mode's layout holds
+    # the sort permutation and the sorted copy while its chunks are cut.
+    validated = nnz * (order * 8 + itemsize)
+    sorting = nnz * (order * 8 + itemsize + 8)
     layouts = order * nnz * (order * 8 + itemsize + 8)
     # Per mode and its chunks: the gathered product, its copy for the scatter, the output rows.
     chunk_work = 4 * chunk_bytes
@@ -73,4 +77,13 @@ def estimate_fit_bytes(
         solver_bufs = max(solver_bufs, 0) + 2 * max(shape) * per_row * itemsize
         # The parallel schedule trains every block at once.
         solver_bufs += sum(shape) * per_row * itemsize
-    return int(n_devices * entries + layouts + chunk_work + factors + solver_bufs + graphs)
+    return int(
+        n_devices * entries
+        + validated
+        + sorting
+        + layouts
+        + chunk_work
+        + factors
+        + solver_bufs
+        + graphs
+    )

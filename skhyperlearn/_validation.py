@@ -86,6 +86,11 @@ def _from_dense(x: np.ndarray, name: str) -> TensorInput:
 
 
 def _from_scipy(x, name: str) -> TensorInput:
+    if x.dtype.kind == "c":
+        raise ValueError(
+            f"Complex data not supported: {name} has complex values (dtype {x.dtype}); "
+            "only real values are supported."
+        )
     mat = check_array(
         x, accept_sparse=True, dtype=[np.float64, np.float32], input_name=name
     ).tocoo()
@@ -139,6 +144,18 @@ def check_tensor(x, name: str = "X", *, min_order: int = 2) -> TensorInput:
                 "using X.reshape(-1, 1) if it has a single feature or X.reshape(1, -1) if it "
                 "contains a single sample."
             )
+        if arr.dtype.kind == "c":
+            raise ValueError(
+                f"Complex data not supported: {name} has complex values (dtype {arr.dtype}); "
+                "only real values are supported."
+            )
+        if arr.dtype.kind in "USV":
+            raise TypeError(f"{name} must hold real numbers, got values of dtype {arr.dtype}.")
+        if arr.dtype.kind == "O":
+            try:
+                x = arr.astype(np.float64)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"{name} must hold real numbers: {exc}") from exc
         out = _from_dense(x, name)
     if out.order < min_order:
         raise ValueError(f"{name} must be a tensor of order ≥ {min_order}, got shape {out.shape}.")
@@ -188,6 +205,19 @@ def _check_one_laplacian(lap, k: int, n: int, name: str):
         raise ValueError(
             f"{where} is not symmetric (max |L - L.T| = {float(asym.max()):.3g}); a graph "
             "Laplacian must be symmetric."
+        )
+    tol = 1e-8 * scale
+    if mat.nnz and float(mat.diagonal().min()) < -tol:
+        raise ValueError(
+            f"{where} has negative diagonal entries (min {float(mat.diagonal().min()):.3g}); a "
+            "graph Laplacian has a non-negative diagonal (the degrees)."
+        )
+    off = mat.tocoo()
+    off_vals = off.data[off.row != off.col]
+    if off_vals.size and float(off_vals.max()) > tol:
+        raise ValueError(
+            f"{where} has positive off-diagonal entries (max {float(off_vals.max()):.3g}), i.e. "
+            "negative graph weights; a Laplacian's off-diagonal entries are -w_ij <= 0."
         )
     return mat
 

@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 import sparse
 
+from ._validation import check_laplacians
 from .graphs import normalized_laplacian
 
 __all__ = ["Hypergraph"]
@@ -91,6 +92,9 @@ class Hypergraph:
             raise ValueError(f"graph_kind must be one of {_GRAPH_KINDS}, got {graph_kind!r}.")
         self._graph_kind = graph_kind
         self._graphs = _check_graphs(graphs, shape)
+        if graph_kind == "laplacian":
+            # The same checks the estimator applies (square, symmetric, signs, finite).
+            check_laplacians(self._graphs, shape, "graphs")
         self._sample_mode = _check_mode(sample_mode, len(shape), "sample_mode")
         self._ids = _check_ids(ids, shape)
         # Normalized Laplacians of adjacency graphs by mode; after slicing, the sliced mode's
@@ -336,6 +340,8 @@ def _check_tensor(tensor: Any) -> sparse.COO:
         raise ValueError(f"tensor must have at least 2 modes, got shape {coo.shape}.")
     if coo.fill_value != 0:
         raise ValueError(f"tensor must have fill_value 0, got {coo.fill_value!r}.")
+    if not np.isfinite(coo.data).all():
+        raise ValueError("tensor contains NaN or infinity among its stored values.")
     return coo
 
 

@@ -50,7 +50,14 @@ def test_observed_loss_completes_held_out_entries():
     coords = np.argwhere(mask)
     x = sparse.COO(coords.T, dense[mask], shape=shape)
     model = HyperLearnDecomposition(
-        rank=2, lam=1.0, alpha=0.0, loss="observed", bias=False, max_iter=150, tol=1e-10, random_state=0
+        rank=2,
+        lam=1.0,
+        alpha=0.0,
+        loss="observed",
+        bias=False,
+        max_iter=150,
+        tol=1e-10,
+        random_state=0,
     ).fit(x)
     held = np.argwhere(~mask)
     pred = model.reconstruct(held)
@@ -74,8 +81,14 @@ def test_graph_lowers_held_out_error_on_graph_smooth_factors():
     errors = {}
     for name, laps in [("none", None), ("graphs", data.laplacians)]:
         model = HyperLearnDecomposition(
-            rank=4, lam=0.3, laplacians=laps, loss="observed", bias=False, alpha=1e-2,
-            max_iter=60, random_state=0,
+            rank=4,
+            lam=0.3,
+            laplacians=laps,
+            loss="observed",
+            bias=False,
+            alpha=1e-2,
+            max_iter=60,
+            random_state=0,
         ).fit(x_train)
         pred = model.reconstruct(held)
         errors[name] = np.sqrt(np.mean((pred - clean[tuple(held.T)]) ** 2))
@@ -92,7 +105,13 @@ def test_objective_never_increases(loss):
     laps = [_random_laplacian(n, rng) for n in shape]
     laps[1] = None
     model = HyperLearnDecomposition(
-        rank=4, lam=0.7, laplacians=laps, loss=loss, alpha=1e-2, max_iter=40, tol=0,
+        rank=4,
+        lam=0.7,
+        laplacians=laps,
+        loss=loss,
+        alpha=1e-2,
+        max_iter=40,
+        tol=0,
         random_state=0,
     ).fit(sparse.COO.from_numpy(dense))
     hist = np.asarray(model.loss_history_)
@@ -160,8 +179,7 @@ def test_inputs_accepted_in_every_form_give_the_same_fit():
     dense[dense < 0.6] = 0
     forms = [dense, sp.csr_matrix(dense), sp.coo_array(dense), sparse.COO.from_numpy(dense)]
     fits = [
-        HyperLearnDecomposition(rank=2, max_iter=10, random_state=0).fit_transform(x)
-        for x in forms
+        HyperLearnDecomposition(rank=2, max_iter=10, random_state=0).fit_transform(x) for x in forms
     ]
     for f in fits[1:]:
         np.testing.assert_allclose(f, fits[0], rtol=1e-10)
@@ -183,9 +201,9 @@ def test_duplicate_coordinates_are_summed_and_input_untouched():
 def test_deterministic_for_a_random_state_and_dtype_preserved():
     _, dense = _planted((10, 9, 8), 2, seed=8)
     x = sparse.COO.from_numpy(dense)
-    a = HyperLearnDecomposition(rank=3, max_iter=5, random_state=42).fit_transform(x)
-    b = HyperLearnDecomposition(rank=3, max_iter=5, random_state=42).fit_transform(x)
-    c = HyperLearnDecomposition(rank=3, max_iter=5, random_state=43).fit_transform(x)
+    a = HyperLearnDecomposition(rank=3, max_iter=5, init="random", random_state=42).fit_transform(x)
+    b = HyperLearnDecomposition(rank=3, max_iter=5, init="random", random_state=42).fit_transform(x)
+    c = HyperLearnDecomposition(rank=3, max_iter=5, init="random", random_state=43).fit_transform(x)
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
     x32 = sparse.COO.from_numpy(dense.astype(np.float32))

@@ -399,7 +399,7 @@ _CHILD = textwrap.dedent(
     x = sparse.COO(coords, rng.random(coords.shape[1]) + 0.5, shape=shape,
                    has_duplicates=False, sorted=False)
     model = HyperLearnDecomposition(rank=16, max_iter=1, tol=0.0, random_state=0,
-                                    max_memory="400MB")
+                                    max_memory="600MB")
     gc.collect()
     rss = psutil.Process().memory_info().rss
     peak0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -414,7 +414,7 @@ _CHILD = textwrap.dedent(
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss in KiB on Linux")
 def test_measured_peak_of_a_moderate_fit_is_within_the_estimate():
-    """2·10⁶ entries under max_memory="400MB": chunks shrink, the peak stays within both."""
+    """2·10⁶ entries under max_memory="600MB": chunks shrink, the peak stays within both."""
     out = subprocess.run(
         [sys.executable, "-c", _CHILD],
         capture_output=True,
@@ -428,7 +428,7 @@ def test_measured_peak_of_a_moderate_fit_is_within_the_estimate():
     assert r["peak1"] > r["peak0"]
     measured = r["peak1"] - r["rss"]
     assert 0 < measured <= r["estimate"], (format_bytes(measured), format_bytes(r["estimate"]))
-    assert measured <= parse_bytes("400MB")
+    assert measured <= parse_bytes("600MB")
 
 
 def test_no_warning_on_a_clean_fit():

@@ -257,11 +257,12 @@ def test_observed_loss_rows_with_one_entry(dtype, graph):
     """Minimal example found by the properties above (hyperlearn, then exact solver).
 
     Every row holds one entry, so each per-row Gram ``[[Σa², Σa], [Σa, n]]`` (factor and bias
-    columns) is singular; the ridge floor must keep the system solvable in float32 too.
+    columns) is singular; with ``alpha=0`` only the solver's ridge floor keeps the system
+    solvable, and it must do so in float32 too.
     """
     x = sparse.COO(np.array([[0, 1], [0, 1]]), np.array([1.0, 2.0], dtype=dtype), shape=(2, 2))
     laps = [normalized_laplacian(np.zeros((2, 2))), None] if graph else None
     model = HyperLearnDecomposition(
-        rank=1, loss="observed", laplacians=laps, max_iter=2, random_state=0
+        rank=1, loss="observed", lam=1.0, alpha=0.0, laplacians=laps, max_iter=2, random_state=0
     ).fit(x)
     _check_fitted(model, x, 1)

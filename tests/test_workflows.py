@@ -257,12 +257,6 @@ def test_pickle_and_joblib_round_trips(binary_data, real_data):
         np.testing.assert_array_equal(loaded.predict(coords), reg.predict(coords))
 
 
-@pytest.mark.xfail(
-    not torch.cuda.is_available(),
-    reason="HyperLearnDecomposition._folded_state builds its problem on self.devices_; it must "
-    "fall back to the CPU when a saved device is unavailable (change requested in issue #4).",
-    strict=False,
-)
 def test_model_fitted_on_cuda_transforms_on_a_cpu_only_machine(binary_data):
     model = HyperLearnDecomposition(rank=3, max_iter=10, random_state=0).fit(binary_data.tensor)
     expected = model.transform(binary_data.tensor)

@@ -31,6 +31,11 @@ __all__ = ["run_als", "solve_mode", "update_mean"]
 _RIDGE_FLOOR = 1e-10
 
 
+def _ridge_floor(dtype: torch.dtype) -> float:
+    # In float32 a 1e-10 floor is below rounding and leaves singular rows singular.
+    return max(_RIDGE_FLOOR, 100 * torch.finfo(dtype).eps)
+
+
 def _pcg(
     op: Callable[[torch.Tensor], torch.Tensor],
     b: torch.Tensor,
@@ -83,7 +88,7 @@ def _solve_hypergraph_mode(
     g, v = torch.linalg.eigh(gram)
     shifts = 2.0 * lam * g.clamp_min(0) + 2.0 * alpha
     rhs = 2.0 * lam * (m @ v)
-    floor = _RIDGE_FLOOR * max(float(shifts.max()), 1.0)
+    floor = _ridge_floor(gram.dtype) * max(float(shifts.max()), 1.0)
     if lap is None:
         # Pseudo-inverse on the null space of G: those directions carry no data.
         safe = torch.where(shifts > floor, shifts, 1)
@@ -126,7 +131,7 @@ def _solve_observed_mode(
     eye = torch.eye(width, dtype=grams.dtype, device=grams.device)
     system = 2.0 * lam * grams + 2.0 * alpha * eye
     scale = float(system.diagonal(dim1=1, dim2=2).abs().max()) if n else 1.0
-    system = system + _RIDGE_FLOOR * max(scale, 1.0) * eye
+    system = system + _ridge_floor(grams.dtype) * max(scale, 1.0) * eye
     b = 2.0 * lam * rhs
     if lap is None:
         return torch.linalg.solve(system, b.unsqueeze(-1)).squeeze(-1)
@@ -225,11 +230,25 @@ def run_als(
         tic = time.perf_counter()
         if problem.bias:
             state.mean = update_mean(problem, state)
+        finite = True
         for k in mode_order:
             a, b, quad = solve_mode(problem, state, k, cg_tol=cg_tol, cg_maxiter=cg_maxiter)
             state.factors[k] = a
             if b is not None:
                 state.biases[k] = b
+            # Stop at the first non-finite block: the next mode's solve would fail on it.
+            if not (bool(torch.isfinite(a).all()) and (b is None or bool(torch.isfinite(b).all()))):
+                finite = False
+                break
+        if not finite:
+            nan = float("nan")
+            info = {"loss": nan, "data": nan, "graph": nan, "ridge": nan}
+            info["time"] = time.perf_counter() - tic
+            history.append(nan)
+            n_iter = sweep
+            if callback is not None:
+                callback(sweep, info, state)
+            break
         # The last mode's quadratic gives the data term at the new state without another pass.
         data_error = max(float(quad.value(state.factors[last], b)), 0.0)
         info = problem.objective(state, data_error)
