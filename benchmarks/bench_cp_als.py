@@ -820,7 +820,8 @@ How it is measured:
   times calls with `n_short` and `n_long` sweeps ({s1} and {n1} on the first tensor, {s3} and
   {n3} on the largest, fewer for the slowest peers; repeated and interleaved, medians). Per sweep =
   (t(n_long) − t(n_short)) / (n_long − n_short); the "fixed cost per call" is what is left of
-  t(n_short): input validation and conversion, sorting the entries, the final clean-up.
+  t(n_short): input validation and conversion, sorting the entries, the final clean-up
+  (a negative value is the noise of subtracting two medians on a loaded machine).
   Every library is timed through its public call, with no instrumentation inside; skhyperlearn's
   own per-sweep log agrees (see `in_loop_step_s` with `--json`).
 - **Fit** = 1 − ‖X − [[A]]‖ / ‖X‖ of each method's final factors after `n_long` sweeps

@@ -404,7 +404,10 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         )
         return train, val
 
-    def _initial_state(self, problem: Problem, data: TensorInput, rng, validation) -> State:
+    def _initial_state(
+        self, problem: Problem, data: TensorInput, rng, validation, init_iter=None
+    ) -> tuple[State, int]:
+        """The starting state and the number of exact sweeps spent on it (``init="als"``)."""
         if self.warm_start and hasattr(self, "factors_"):
             if tuple(self.tensor_shape_) != data.shape:
                 raise ValueError(
@@ -418,7 +421,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                     for b, d in zip(self.biases_, problem.devices, strict=True)
                 ]
                 state.mean = self.mean_
-            return state
+            return state, 0
         init = self.init
         can_svd = self.rank < _min_unfolding_dim(data.shape)
         if isinstance(init, str) and init == "auto":
@@ -437,24 +440,25 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 problem,
                 state,
                 mode_order=self._mode_order(data.order),
-                max_iter=self.init_iter,
+                max_iter=self.init_iter if init_iter is None else max(init_iter, 1),
                 tol=self.tol,
                 cg_tol=self.cg_tol,
                 callback=init_monitor,
             )
-            if init_monitor.best_state is not None:
-                state = init_monitor.best_state
-            return state
-        return initial_state(problem, init, self.rank, rng, data.coords, data.values)
+            if init_monitor.best_state is None:
+                return state, len(init_monitor.losses)
+            return init_monitor.best_state, max(init_monitor.best_iter, 1)
+        return initial_state(problem, init, self.rank, rng, data.coords, data.values), 0
 
-    def _run_solver(self, problem, state, laplacians, rng, monitor, log):
+    def _run_solver(self, problem, state, laplacians, rng, monitor, log, max_iter=None):
         order = self._mode_order(problem.order)
+        max_iter = self.max_iter if max_iter is None else max_iter
         if self.solver == "als":
             run_als(
                 problem,
                 state,
                 mode_order=order,
-                max_iter=self.max_iter,
+                max_iter=max_iter,
                 tol=self.tol,
                 cg_tol=self.cg_tol,
                 callback=monitor,
@@ -475,13 +479,24 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             config=config,
             schedule=self.schedule,
             mode_order=order,
-            max_iter=self.max_iter,
+            max_iter=max_iter,
             tol=self.tol,
             seed=block_seed(rng),
             callback=monitor,
             log=log,
         )
         return blocks
+
+    def _refit(self, problem, data, laplacians, init_sweeps, n_iter, blocks, log):
+        """Train on every stored entry for the iteration counts chosen on validation."""
+        rng = check_random_state(self.random_state)
+        state, _ = self._initial_state(problem, data, rng, None, init_iter=init_sweeps)
+        if n_iter == 0:
+            return state, blocks
+        # J decides nothing here: the run goes the chosen number of iterations.
+        monitor = Monitor(problem)
+        blocks = self._run_solver(problem, state, laplacians, rng, monitor, log, max_iter=n_iter)
+        return state, blocks
 
     def _fit(self, X) -> State:
         data, laplacians = self._check_input(X)
@@ -492,7 +507,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         train, validation = self._split_validation(data, rng)
         estimate = self._check_memory(train, laplacians, devices)
         problem = self._build_problem(train, laplacians, devices)
-        state = self._initial_state(problem, train, rng, validation)
+        state, init_sweeps = self._initial_state(problem, train, rng, validation)
         start = state.clone()
         log = self._log if self.verbose else None
         n_no_change = (
@@ -505,12 +520,14 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         )
         monitor.seed(start)
         blocks = None
+        interrupted = False
         try:
             blocks = self._run_solver(problem, state, laplacians, rng, monitor, log)
         except torch.linalg.LinAlgError as exc:
             # A solve that breaks down is a numerical fault like a NaN: on_nonfinite decides.
             monitor.fault = f"linear algebra failure ({exc})"
         except KeyboardInterrupt:
+            interrupted = True
             warnings.warn(
                 f"fit interrupted after {len(monitor.losses)} iterations; keeping the best "
                 f"factors so far (iteration {monitor.best_iter}).",
@@ -528,10 +545,15 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             )
         state = monitor.best_state if monitor.best_state is not None else start
         if validation is not None:
-            # The held-out entries were only needed to choose when to stop: the final solve of
-            # the sample mode sees every stored entry, as transform(X) does.
+            # The held-out entries were only needed to choose when to stop: train again on
+            # every stored entry for the chosen numbers of sweeps and rounds, and the final
+            # solve of the sample mode sees every stored entry, as transform(X) does.
             del problem
             problem = self._build_problem(data, laplacians, devices)
+            if monitor.fault is None and not interrupted:
+                state, blocks = self._refit(
+                    problem, data, laplacians, init_sweeps, monitor.best_iter, blocks, log
+                )
         self._fold_in_sample_mode(problem, state, problem.laplacians[self.sample_mode])
         if not state.is_finite():
             raise FloatingPointError(

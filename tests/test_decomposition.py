@@ -34,7 +34,7 @@ def test_sklearn_compatible(estimator, check):
 
 @pytest.mark.parametrize("shape", [(12, 15), (10, 12, 14), (6, 7, 5, 4)])
 def test_planted_low_rank_is_recovered(shape):
-    factors, dense = _planted(shape, 3)
+    _factors, dense = _planted(shape, 3)
     model = HyperLearnDecomposition(rank=3, max_iter=1000, tol=1e-14, random_state=0)
     model.fit(sparse.COO.from_numpy(dense))
     rel = np.linalg.norm(dense - _cp_dense(model.factors_)) / np.linalg.norm(dense)
@@ -44,7 +44,7 @@ def test_planted_low_rank_is_recovered(shape):
 
 def test_observed_loss_completes_held_out_entries():
     shape = (30, 25, 20)
-    factors, dense = _planted(shape, 2, seed=1)
+    _factors, dense = _planted(shape, 2, seed=1)
     rng = np.random.default_rng(1)
     mask = rng.random(shape) < 0.3
     coords = np.argwhere(mask)
@@ -138,7 +138,7 @@ def test_fit_transform_equals_fit_then_transform_with_sample_graph(loss):
 def test_transform_folds_in_unseen_entities():
     # Without a sample-mode graph rows are independent: folding in a subset of the training
     # entities, or the same entities in another order, gives their fitted factors.
-    factors, dense = _planted((40, 12, 10), 3, seed=4)
+    _factors, dense = _planted((40, 12, 10), 3, seed=4)
     model = HyperLearnDecomposition(rank=3, max_iter=300, tol=1e-12, random_state=0)
     model.fit(sparse.COO.from_numpy(dense[:30]))
     new = model.transform(sparse.COO.from_numpy(dense[30:]))
@@ -154,7 +154,7 @@ def test_transform_folds_in_unseen_entities():
 
 
 def test_sample_mode_other_than_zero():
-    factors, dense = _planted((8, 9, 10), 2, seed=5)
+    _factors, dense = _planted((8, 9, 10), 2, seed=5)
     model = HyperLearnDecomposition(rank=2, sample_mode=2, max_iter=300, tol=1e-12, random_state=0)
     out = model.fit_transform(sparse.COO.from_numpy(dense))
     assert out.shape == (10, 2)

@@ -1,9 +1,11 @@
 """The HyperLearn solver: one MGCNN-LSTM diffusion block per modality, trained by alternation.
 
 Each mode k owns a :class:`DiffusionBlock` that maps its fixed initial factors ``A_k⁰`` to
-diffused factors ``A_k = block_k(A_k⁰, L̃_k)``, plus (for the observed loss with biases) a
-trainable bias vector. A round builds each mode's quadratic (one pass over the stored entries,
-the other modes' current factors fixed and detached) and takes ``inner_steps`` Adam steps on
+diffused factors ``A_k = block_k(A_k⁰, L̃_k)``; for the observed loss with biases, the mode's
+bias vector is solved exactly after the block's steps (a closed form given the quadratic — Adam's
+per-coordinate steps would shake every bias by the learning rate). A round builds each mode's
+quadratic (one pass over the stored entries, the other modes' current factors fixed and
+detached) and takes ``inner_steps`` Adam steps on
 
 ``Loss_k = λ · data_k(A_k, b_k) + ½ tr(A_kᵀ L_k A_k) + α (‖A_k‖² + ‖b_k‖²)``
 
@@ -74,10 +76,7 @@ class ModeBlock:
         )
         self.a0 = a0.detach().to(dev)
         params = list(self.block.parameters())
-        self.bias = None
-        if b0 is not None:
-            self.bias = torch.nn.Parameter(b0.detach().clone().to(dev))
-            params.append(self.bias)
+        self.bias = None if b0 is None else b0.detach().clone().to(dev)
         self.optimizer = torch.optim.Adam(params, lr=config.learning_rate)
 
     def loss(self, quad: ModeQuadratic, a: torch.Tensor) -> torch.Tensor:
@@ -101,7 +100,17 @@ class ModeBlock:
             self.optimizer.step()
         with torch.no_grad():
             a = self.diffuse()
-        return a, None if self.bias is None else self.bias.detach().clone()
+            if self.bias is not None:
+                self.bias = self._exact_bias(quad, a)
+        return a, None if self.bias is None else self.bias.clone()
+
+    def _exact_bias(self, quad: ModeQuadratic, a: torch.Tensor) -> torch.Tensor:
+        """The bias minimising Loss_k given the factors: one division per row."""
+        p = self.problem
+        rank = a.shape[1]
+        cross = (quad.gram[:, rank, :rank] * a).sum(1)
+        count = quad.gram[:, rank, rank]
+        return p.lam * (quad.linear[:, rank] - cross) / (p.lam * count + p.alpha + 1e-12)
 
 
 def run_hyperlearn(
