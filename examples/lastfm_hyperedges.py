@@ -89,8 +89,10 @@ def main(argv=None):
         f"tags used ≥ {args.min_tag} times; friendship graph on the users)"
     )
 
+    # Random initial factors: a truncated SVD of each unfolding (init="svd") would need the
+    # right singular vectors of a 1892 × (2184·387·73) matrix, gigabytes for nothing.
     model = HyperLearnDecomposition(
-        rank=args.rank, lam=args.lam, max_iter=args.max_iter, random_state=0
+        rank=args.rank, lam=args.lam, max_iter=args.max_iter, init="random", random_state=0
     )
     tic = time.perf_counter()
     model.fit(H)

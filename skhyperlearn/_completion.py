@@ -161,9 +161,10 @@ class HyperLearnRegressor(RegressorMixin, BaseEstimator):
     Repeated coordinates in ``X`` are averaged into one observed entry (their least-squares
     value); each counts once in the loss.
 
-    ``X`` must hold integers (integer-valued floats are accepted). Many generic scikit-learn
-    estimator checks feed continuous random features, which are not coordinates: those checks
-    are expected to fail (see ``tests/test_workflows.py``).
+    ``X`` must hold non-negative integers (integer-valued floats are accepted); continuous
+    features are refused. The estimator's tags say so (``input_tags.categorical`` and
+    ``positive_only``), so scikit-learn's estimator checks send it integer codes, and it passes
+    them all (``tests/test_workflows.py``).
 
     Examples
     --------

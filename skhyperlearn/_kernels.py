@@ -15,6 +15,7 @@ These kernels know nothing of graphs, networks or estimators.
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -98,6 +99,9 @@ class SparseTensorData:
         self.shape = tuple(int(s) for s in shape)
         self.chunk_bytes = int(chunk_bytes)
         self._layouts: dict[int, list[_Chunk]] = {}
+        # Gather buffers reused across chunks and passes, one pair per thread (the parallel
+        # schedule runs passes concurrently): fresh multi-MB temporaries cost page faults.
+        self._workspaces: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self.norm_sq = float(torch.dot(values, values)) if values.numel() else 0.0
 
     @classmethod
@@ -199,6 +203,39 @@ def _gather_product(
     return out
 
 
+def _workspace(tensor: SparseTensorData, n: int, width: int):
+    key = threading.get_ident()
+    bufs = tensor._workspaces.get(key)
+    if bufs is None or bufs[0].numel() < n * width:
+        size = max(n, max((c.coords.shape[1] for c in tensor._layouts.get(0, [])), default=n))
+        bufs = tuple(
+            torch.empty(size * width, dtype=tensor.dtype, device=tensor.device) for _ in range(2)
+        )
+        tensor._workspaces[key] = bufs
+    return bufs[0][: n * width].view(n, width), bufs[1][: n * width].view(n, width)
+
+
+def _gather_product_into(
+    coords: torch.Tensor,
+    factors: Sequence[torch.Tensor],
+    skip: int,
+    out: torch.Tensor,
+    tmp: torch.Tensor,
+) -> torch.Tensor:
+    """:func:`_gather_product` written into preallocated ``out`` (using ``tmp``)."""
+    first = True
+    for j, a in enumerate(factors):
+        if j == skip:
+            continue
+        if first:
+            torch.index_select(a, 0, coords[j], out=out)
+            first = False
+        else:
+            torch.index_select(a, 0, coords[j], out=tmp)
+            out.mul_(tmp)
+    return out
+
+
 def gram_hadamard(factors: Sequence[torch.Tensor], skip: int | None = None) -> torch.Tensor:
     """``⊛_{j≠skip} A_jᵀ A_j``: the R×R Gram of the Khatri–Rao product, without forming it."""
     out = None
@@ -225,7 +262,12 @@ def mttkrp(
     rank = factors[(mode + 1) % len(factors)].shape[1]
     out = torch.zeros(tensor.shape[mode], rank, dtype=tensor.dtype, device=tensor.device)
     for chunk in tensor.layout(mode, rank):
-        h = _gather_product(chunk.coords, factors, mode)
+        if tensor.order > 2 and factors[mode].dtype == tensor.dtype:
+            h = _gather_product_into(
+                chunk.coords, factors, mode, *_workspace(tensor, chunk.coords.shape[1], rank)
+            )
+        else:
+            h = _gather_product(chunk.coords, factors, mode)
         w = chunk.values if entry_weights is None else entry_weights(chunk, h)
         out[chunk.row_start : chunk.row_stop] += chunk.scatter(w) @ h
     return out
