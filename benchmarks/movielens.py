@@ -109,10 +109,14 @@ def settings(quick: bool) -> list[tuple[str, dict]]:
             "exact (als), random init, no early stopping",
             {**base, "solver": "als", "init": "random", "early_stopping": False},
         ),
+        ("exact (als), random init, early stopping", {**base, "solver": "als", "init": "random"}),
         ("exact (als), defaults", {**base, "solver": "als"}),
-        ("exact (als), SVD init", {**base, "solver": "als", "init": "svd"}),
         ("HyperLearn, SVD init (Monti's start)", {**base, "solver": "hyperlearn", "init": "svd"}),
         ("HyperLearn, defaults", {**base, "solver": "hyperlearn"}),
+        (
+            "HyperLearn, defaults, learning_rate=1e-2",
+            {**base, "solver": "hyperlearn", "learning_rate": 1e-2},
+        ),
         ("HyperLearn, defaults, no biases", {**base, "solver": "hyperlearn", "bias": False}),
         ("HyperLearn, defaults, no graphs", {**base, "solver": "hyperlearn", "laplacians": None}),
     ]
