@@ -6,9 +6,17 @@ and :mod:`skhyperlearn.datasets`.
 """
 
 from . import datasets, graphs
+from ._completion import HyperLearnRegressor
 from ._decomposition import HyperLearnDecomposition
 from .hypergraph import Hypergraph
 
 __version__ = "0.1.0"
 
-__all__ = ["HyperLearnDecomposition", "Hypergraph", "__version__", "datasets", "graphs"]
+__all__ = [
+    "HyperLearnDecomposition",
+    "HyperLearnRegressor",
+    "Hypergraph",
+    "__version__",
+    "datasets",
+    "graphs",
+]

@@ -35,6 +35,8 @@ __all__ = ["HyperLearnDecomposition"]
 # What lam="auto" and alpha="auto" mean for each loss.
 _AUTO_LAM = {"hypergraph": 1.0, "observed": 0.1}
 _AUTO_ALPHA = {"hypergraph": 0.0, "observed": 0.5}
+# init="auto" starts from the truncated SVD only while svds stays cheap next to the fit.
+_AUTO_SVD_MAX_ENTRIES = 2_000_000
 # Stored entries from which early_stopping="auto" holds some out for validation.
 _AUTO_EARLY_STOPPING = 10_000
 
@@ -87,8 +89,9 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     init : {"auto", "random", "svd", "als"} or list of ndarray, default="auto"
         Initial factors: uniform random, truncated SVD of each sparse unfolding, ``init_iter``
         exact sweeps from the SVD (``"als"``), or K arrays of shape ``(N_k, rank)``. ``"auto"``
-        is ``"svd"`` for the exact solver (``"random"`` where svds cannot produce the rank) and
-        ``"als"`` for the HyperLearn solver.
+        is ``"svd"`` for the exact solver and ``"als"`` (exact sweeps from the SVD) for the
+        HyperLearn solver; ``"random"`` replaces the SVD where svds cannot produce the rank or
+        would cost more than the fit (above 2·10⁶ stored entries or order 4).
     sample_mode : int, default=0
         The mode whose entities are the samples: :meth:`transform` returns their factors.
     devices : None, str or list of str, default=None
@@ -423,7 +426,11 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 state.mean = self.mean_
             return state, 0
         init = self.init
-        can_svd = self.rank < _min_unfolding_dim(data.shape)
+        can_svd = (
+            self.rank < _min_unfolding_dim(data.shape)
+            and data.values.shape[0] <= _AUTO_SVD_MAX_ENTRIES
+            and len(data.shape) <= 4
+        )
         if isinstance(init, str) and init == "auto":
             init = "als" if self.solver == "hyperlearn" else ("svd" if can_svd else "random")
         if isinstance(init, str) and init == "als":

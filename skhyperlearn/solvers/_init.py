@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 import torch
-from scipy.sparse.linalg import svds
+from scipy.sparse.linalg import LinearOperator, eigsh
 
 from ._problem import Problem, State
 
@@ -24,6 +24,23 @@ def _unfolding(coords: np.ndarray, values: np.ndarray, shape: Sequence[int], mod
     )
 
 
+# Unfoldings up to this many cells are decomposed densely (exact, and ARPACK dislikes tiny ones).
+_DENSE_SVD_CELLS = 1_000_000
+
+
+def _leading_left_singular(unf, rank: int, random_state: np.random.RandomState):
+    """Top ``rank`` left singular vectors and values of a sparse unfolding."""
+    n, m = unf.shape
+    if n * m <= _DENSE_SVD_CELLS:
+        u, s, _ = np.linalg.svd(unf.toarray(), full_matrices=False)
+        return u[:, :rank], s[:rank]
+    # Eigenvectors of X Xᵀ through products with X and Xᵀ: memory O(nnz + N_k·rank), never the
+    # right singular vectors, which for a wide unfolding would dwarf the tensor.
+    op = LinearOperator((n, n), matvec=lambda x: unf @ (unf.T @ x), dtype=np.float64)
+    vals, vecs = eigsh(op, k=rank, v0=random_state.uniform(-1, 1, n))
+    return vecs, np.sqrt(np.clip(vals, 0.0, None))
+
+
 def svd_factors(
     coords: np.ndarray,
     values: np.ndarray,
@@ -31,7 +48,7 @@ def svd_factors(
     rank: int,
     random_state: np.random.RandomState,
 ) -> list[np.ndarray]:
-    """Leading left singular vectors of each sparse unfolding, scaled by √σ (scipy ``svds``)."""
+    """Leading left singular vectors of each sparse unfolding, scaled by a root of σ."""
     factors = []
     for k in range(len(shape)):
         unf = _unfolding(coords, values, shape, k)
@@ -41,8 +58,7 @@ def svd_factors(
                 f"{unf.shape} and svds needs rank < {min(unf.shape)}. Use init='random' or a "
                 "smaller rank."
             )
-        v0 = random_state.uniform(-1, 1, min(unf.shape))
-        u, s, _ = svds(unf, k=rank, v0=v0, random_state=random_state)
+        u, s = _leading_left_singular(unf, rank, random_state)
         order = np.argsort(s)[::-1]
         u, s = u[:, order], s[order]
         # Sign convention so that the result does not depend on the solver's internals.
