@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from numbers import Integral, Real
-
 import numpy as np
 import sparse
-import torch
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._decomposition import HyperLearnDecomposition
@@ -179,34 +175,10 @@ class HyperLearnRegressor(RegressorMixin, BaseEstimator):
     (3,)
     """
 
+    # The forwarded parameters are checked exactly as the decomposition checks them.
     _parameter_constraints: dict = {
-        "rank": [Interval(Integral, 1, None, closed="left")],
-        "lam": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
-        "laplacians": ["array-like", "sparse matrix", None],
+        **{name: HyperLearnDecomposition._parameter_constraints[name] for name in _FORWARDED},
         "shape": ["array-like", None],
-        "alpha": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
-        "bias": ["boolean"],
-        "solver": [StrOptions({"als", "hyperlearn"})],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "init": [StrOptions({"auto", "random", "svd", "als"}), list, tuple],
-        "devices": [None, str, list, tuple, torch.device],
-        "cg_tol": [Interval(Real, 0, 1, closed="neither")],
-        "schedule": [StrOptions({"sequential", "parallel"})],
-        "n_terms": [Interval(Integral, 1, None, closed="left")],
-        "hidden": [Interval(Integral, 1, None, closed="left")],
-        "n_steps": [Interval(Integral, 0, None, closed="left")],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "inner_steps": [Interval(Integral, 1, None, closed="left")],
-        "init_iter": [Interval(Integral, 1, None, closed="left")],
-        "early_stopping": [StrOptions({"auto"}), "boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "callback": [callable, None],
-        "max_memory": [None, Interval(Real, 0, None, closed="neither"), str],
-        "on_nonfinite": [StrOptions({"raise", "warn"})],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
     }
 
     def __init__(

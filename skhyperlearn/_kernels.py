@@ -14,7 +14,6 @@ These kernels know nothing of graphs, networks or estimators.
 
 from __future__ import annotations
 
-import math
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -182,12 +181,6 @@ class SparseTensorData:
             chunks.append(_Chunk(row_start, row_stop, c, values[start:stop], crow, col))
         self._layouts[mode] = chunks
         return chunks
-
-    def memory_bytes(self) -> int:
-        """Bytes held by the coordinates, values and the per-mode layouts built so far."""
-        total = self.coords_t.numel() * 8 + self.values.numel() * self.values.element_size()
-        per_mode = self.nnz * (self.order * 8 + self.values.element_size() + 16)
-        return total + per_mode * len(self._layouts)
 
 
 def _gather_product(
@@ -420,8 +413,3 @@ def mode_normal_equations(
     if return_target_sq:
         return rhs, grams.reshape(n, width, width), target_sq
     return rhs, grams.reshape(n, width, width)
-
-
-def chunk_count(n_entries: int, width: int, itemsize: int, chunk_bytes: int) -> int:
-    """Number of chunks a pass of ``width`` numbers per entry takes (for memory estimates)."""
-    return math.ceil(n_entries / _chunk_entries(width, itemsize, chunk_bytes))

@@ -21,6 +21,7 @@ from collections.abc import Callable
 import torch
 
 from .._kernels import observed_residuals
+from ._monitor import end_of_iteration
 from ._problem import Problem, State
 from ._quadratic import ModeQuadratic, mode_quadratic
 
@@ -253,17 +254,9 @@ def run_als(
         data_error = max(float(quad.value(state.factors[last], b)), 0.0)
         info = problem.objective(state, data_error)
         info["time"] = time.perf_counter() - tic
-        history.append(info["loss"])
         n_iter = sweep
-        if log is not None:
-            log(
-                f"sweep {sweep:4d}  J = {info['loss']:.6e}  (data {info['data']:.4e}, "
-                f"graph {info['graph']:.4e})  {info['time']:.3f} s"
-            )
-        if callback is not None and callback(sweep, info, state):
+        if end_of_iteration(
+            "sweep", sweep, info, state, history, tol=tol, log=log, callback=callback
+        ):
             break
-        if len(history) > 1:
-            prev = history[-2]
-            if abs(prev - history[-1]) <= tol * max(abs(prev), 1e-300):
-                break
     return state, history, n_iter

@@ -30,6 +30,7 @@ import torch
 
 from ._als import update_mean
 from ._block import DiffusionBlock, sparse_scaled_laplacian
+from ._monitor import end_of_iteration
 from ._problem import Problem, State
 from ._quadratic import ModeQuadratic, mode_quadratic
 
@@ -176,19 +177,11 @@ def run_hyperlearn(
                         state.biases[k] = b
             info = problem.objective(state)
             info["time"] = time.perf_counter() - tic
-            history.append(info["loss"])
             n_iter = it
-            if log is not None:
-                log(
-                    f"round {it:4d}  J = {info['loss']:.6e}  (data {info['data']:.4e}, "
-                    f"graph {info['graph']:.4e})  {info['time']:.3f} s"
-                )
-            if callback is not None and callback(it, info, state):
+            if end_of_iteration(
+                "round", it, info, state, history, tol=tol, log=log, callback=callback
+            ):
                 break
-            if tol > 0 and len(history) > 1:
-                prev = history[-2]
-                if abs(prev - history[-1]) <= tol * max(abs(prev), 1e-300):
-                    break
     finally:
         if workers is not None:
             workers.shutdown()

@@ -10,7 +10,37 @@ import torch
 from .._kernels import cp_values
 from ._problem import Problem, State
 
-__all__ = ["Monitor", "validation_rmse"]
+__all__ = ["Monitor", "end_of_iteration", "validation_rmse"]
+
+
+def end_of_iteration(
+    kind: str,
+    iteration: int,
+    info: dict,
+    state: State,
+    history: list[float],
+    *,
+    tol: float,
+    log: Callable[[str], None] | None,
+    callback: Callable[[int, dict, State], bool | None] | None,
+) -> bool:
+    """Record J, log it, report to the callback, and say whether training stops.
+
+    Training stops when the callback says so or when J moved by at most ``tol`` relative to
+    the previous iteration (with ``tol=0``: when it did not move at all).
+    """
+    history.append(info["loss"])
+    if log is not None:
+        log(
+            f"{kind} {iteration:4d}  J = {info['loss']:.6e}  (data {info['data']:.4e}, "
+            f"graph {info['graph']:.4e})  {info['time']:.3f} s"
+        )
+    if callback is not None and callback(iteration, info, state):
+        return True
+    if len(history) < 2:
+        return False
+    prev = history[-2]
+    return abs(prev - history[-1]) <= tol * max(abs(prev), 1e-300)
 
 
 def validation_rmse(
