@@ -86,7 +86,7 @@ def run(name: str, params: dict, data, x_train, laplacians) -> dict:
         "per_iter": f"{1000 * elapsed / max(model.n_iter_, 1):.0f}",
     }
     print(text_table([row], COLUMNS), flush=True)
-    return {"row": row, "curve": curve.points, "rmse": rmse}
+    return {"row": row, "curve": curve.points, "rmse": rmse, "time": elapsed}
 
 
 COLUMNS = [
@@ -141,8 +141,12 @@ def plot(results: dict, path: Path) -> None:
         if name not in PLOTTED or not res["curve"]:
             continue
         its, secs, rmse = zip(*res["curve"], strict=True)
-        axes[0].plot(its, rmse, label=name)
-        axes[1].plot(secs, rmse, label=name)
+        (line,) = axes[0].plot(its, rmse, label=name)
+        axes[1].plot(secs, rmse, color=line.get_color())
+        # The curve follows training on the 90 % split; the star is the returned model, refit
+        # on every training rating for the chosen number of iterations.
+        axes[0].plot(its[-1], res["rmse"], "*", ms=11, color=line.get_color())
+        axes[1].plot(res["time"], res["rmse"], "*", ms=11, color=line.get_color())
     for ax, xlabel in zip(axes, ["iteration (sweep / round)", "wall time (s)"], strict=True):
         ax.axhline(0.929, ls=":", c="gray", label="sRGCNN 0.929")
         ax.axhline(0.910, ls="--", c="gray", label="GC-MC 0.910")
@@ -151,9 +155,44 @@ def plot(results: dict, path: Path) -> None:
         ax.set_ylim(0.88, 1.05)
         ax.grid(alpha=0.3)
     axes[0].legend()
-    fig.suptitle("ML-100K (u1, Monti's graphs), rank 10")
+    fig.suptitle(
+        "ML-100K (u1, Monti's graphs), rank 10 — lines: training on the 90 % split; "
+        "stars: returned model (refit on all training ratings)",
+        fontsize=9,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+
+
+def _what_each_choice_bought(results: dict) -> str:
+    r = {name: res["rmse"] for name, res in results.items()}
+    hl = r["HyperLearn, defaults"]
+    als = r["exact (als), defaults"]
+    return "\n".join(
+        [
+            "**What each choice bought** (test RMSE differences against `HyperLearn, defaults` "
+            f"= {hl:.4f}; the validation split alone chose every stopping point):",
+            f"- biases and global mean: {r['HyperLearn, defaults, no biases'] - hl:+.4f} "
+            "without them;",
+            f"- Monti's 10-NN graphs: {r['HyperLearn, defaults, no graphs'] - hl:+.4f} "
+            "without them;",
+            '- where the blocks start: from the exact solver\'s sweeps (`init="als"`, the '
+            f"default) instead of Monti's SVD start, {r[MONTI] - hl:+.4f} for the SVD start;",
+            "- early stopping on validation, then a refit on every training rating for the "
+            "chosen number of sweeps: the exact solver from random factors run to convergence "
+            f"ends at {r['exact (als), random init, no early stopping']:.4f}, the defaults "
+            f"(SVD start, early stopping, refit) at {als:.4f};",
+            "- the diffusion blocks themselves: HyperLearn's defaults end "
+            f"{hl - als:+.4f} from the exact solver's defaults. On ML-100K at rank 10 the "
+            "trained blocks barely move the factors that the exact sweeps give them: J is "
+            "already near a block-wise optimum there, and the validation split stops the "
+            "rounds within a few dozen steps. Each round costs one pass over the ratings per "
+            "mode plus one forward/backward pass of each block (Adam, learning rate 1e-3).",
+        ]
+    )
+
+
+MONTI = "HyperLearn, SVD init (Monti's start)"
 
 
 def main(argv=None) -> None:
@@ -195,6 +234,8 @@ def main(argv=None) -> None:
                 markdown_table(rows, COLUMNS, align={k: "r" for k, _ in COLUMNS[1:]}),
                 "",
                 "![test RMSE against iteration and wall time](movielens.png)",
+                "",
+                _what_each_choice_bought(results),
             ]
         )
         write_readme_section(HERE / "README.md", "movielens", content, "# Benchmarks")

@@ -72,6 +72,9 @@ class Monitor:
         callback: Callable[[dict], bool | None] | None = None,
     ) -> None:
         self.problem = problem
+        if validation is not None:
+            # Scored where mode 0's factors live, where validation_rmse gathers them.
+            validation = tuple(t.to(problem.devices[0]) for t in validation)
         self.validation = validation
         self.n_iter_no_change = n_iter_no_change
         self.callback = callback
