@@ -8,6 +8,10 @@ from collections.abc import Sequence
 __all__ = ["estimate_fit_bytes", "format_bytes", "parse_bytes"]
 
 _UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+# Resident memory the first optimizer step brings into a process whatever the data size (torch
+# imports its compiler stack with the optimizer, and the autograd engine its workspaces);
+# measured at 80-140 MiB on torch 2.13.
+_HYPERLEARN_FIXED = 160 * 2**20
 
 
 def parse_bytes(value, name: str = "max_memory") -> int:
@@ -76,7 +80,7 @@ def estimate_fit_bytes(
         per_row = n_steps * (n_terms * rank + 8 * hidden + 2 * rank) + 4 * n_terms * rank
         solver_bufs = max(solver_bufs, 0) + 2 * max(shape) * per_row * itemsize
         # The parallel schedule trains every block at once.
-        solver_bufs += sum(shape) * per_row * itemsize
+        solver_bufs += sum(shape) * per_row * itemsize + _HYPERLEARN_FIXED
     return int(
         n_devices * entries
         + validated
