@@ -76,9 +76,8 @@ class ModeBlock:
             else sparse_scaled_laplacian(laplacian, dtype=problem.dtype, device=dev)
         )
         self.a0 = a0.detach().to(dev)
-        params = list(self.block.parameters())
         self.bias = None if b0 is None else b0.detach().clone().to(dev)
-        self.optimizer = torch.optim.Adam(params, lr=config.learning_rate)
+        self.optimizer = torch.optim.Adam(self.block.parameters(), lr=config.learning_rate)
 
     def loss(self, quad: ModeQuadratic, a: torch.Tensor) -> torch.Tensor:
         """``Loss_k`` at diffused factors ``a`` (Eq. 11 with the corrected Laplacian)."""
@@ -155,12 +154,17 @@ def run_hyperlearn(
             tic = time.perf_counter()
             if problem.bias:
                 state.mean = update_mean(problem, state)
+            data_error = None
             if schedule == "sequential":
                 for k in mode_order:
-                    a, b = blocks[k].train(mode_quadratic(problem, state, k))
+                    quad = mode_quadratic(problem, state, k)
+                    a, b = blocks[k].train(quad)
                     state.factors[k] = a
                     if b is not None:
                         state.biases[k] = b
+                # The last mode's quadratic was built from every other mode's new factors, so
+                # it gives the data term at the new state without another pass.
+                data_error = max(float(quad.value(a, b)), 0.0)
             else:
                 frozen = state.clone()
 
@@ -175,7 +179,7 @@ def run_hyperlearn(
                     state.factors[k] = a
                     if b is not None:
                         state.biases[k] = b
-            info = problem.objective(state)
+            info = problem.objective(state, data_error)
             info["time"] = time.perf_counter() - tic
             n_iter = it
             if end_of_iteration(
