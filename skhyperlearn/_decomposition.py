@@ -558,9 +558,19 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             del problem
             problem = self._build_problem(data, laplacians, devices)
             if monitor.fault is None and not interrupted:
-                state, blocks = self._refit(
-                    problem, data, laplacians, init_sweeps, monitor.best_iter, blocks, log
-                )
+                try:
+                    refit_state, blocks = self._refit(
+                        problem, data, laplacians, init_sweeps, monitor.best_iter, blocks, log
+                    )
+                    if refit_state.is_finite():
+                        state = refit_state
+                except KeyboardInterrupt:
+                    warnings.warn(
+                        "refit on every stored entry interrupted; keeping the factors chosen "
+                        f"on validation (iteration {monitor.best_iter}).",
+                        UserWarning,
+                        stacklevel=3,
+                    )
         self._fold_in_sample_mode(problem, state, problem.laplacians[self.sample_mode])
         if not state.is_finite():
             raise FloatingPointError(
