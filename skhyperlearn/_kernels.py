@@ -197,12 +197,13 @@ def _gather_product(
 
 
 def _workspace(tensor: SparseTensorData, n: int, width: int):
+    """Two ``(n, width)`` buffers of this thread, grown when a pass needs more."""
     key = threading.get_ident()
     bufs = tensor._workspaces.get(key)
     if bufs is None or bufs[0].numel() < n * width:
-        size = max(n, max((c.coords.shape[1] for c in tensor._layouts.get(0, [])), default=n))
+        # A layout's first chunk is its largest, so one allocation serves the whole pass.
         bufs = tuple(
-            torch.empty(size * width, dtype=tensor.dtype, device=tensor.device) for _ in range(2)
+            torch.empty(n * width, dtype=tensor.dtype, device=tensor.device) for _ in range(2)
         )
         tensor._workspaces[key] = bufs
     return bufs[0][: n * width].view(n, width), bufs[1][: n * width].view(n, width)
