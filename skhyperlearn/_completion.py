@@ -8,6 +8,7 @@ from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._decomposition import HyperLearnDecomposition
+from ._repr import _CompactReprMixin
 
 __all__ = ["HyperLearnRegressor"]
 
@@ -42,7 +43,7 @@ _FORWARDED = (
 )
 
 
-class HyperLearnRegressor(RegressorMixin, BaseEstimator):
+class HyperLearnRegressor(_CompactReprMixin, RegressorMixin, BaseEstimator):
     """Entry-wise completion of a graph-regularised K-th order tensor, as a regressor.
 
     Each sample is one entry of a K-th order tensor: ``X`` holds its integer coordinates

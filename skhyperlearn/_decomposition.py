@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._devices import available_or_cpu, resolve_devices
 from ._kernels import DEFAULT_CHUNK_BYTES, cp_values
 from ._memory import estimate_fit_bytes, format_bytes, parse_bytes
+from ._repr import _CompactReprMixin
 from ._validation import TensorInput, check_laplacians, check_tensor
 from .solvers._als import run_als, solve_mode
 from .solvers._hyperlearn import BlockConfig, block_seed, run_hyperlearn
@@ -47,7 +48,9 @@ def _min_unfolding_dim(shape) -> int:
     return min(min(n, total // n) for n in shape)
 
 
-class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class HyperLearnDecomposition(
+    _CompactReprMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Representations of every modality of a hypergraph, regularised by per-modality graphs.
 
     Learns one factor matrix ``A_k`` (``N_k × rank``) per mode of a sparse K-th order tensor X
