@@ -1,6 +1,6 @@
 """
 Quickstart: a representation of every modality of a synthetic hypergraph
-=======================================================================
+========================================================================
 
 ``make_hypergraph`` plants graph-smooth CP structure in a sparse 3rd-order binary tensor (think
 images × tags × users) and gives each modality a kNN graph and community labels.
