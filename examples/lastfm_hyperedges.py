@@ -49,7 +49,10 @@ from sklearn.preprocessing import normalize
 from skhyperlearn import HyperLearnDecomposition
 from skhyperlearn.datasets import load_lastfm2k
 
-HERE = Path(__file__).resolve().parent
+try:
+    HERE = Path(__file__).resolve().parent
+except NameError:  # sphinx-gallery runs the examples from their folder, without __file__
+    HERE = Path.cwd()
 
 # The model, in one place. Random initial factors: a truncated SVD of each unfolding
 # (init="svd") would need the right singular vectors of a 1892 × (2184·387·73) matrix.

@@ -25,7 +25,8 @@ The data are read from a folder holding ``mgcnn/movielens/split_1.mat``: ``--dat
 ``SKHYPERLEARN_DATA`` environment variable, else ``../shared/data`` next to the repository.
 Reading the MATLAB v7.3 file needs h5py (``pip install -e ".[examples]"``).
 
-Run (about 30 s with ``--quick``, a few minutes in full)::
+Run (under a minute with ``--quick``; about 10 minutes in full on two cores, most of it the
+9 × 3 grid)::
 
     python examples/movielens_completion.py --quick
     python examples/movielens_completion.py --data ~/skhyperlearn_data --folds 5
@@ -48,7 +49,10 @@ from skhyperlearn import HyperLearnDecomposition, HyperLearnRegressor
 from skhyperlearn.datasets import load_monti_movielens
 from skhyperlearn.graphs import normalized_laplacian
 
-REPO = Path(__file__).resolve().parents[1]
+try:
+    REPO = Path(__file__).resolve().parents[1]
+except NameError:  # sphinx-gallery runs the examples from their folder, without __file__
+    REPO = Path.cwd().parent
 
 # The rows of benchmarks/movielens.py that this example repeats: name -> settings (on top of
 # loss="observed", rank=10, random_state=0, max_iter=200 and Monti's graphs, as there).
