@@ -23,7 +23,9 @@ The script has two parts.
 
 The data are read from a folder holding ``mgcnn/movielens/split_1.mat``: ``--data``, else the
 ``SKHYPERLEARN_DATA`` environment variable, else ``../shared/data`` next to the repository.
-Reading the MATLAB v7.3 file needs h5py (``pip install -e ".[examples]"``).
+Reading the MATLAB v7.3 file needs h5py and the figure (CV RMSE against λ per rank, written to
+``examples/_out/movielens_completion.png`` or ``--out``) matplotlib: ``pip install -e
+".[examples]"``.
 
 Run (under a minute with ``--quick``; about 10 minutes in full on two cores, most of it the
 9 × 3 grid)::
@@ -94,6 +96,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="exact solver only, small grid")
     parser.add_argument("--folds", type=int, default=3, help="entry-wise CV folds (default 3)")
     parser.add_argument("--n-jobs", type=int, default=1, help="GridSearchCV workers")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=REPO / "examples" / "_out" / "movielens_completion.png",
+        help="where the figure goes (default: examples/_out/movielens_completion.png)",
+    )
     args = parser.parse_args(argv)
 
     path = (args.data or default_data_home()) / "mgcnn" / "movielens" / "split_1.mat"
@@ -123,6 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(f"   {'setting':34s} {'test RMSE':>9s} {'benchmark':>9s} {'kept':>5s} {'time':>7s}")
     rows = QUICK_ROWS if args.quick else BENCHMARK_ROWS
+    part1 = {}
     for name, settings in rows.items():
         params = {"laplacians": laplacians, **settings}
         model = HyperLearnDecomposition(
@@ -133,6 +142,7 @@ def main(argv: list[str] | None = None) -> None:
         elapsed = time.perf_counter() - tic
         rmse = root_mean_squared_error(data.test_values, model.reconstruct(data.test_coords))
         bench = reported.get(name, "not run")
+        part1[name] = rmse
         print(
             f"   {name:34s} {rmse:9.4f} {bench:>9s} {model.best_iter_:5d} {elapsed:6.1f}s",
             flush=True,
@@ -201,6 +211,41 @@ def main(argv: list[str] | None = None) -> None:
         "ratings by models trained on fewer ratings: it is not comparable to the test RMSE of "
         "part 1."
     )
+    plot(search.cv_results_, part1, test_rmse, args.out)
+
+
+def plot(cv_results: dict, part1: dict[str, float], best_test: float, path: Path):
+    """CV RMSE against λ, one line per rank; part 1's test RMSEs as horizontal lines."""
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("\nno figure: matplotlib is not installed (pip install -e '.[examples]')")
+        return None
+    ranks = np.asarray(cv_results["param_rank"], dtype=int)
+    lams = np.asarray(cv_results["param_lam"], dtype=float)
+    rmse = -np.asarray(cv_results["mean_test_score"])
+    std = np.asarray(cv_results["std_test_score"])
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in np.unique(ranks):
+        sel = ranks == r
+        order = np.argsort(lams[sel])
+        ax.errorbar(
+            lams[sel][order], rmse[sel][order], std[sel][order], marker="o", label=f"CV, rank {r}"
+        )
+    for (name, value), style in zip(part1.items(), (":", "--", "-."), strict=False):
+        ax.axhline(value, ls=style, c="gray", label=f"u1.test: {name} ({value:.4f})")
+    ax.axhline(best_test, c="k", lw=0.8, label=f"u1.test: best of grid, refit ({best_test:.4f})")
+    ax.set_xscale("log")
+    ax.set_xlabel("λ (lam)")
+    ax.set_ylabel("RMSE")
+    ax.set_title("ML-100K u1: entry-wise CV RMSE on u1.base (lines: u1.test RMSE)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    print(f"\nfigure saved to {path}")
+    return fig
 
 
 if __name__ == "__main__":
