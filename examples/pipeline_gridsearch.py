@@ -1,4 +1,6 @@
-"""Pipeline + GridSearchCV: tune rank and λ of HyperLearn for a downstream classifier.
+"""
+Pipeline and GridSearchCV: tune rank and λ for a downstream classifier
+======================================================================
 
 The samples are the entities of mode 0 of a hypergraph (say images, linked to tags and users);
 their labels are the planted communities of ``make_hypergraph``. The data travel as a
@@ -15,9 +17,10 @@ The script
 3. reports the test accuracy of the refitted best pipeline, and of the same pipeline on the
    tensor without graphs (plain CP) for comparison.
 
-Run (about a minute)::
+Run (about a minute; ``--quick``: a 2 × 2 grid, 2 folds, at most 10 sweeps per fit)::
 
     python examples/pipeline_gridsearch.py
+    python examples/pipeline_gridsearch.py --quick
     python examples/pipeline_gridsearch.py --n-entries 2000 --noise 0.3
 """
 
@@ -37,12 +40,19 @@ from skhyperlearn.datasets import make_hypergraph
 from skhyperlearn.hypergraph import Hypergraph
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Pipeline + GridSearchCV over rank and λ")
     parser.add_argument("--n-entries", type=int, default=4000, help="stored hyperedges")
     parser.add_argument("--noise", type=float, default=0.2, help="share of random hyperedges")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--quick", action="store_true", help="small grid, 2 folds, 10 sweeps")
     args = parser.parse_args(argv)
+    if args.quick:
+        grid = {"hyperlearn__rank": [2, 4], "hyperlearn__lam": [0.1, 1.0]}
+        folds, max_iter = 2, 10
+    else:
+        grid = {"hyperlearn__rank": [2, 4, 8], "hyperlearn__lam": [0.1, 1.0, 10.0]}
+        folds, max_iter = 3, 30
 
     data = make_hypergraph(
         shape=(150, 80, 40),
@@ -61,16 +71,16 @@ def main(argv=None):
 
     pipe = Pipeline(
         [
-            ("hyperlearn", HyperLearnDecomposition(max_iter=30, random_state=args.seed)),
+            ("hyperlearn", HyperLearnDecomposition(max_iter=max_iter, random_state=args.seed)),
             ("clf", LogisticRegression(max_iter=1000)),
         ]
     )
-    grid = {"hyperlearn__rank": [2, 4, 8], "hyperlearn__lam": [0.1, 1.0, 10.0]}
-    search = GridSearchCV(pipe, grid, cv=StratifiedKFold(3, shuffle=True, random_state=args.seed))
+    cv = StratifiedKFold(folds, shuffle=True, random_state=args.seed)
+    search = GridSearchCV(pipe, grid, cv=cv)
     tic = time.perf_counter()
     search.fit(H_train, y_train)
     print(
-        f"\ngrid search: {len(search.cv_results_['params'])} candidates × 3 folds "
+        f"\ngrid search: {len(search.cv_results_['params'])} candidates × {folds} folds "
         f"in {time.perf_counter() - tic:.1f} s"
     )
     print(f"{'rank':>5} {'lam':>6}   CV accuracy")

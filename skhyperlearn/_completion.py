@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import sparse
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._decomposition import HyperLearnDecomposition
+from ._repr import _CompactReprMixin
 
 __all__ = ["HyperLearnRegressor"]
 
@@ -42,7 +44,7 @@ _FORWARDED = (
 )
 
 
-class HyperLearnRegressor(RegressorMixin, BaseEstimator):
+class HyperLearnRegressor(_CompactReprMixin, RegressorMixin, BaseEstimator):
     """Entry-wise completion of a graph-regularised K-th order tensor, as a regressor.
 
     Each sample is one entry of a K-th order tensor: ``X`` holds its integer coordinates
@@ -306,7 +308,7 @@ class HyperLearnRegressor(RegressorMixin, BaseEstimator):
         return HyperLearnDecomposition(loss="observed", sample_mode=0, **params)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> HyperLearnRegressor:
         """Fit the factors to the observed entries ``(X[i], y[i])``.
 
         Parameters
@@ -345,7 +347,7 @@ class HyperLearnRegressor(RegressorMixin, BaseEstimator):
         return self.decomposition_.factors_
 
     # ------------------------------------------------------------------ inference
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """The model's values at the coordinates X.
 
         Parameters

@@ -6,9 +6,11 @@ import sys
 import time
 import warnings
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -22,6 +24,8 @@ from sklearn.utils.validation import check_is_fitted
 from ._devices import available_or_cpu, resolve_devices
 from ._kernels import DEFAULT_CHUNK_BYTES, cp_values
 from ._memory import estimate_fit_bytes, format_bytes, parse_bytes
+from ._repr import _CompactReprMixin
+from ._typing import TensorLike
 from ._validation import TensorInput, check_laplacians, check_tensor
 from .solvers._als import run_als, solve_mode
 from .solvers._hyperlearn import BlockConfig, block_seed, run_hyperlearn
@@ -47,7 +51,9 @@ def _min_unfolding_dim(shape) -> int:
     return min(min(n, total // n) for n in shape)
 
 
-class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class HyperLearnDecomposition(
+    _CompactReprMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Representations of every modality of a hypergraph, regularised by per-modality graphs.
 
     Learns one factor matrix ``A_k`` (``N_k × rank``) per mode of a sparse K-th order tensor X
@@ -608,7 +614,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             state.biases[s] = b
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X: TensorLike, y: Any = None) -> HyperLearnDecomposition:
         """Learn the factor matrices of every mode of X.
 
         Parameters
@@ -626,7 +632,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit_transform(self, X, y=None):
+    def fit_transform(self, X: TensorLike, y: Any = None) -> np.ndarray:
         """Fit and return the sample-mode factors, shape ``(X.shape[sample_mode], rank)``."""
         self._fit(X)
         return self.factors_[self.sample_mode].copy()
@@ -671,7 +677,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         self._fold_in_sample_mode(problem, state, problem.laplacians[s])
         return data, problem, state
 
-    def transform(self, X):
+    def transform(self, X: TensorLike) -> np.ndarray:
         """Fold the sample-mode entities of X in, with the other modes' factors fixed.
 
         Parameters
@@ -703,7 +709,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 biases.append(torch.as_tensor(b, dtype=problem.dtype).to(dev))
         return State(factors, biases, self.mean_)
 
-    def reconstruct(self, coords):
+    def reconstruct(self, coords: ArrayLike) -> np.ndarray:
         """The model's values at the given coordinates.
 
         Parameters
@@ -741,7 +747,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 out = out + b[coords[:, k]]
         return out
 
-    def score(self, X, y=None) -> float:
+    def score(self, X: TensorLike, y: Any = None) -> float:
         """Negative mean squared error of the folded-in model on X (higher is better).
 
         The error runs over every cell for ``loss="hypergraph"`` and over the stored entries

@@ -12,6 +12,7 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 import sparse
+from numpy.typing import ArrayLike
 from scipy.sparse import csgraph
 from sklearn.neighbors import kneighbors_graph
 from sklearn.utils import check_array
@@ -96,7 +97,9 @@ def _check_adjacency_values(W: sp.csr_array) -> float:
     return gap
 
 
-def normalized_laplacian(adjacency, *, copy: bool = True) -> sp.csr_array:
+def normalized_laplacian(
+    adjacency: ArrayLike | sp.sparray | sp.spmatrix | sparse.SparseArray, *, copy: bool = True
+) -> sp.csr_array:
     """Symmetric normalized Laplacian ``L = I − D^{-1/2} W D^{-1/2}`` of a weighted graph.
 
     Parameters
@@ -206,7 +209,7 @@ def _check_int(value, name: str, low: int, high: int | None = None) -> int:
 
 
 def knn_graph(
-    features,
+    features: ArrayLike | sp.sparray | sp.spmatrix,
     n_neighbors: int = 10,
     *,
     metric: str = "euclidean",
@@ -325,7 +328,7 @@ def _top_k_per_row(W: sp.csr_array, k: int) -> sp.csr_array:
 
 
 def cooccurrence_graph(
-    tensor,
+    tensor: sparse.SparseArray | sp.sparray | sp.spmatrix,
     mode: int,
     *,
     other_modes: Sequence[int] | None = None,

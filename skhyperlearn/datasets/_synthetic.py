@@ -262,7 +262,7 @@ def make_hypergraph(
     n_neighbors: int = 8,
     smoothness: float = 2.0,
     n_communities: int | Sequence[int] | None = None,
-    random_state=None,
+    random_state: int | np.random.RandomState | None = None,
 ) -> Bunch:
     """Random sparse K-th order hypergraph with planted, graph-smooth CP factors.
 
