@@ -25,6 +25,7 @@ _LAZY = {
     "Hypergraph": (".hypergraph", "Hypergraph"),
     "datasets": (".datasets", None),
     "graphs": (".graphs", None),
+    "preprocessing": (".preprocessing", None),
 }
 
 __all__ = [
@@ -34,10 +35,11 @@ __all__ = [
     "__version__",
     "datasets",
     "graphs",
+    "preprocessing",
 ]
 
 if TYPE_CHECKING:  # static analysers and IDEs see the names without the lazy loader
-    from . import datasets, graphs
+    from . import datasets, graphs, preprocessing
     from ._completion import HyperLearnRegressor
     from ._decomposition import HyperLearnDecomposition
     from .hypergraph import Hypergraph

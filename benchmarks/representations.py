@@ -1,0 +1,534 @@
+"""Representations downstream: does a classifier do better on HyperLearn's factors?
+
+The paper's Tasks 2 and 3 score the learned representation of one modality by a multi-label
+classifier. This harness does the same, as a user would run it, on the visible tasks:
+
+- ``movielens``: ML-100K movies (movie × user × rating-level hyperedges, 100,000 of them), labels
+  the 18 genres (``unknown`` dropped); graphs: a movie co-occurrence graph built from the tensor
+  and Monti et al.'s 10-NN user graph (from demographics). Monti's movie graph is never used: it
+  is built from features that include the genres.
+- ``lastfm3`` / ``lastfm4``: HetRec Last.fm 2K artists (artist × tag × user, and × month),
+  labels a dozen top-level genre tags (rock, pop, electronic, metal, hip-hop, jazz, folk, punk,
+  soul, blues, ambient, country) that are *removed from the tensor* before anything is learned;
+  artists with at least ``--min-degree`` remaining tag assignments; graphs: an artist
+  co-occurrence graph built from the tensor and the users' friendship graph.
+- ``synthetic``: ``make_hypergraph`` planted communities (one-hot community labels), with the
+  planted kNN graphs.
+
+Representations, at equal dimensions (``--dims``, default 10 and 32):
+
+- HyperLearn (``HyperLearnDecomposition``), exact solver with graphs, rank = dimension, λ chosen
+  by ``GridSearchCV`` inside the training folds (``--lams``); the same without graphs; the
+  HyperLearn solver (diffusion blocks) with graphs at the default λ;
+- TruncatedSVD of the sample mode's unfolding and of the sample × (largest other mode) count
+  matrix (the other modes summed out); NMF of that matrix;
+- the raw counts of that matrix (all its columns: a reference, not a target);
+- a spectral embedding of the sample mode's graph (transductive: it has no ``transform``).
+
+Protocol (``--protocol pipeline``, the default): outer 5-fold cross-validation over the sample
+entities; every method is a ``Pipeline`` (representation → ``StandardScaler`` → one-vs-rest
+``LogisticRegression``) fitted on the training entities only and applied to the test entities
+(HyperLearn folds them in with its ``transform``; the ``Hypergraph`` container slices the sample
+mode's graph with the tensor). ``--protocol transductive`` learns each representation once on all
+entities without labels and cross-validates the classifier only (faster; λ is then the middle
+value of its grid; the spectral embedding always runs this way). Scores: average precision,
+macro over the labels present in a test fold and micro over all entity-label pairs, mean ± std
+over the outer folds.
+
+Writes its table into ``benchmarks/README.md`` (section ``representations-<protocol>``)::
+
+    python benchmarks/representations.py --data ../shared/data
+    python benchmarks/representations.py --tasks movielens --dims 10 --protocol transductive \
+        --no-readme
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import sparse
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.decomposition import NMF, TruncatedSVD
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.manifold import spectral_embedding
+from sklearn.metrics import average_precision_score
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skhyperlearn import Hypergraph, HyperLearnDecomposition
+from skhyperlearn.datasets import (
+    load_lastfm2k,
+    load_monti_movielens,
+    load_movielens100k,
+    make_hypergraph,
+)
+from skhyperlearn.graphs import cooccurrence_graph
+from skhyperlearn.preprocessing import MarginalizeModes
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine_info, markdown_table, text_table, write_readme_section
+
+HERE = Path(__file__).resolve().parent
+README_HEADER = "# skhyperlearn benchmarks\n"
+LASTFM_GENRES = (
+    "rock",
+    "pop",
+    "electronic",
+    "metal",
+    "hip-hop",
+    "jazz",
+    "folk",
+    "punk",
+    "soul",
+    "blues",
+    "ambient",
+    "country",
+)
+
+
+def default_data_home() -> Path:
+    env = os.environ.get("SKHYPERLEARN_DATA")
+    return Path(env) if env else HERE.parent.parent / "shared" / "data"
+
+
+# --------------------------------------------------------------------------------------------
+# Tasks
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Task:
+    """A hypergraph whose sample mode (mode 0) carries multi-label targets."""
+
+    name: str
+    hypergraph: Hypergraph  # graphs as adjacencies; mode 0 is the sample mode
+    labels: np.ndarray  # (N_0, n_labels) of 0/1
+    description: str
+
+    @property
+    def tensor(self) -> sparse.COO:
+        return self.hypergraph.tensor
+
+
+def _sample_cooccurrence(tensor: sparse.COO, n_neighbors: int) -> sp.csr_array:
+    """The sample mode's graph built from the tensor itself (shared contexts, cosine kNN)."""
+    return cooccurrence_graph(tensor, 0, n_neighbors=n_neighbors, normalize="cosine")
+
+
+def task_movielens(data_home: Path, n_neighbors: int) -> Task:
+    ml = load_movielens100k(data_home, split=None)
+    users, movies = ml.train_coords[:, 0], ml.train_coords[:, 1]
+    levels = ml.train_values.astype(np.int64) - 1
+    tensor = sparse.COO(
+        np.stack([movies, users, levels]),
+        np.ones(len(levels)),
+        shape=(ml.n_items, ml.n_users, 5),
+        has_duplicates=False,
+    )
+    monti = load_monti_movielens(data_home=data_home)
+    graphs = [_sample_cooccurrence(tensor, n_neighbors), monti.user_adjacency, None]
+    labels = ml.genres.astype(np.int64)[:, 1:]  # "unknown" marks two movies only
+    description = (
+        f"ML-100K movie × user × rating level {tensor.shape}, {tensor.nnz:,} hyperedges; "
+        f"{labels.shape[1]} genres; graphs: movie co-occurrence ({n_neighbors}-NN, cosine), "
+        "Monti's 10-NN user graph"
+    )
+    return Task(
+        "movielens", Hypergraph(tensor, graphs, graph_kind="adjacency"), labels, description
+    )
+
+
+def task_lastfm(data_home: Path, order: int, n_neighbors: int, min_degree: int) -> Task:
+    data = load_lastfm2k(data_home, order=order)
+    coords = data.hypergraph.tensor.coords  # user, artist, tag(, period)
+    names = list(data.tag_names)
+    genre_tags = [names.index(g) for g in LASTFM_GENRES]
+    n_artists = data.hypergraph.shape[1]
+    labels = np.zeros((n_artists, len(genre_tags)), dtype=np.int64)
+    for j, t in enumerate(genre_tags):
+        labels[np.unique(coords[1][coords[2] == t]), j] = 1
+    # The label tags leave the tensor: the representation never sees them.
+    coords = coords[:, ~np.isin(coords[2], genre_tags)]
+    degree = np.bincount(coords[1], minlength=n_artists)
+    artists = np.flatnonzero(degree >= min_degree)
+    coords = coords[:, np.isin(coords[1], artists)]
+    artist_idx = np.searchsorted(artists, coords[1])
+    tags, tag_idx = np.unique(coords[2], return_inverse=True)
+    users, user_idx = np.unique(coords[0], return_inverse=True)
+    rows = [artist_idx, tag_idx, user_idx]
+    shape = [len(artists), len(tags), len(users)]
+    if order == 4:
+        periods, period_idx = np.unique(coords[3], return_inverse=True)
+        rows.append(period_idx)
+        shape.append(len(periods))
+    tensor = sparse.COO(np.stack(rows), np.ones(coords.shape[1]), shape=tuple(shape))
+    tensor = sparse.COO(tensor.coords, np.ones(tensor.nnz), shape=tensor.shape)  # binary
+    friendship = sp.csr_array(data.friendship)[users][:, users]
+    graphs = [_sample_cooccurrence(tensor, n_neighbors), None, friendship]
+    graphs += [None] * (order - 3)
+    modes = "artist × tag × user" + (" × month" if order == 4 else "")
+    description = (
+        f"Last.fm 2K {modes} {tensor.shape}, {tensor.nnz:,} hyperedges (artists with ≥ "
+        f"{min_degree} assignments once the {len(genre_tags)} genre tags are removed); graphs: "
+        f"artist co-occurrence ({n_neighbors}-NN, cosine), user friendship"
+    )
+    name = f"lastfm{order}"
+    return Task(
+        name, Hypergraph(tensor, graphs, graph_kind="adjacency"), labels[artists], description
+    )
+
+
+def task_synthetic() -> Task:
+    data = make_hypergraph(
+        shape=(1500, 600, 300),
+        rank=8,
+        n_entries=15_000,
+        noise=0.3,
+        n_communities=8,
+        random_state=0,
+    )
+    labels = np.eye(8, dtype=np.int64)[data.labels[0]]
+    description = (
+        f"make_hypergraph {data.tensor.shape}, {data.tensor.nnz:,} binary hyperedges (30 % "
+        "uniform noise), 8 planted communities per mode; graphs: the planted kNN graphs"
+    )
+    hypergraph = Hypergraph(data.tensor, data.adjacencies, graph_kind="adjacency")
+    return Task("synthetic", hypergraph, labels, description)
+
+
+# --------------------------------------------------------------------------------------------
+# Representations
+# --------------------------------------------------------------------------------------------
+
+
+class Matricize(BaseEstimator, TransformerMixin):
+    """A ``Hypergraph`` (or COO tensor) as a sparse matrix of its sample mode (mode 0).
+
+    ``kind="unfolding"``: the mode-0 unfolding. ``kind="collapse"``: mode 0 × ``other`` (the
+    largest other mode by default), the remaining modes summed out (counts).
+    """
+
+    def __init__(self, kind="collapse", other=None):
+        self.kind = kind
+        self.other = other
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        tensor = X.tensor if isinstance(X, Hypergraph) else X
+        coords, shape = tensor.coords, tensor.shape
+        others = list(range(1, len(shape)))
+        if self.kind == "unfolding":
+            cols = np.ravel_multi_index(tuple(coords[1:]), shape[1:])
+            n_cols = int(np.prod(shape[1:]))
+        else:
+            other = self.other if self.other is not None else max(others, key=shape.__getitem__)
+            cols, n_cols = coords[other], shape[other]
+        out = sp.csr_array((tensor.data, (coords[0], cols)), shape=(shape[0], n_cols))
+        out.sum_duplicates()
+        return out
+
+
+def _classifier(sparse_input: bool = False) -> list:
+    return [
+        ("scale", StandardScaler(with_mean=not sparse_input)),
+        ("clf", OneVsRestClassifier(LogisticRegression(max_iter=2000))),
+    ]
+
+
+def methods(task: Task, dim: int, args) -> list[tuple[str, object, dict | None]]:
+    """(name, pipeline or "spectral", GridSearchCV grid or None) for one dimension."""
+    fit_args = {"max_iter": args.max_iter, "random_state": 0}
+    with_graphs = HyperLearnDecomposition(rank=dim, **fit_args)
+    no_graphs = HyperLearnDecomposition(rank=dim, **fit_args)
+    neural = HyperLearnDecomposition(
+        rank=dim, solver="hyperlearn", max_iter=args.hyperlearn_rounds, random_state=0
+    )
+    grid = {"rep__lam": list(args.lams)}
+    # The context modes: every mode but the sample mode and its largest other mode.
+    shape = task.tensor.shape
+    largest = max(range(1, len(shape)), key=shape.__getitem__)
+    context = [k for k in range(1, len(shape)) if k != largest]
+    summed = HyperLearnDecomposition(rank=dim, alpha=args.summed_alpha, **fit_args)
+    summed_name = f"context modes {context} summed, log1p, alpha={args.summed_alpha}"
+    return [
+        (
+            "HyperLearn, exact solver, graphs",
+            Pipeline([("rep", with_graphs), *_classifier()]),
+            grid,
+        ),
+        (
+            "HyperLearn, exact solver, no graphs",
+            Pipeline([("strip", _StripGraphs()), ("rep", no_graphs), *_classifier()]),
+            grid,
+        ),
+        (
+            "HyperLearn, HyperLearn solver, graphs",
+            Pipeline([("rep", neural), *_classifier()]),
+            None,
+        ),
+        (
+            f"HyperLearn, {summed_name}, graphs",
+            Pipeline(
+                [("sum", MarginalizeModes(context, "log1p")), ("rep", summed), *_classifier()]
+            ),
+            {"rep__lam": list(args.summed_lams)},
+        ),
+        (
+            f"HyperLearn, {summed_name}, no graphs",
+            Pipeline(
+                [
+                    ("strip", _StripGraphs()),
+                    ("sum", MarginalizeModes(context, "log1p")),
+                    ("rep", clone(summed)),
+                    *_classifier(),
+                ]
+            ),
+            {"rep__lam": list(args.summed_lams)},
+        ),
+        (
+            "TruncatedSVD of the unfolding",
+            Pipeline(
+                [
+                    ("mat", Matricize("unfolding")),
+                    ("rep", TruncatedSVD(dim, algorithm="arpack", random_state=0)),
+                    *_classifier(),
+                ]
+            ),
+            None,
+        ),
+        (
+            "TruncatedSVD of sample × largest mode",
+            Pipeline(
+                [("mat", Matricize()), ("rep", TruncatedSVD(dim, random_state=0)), *_classifier()]
+            ),
+            None,
+        ),
+        (
+            "NMF of sample × largest mode",
+            Pipeline(
+                [
+                    ("mat", Matricize()),
+                    ("rep", NMF(dim, init="nndsvda", max_iter=400, random_state=0)),
+                    *_classifier(),
+                ]
+            ),
+            None,
+        ),
+        ("spectral embedding of the sample graph", "spectral", None),
+    ]
+
+
+class _StripGraphs(BaseEstimator, TransformerMixin):
+    """Drops every graph of a ``Hypergraph``: the same estimator, without graphs."""
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return X.tensor if isinstance(X, Hypergraph) else X
+
+
+def _spectral(task: Task, dim: int) -> np.ndarray:
+    adjacency = sp.csr_matrix(task.hypergraph.graphs[0])
+    # scikit-learn's spectral_embedding takes 32-bit indices only.
+    adjacency.indices = adjacency.indices.astype(np.int32)
+    adjacency.indptr = adjacency.indptr.astype(np.int32)
+    return spectral_embedding(adjacency, n_components=dim, random_state=0)
+
+
+# --------------------------------------------------------------------------------------------
+# Scoring
+# --------------------------------------------------------------------------------------------
+
+
+def _fold_scores(y: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
+    present = y.sum(0) > 0
+    macro = average_precision_score(y[:, present], scores[:, present], average="macro")
+    micro = average_precision_score(y, scores, average="micro")
+    return float(macro), float(micro)
+
+
+def evaluate(task: Task, dim: int, model, grid, protocol: str, n_splits: int, inner: int):
+    """Macro and micro AP over outer folds, and what GridSearchCV chose."""
+    X, y = task.hypergraph, task.labels
+    folds = list(KFold(n_splits, shuffle=True, random_state=0).split(y))
+    macro, micro, chosen = [], [], []
+    if isinstance(model, str) or protocol == "transductive":
+        if isinstance(model, str):
+            features = _spectral(task, dim)
+            clf = Pipeline(_classifier())
+        else:
+            # Learn the representation once on every entity (no labels), keep its classifier.
+            rep = Pipeline(model.steps[:-2])
+            if grid is not None:
+                rep.set_params(**{k: v[len(v) // 2] for k, v in grid.items()})
+            features = rep.fit_transform(X)
+            clf = Pipeline(model.steps[-2:])
+        for train, test in folds:
+            fitted = clone(clf).fit(features[train], y[train])
+            m, u = _fold_scores(y[test], fitted.decision_function(features[test]))
+            macro.append(m)
+            micro.append(u)
+        return macro, micro, chosen
+    for train, test in folds:
+        estimator = clone(model)
+        if grid is not None:
+            estimator = GridSearchCV(
+                estimator,
+                grid,
+                cv=KFold(inner, shuffle=True, random_state=1),
+                scoring="average_precision",
+                error_score="raise",
+            )
+        estimator.fit(X[train], y[train])
+        if grid is not None:
+            chosen.append(estimator.best_params_)
+        m, u = _fold_scores(y[test], estimator.decision_function(X[test]))
+        macro.append(m)
+        micro.append(u)
+    return macro, micro, chosen
+
+
+def raw_counts(task: Task, n_splits: int) -> tuple[list, list]:
+    """The sample × largest-mode counts as features (a reference: every column)."""
+    features = Matricize().transform(task.hypergraph)
+    clf = Pipeline(_classifier(sparse_input=True))
+    macro, micro = [], []
+    for train, test in KFold(n_splits, shuffle=True, random_state=0).split(task.labels):
+        fitted = clone(clf).fit(features[train], task.labels[train])
+        m, u = _fold_scores(task.labels[test], fitted.decision_function(features[test]))
+        macro.append(m)
+        micro.append(u)
+    return macro, micro
+
+
+def _fmt(values: list[float]) -> str:
+    return f"{np.mean(values):.3f} ± {np.std(values):.3f}"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=None, help="folder holding ml-100k/ etc.")
+    parser.add_argument(
+        "--tasks", nargs="+", default=["movielens", "lastfm3", "lastfm4", "synthetic"]
+    )
+    parser.add_argument("--dims", type=int, nargs="+", default=[10, 32])
+    parser.add_argument("--lams", type=float, nargs="+", default=[0.1, 1.0, 10.0])
+    parser.add_argument("--summed-lams", type=float, nargs="+", default=[0.01, 0.1, 1.0])
+    parser.add_argument("--summed-alpha", type=float, default=0.1)
+    parser.add_argument("--protocol", choices=["pipeline", "transductive"], default="pipeline")
+    parser.add_argument("--folds", type=int, default=5, help="outer folds")
+    parser.add_argument("--inner", type=int, default=3, help="GridSearchCV folds")
+    parser.add_argument("--max-iter", type=int, default=50, help="exact sweeps per fit")
+    parser.add_argument("--hyperlearn-rounds", type=int, default=30)
+    parser.add_argument("--n-neighbors", type=int, default=10, help="co-occurrence kNN")
+    parser.add_argument("--min-degree", type=int, default=10, help="Last.fm artists kept")
+    parser.add_argument("--only", nargs="*", default=None, help="method name substrings")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--readme", type=Path, default=HERE / "README.md")
+    parser.add_argument("--no-readme", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)
+    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    data_home = args.data if args.data is not None else default_data_home()
+
+    builders = {
+        "movielens": lambda: task_movielens(data_home, args.n_neighbors),
+        "lastfm3": lambda: task_lastfm(data_home, 3, args.n_neighbors, args.min_degree),
+        "lastfm4": lambda: task_lastfm(data_home, 4, args.n_neighbors, args.min_degree),
+        "synthetic": task_synthetic,
+    }
+    rows, descriptions = [], []
+    for task_name in args.tasks:
+        task = builders[task_name]()
+        descriptions.append(f"- `{task.name}`: {task.description}.")
+        print(f"\n{task.name}: {task.description}", flush=True)
+        for dim in args.dims:
+            for name, model, grid in methods(task, dim, args):
+                if args.only and not any(s in name for s in args.only):
+                    continue
+                tic = time.perf_counter()
+                macro, micro, chosen = evaluate(
+                    task, dim, model, grid, args.protocol, args.folds, args.inner
+                )
+                lams = sorted({c["rep__lam"] for c in chosen}) if chosen else []
+                row = {
+                    "task": task.name,
+                    "method": name,
+                    "dim": dim,
+                    "macro": _fmt(macro),
+                    "micro": _fmt(micro),
+                    "lam": ", ".join(f"{v:g}" for v in lams) or "-",
+                    "time": f"{time.perf_counter() - tic:.0f}",
+                }
+                rows.append(row)
+                print(text_table([row], COLUMNS).splitlines()[-1], flush=True)
+        macro, micro = raw_counts(task, args.folds)
+        n_cols = Matricize().transform(task.hypergraph).shape[1]
+        row = {
+            "task": task.name,
+            "method": "raw counts (reference)",
+            "dim": n_cols,
+            "macro": _fmt(macro),
+            "micro": _fmt(micro),
+            "lam": "-",
+            "time": "-",
+        }
+        rows.append(row)
+        print(text_table([row], COLUMNS).splitlines()[-1], flush=True)
+    print()
+    print(text_table(rows, COLUMNS))
+    if args.no_readme:
+        return
+    info = machine_info(["skhyperlearn", "torch", "numpy", "scipy", "scikit-learn", "sparse"])
+    load_after = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
+    command = "python benchmarks/representations.py " + " ".join(argv or sys.argv[1:])
+    content = f"""## Representations downstream, {args.protocol} protocol (average precision)
+
+`{command.strip()}` — protocol `{args.protocol}`, {args.folds} outer folds; λ of the exact
+solver chosen by `GridSearchCV` ({args.inner} inner folds) over {list(args.lams)} in the
+training folds only (column "λ chosen"); a representation → `StandardScaler` → one-vs-rest
+`LogisticRegression` pipeline for every method; the spectral embedding is transductive.
+
+{chr(10).join(descriptions)}
+
+{markdown_table(rows, COLUMNS, align={"dim": "r", "time": "r"})}
+
+Machine: {info["cpu"]}, {info["cores"]} cores, {info.get("memory", "?")}; Python {info["python"]};
+{versions}; torch threads {args.threads}. Load average before: {load_before}; after:
+{load_after} (shared machine).
+"""
+    key = f"representations-{args.protocol}"
+    write_readme_section(args.readme, key, content, README_HEADER)
+    print(f"\nwrote the '{key}' section of {args.readme}")
+
+
+COLUMNS = [
+    ("task", "task"),
+    ("method", "representation"),
+    ("dim", "dim"),
+    ("macro", "AP macro"),
+    ("micro", "AP micro"),
+    ("lam", "λ chosen"),
+    ("time", "time (s)"),
+]
+
+
+if __name__ == "__main__":
+    main()
