@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 import warnings
+from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
@@ -15,6 +16,7 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -23,28 +25,63 @@ from ._devices import available_or_cpu, resolve_devices
 from ._kernels import DEFAULT_CHUNK_BYTES, cp_values
 from ._memory import estimate_fit_bytes, format_bytes, parse_bytes
 from ._validation import TensorInput, check_laplacians, check_tensor
-from .solvers._als import run_als, solve_mode
-from .solvers._hyperlearn import BlockConfig, block_seed, run_hyperlearn
-from .solvers._init import initial_state
+from .solvers._als import ExactUpdate, solve_mode
+from .solvers._faults import apply_fault_policy, run_guarded
+from .solvers._hyperlearn import BlockConfig, BlockUpdate, block_seed
+from .solvers._init import initial_state, resolve_init
 from .solvers._monitor import Monitor
-from .solvers._problem import Problem, State
+from .solvers._problem import Problem, State, torch_dtype
+from .solvers._rounds import run_rounds
+from .solvers._schedules import Sequential, make_schedule
+from .solvers.losses import LOSS_NAMES, Loss, get_loss
 
 __all__ = ["HyperLearnDecomposition"]
 
 
-# What lam="auto" and alpha="auto" mean for each loss.
-_AUTO_LAM = {"hypergraph": 1.0, "observed": 0.1}
-_AUTO_ALPHA = {"hypergraph": 0.0, "observed": 0.5}
-# init="auto" starts from the truncated SVD only while svds stays cheap next to the fit.
-_AUTO_SVD_MAX_ENTRIES = 2_000_000
 # Stored entries from which early_stopping="auto" holds some out for validation.
 _AUTO_EARLY_STOPPING = 10_000
 
 
-def _min_unfolding_dim(shape) -> int:
-    """The smallest dimension of any mode unfolding: svds needs a rank below it."""
-    total = int(np.prod(shape, dtype=np.int64))
-    return min(min(n, total // n) for n in shape)
+@dataclass
+class _FitPlan:
+    """What the parameters and X resolve to, once checked (see ``_check_params``)."""
+
+    data: TensorInput
+    laplacians: list
+    devices: list[torch.device]
+    loss: Loss
+    lam: float
+    alpha: float
+    early_stopping: bool
+
+
+@dataclass
+class _FitRecord:
+    """What training leaves for the fitted attributes besides the state."""
+
+    monitor: Monitor
+    blocks: list | None
+    estimate: int
+    validated: bool
+
+
+def _hold_out(data: TensorInput, early: bool, fraction: float, rng):
+    """Hold out ``fraction`` of the stored entries for early stopping (when ``early``)."""
+    if not early:
+        return data, None
+    n = data.values.shape[0]
+    held = np.zeros(n, dtype=bool)
+    held[rng.permutation(n)[: round(fraction * n)]] = True
+    train = TensorInput(data.coords[~held], data.values[~held], data.shape, data.laplacians)
+    dtype = torch_dtype(data.values.dtype)
+    val = (torch.as_tensor(data.coords[held]), torch.as_tensor(data.values[held], dtype=dtype))
+    return train, val
+
+
+def _unpack(guarded):
+    """``((run, blocks), interrupted)`` from run_guarded, with Nones for an unfinished run."""
+    result, interrupted = guarded
+    return (result if result is not None else (None, None)), interrupted
 
 
 class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -195,13 +232,18 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         "rank": [Interval(Integral, 1, None, closed="left")],
         "lam": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "laplacians": ["array-like", "sparse matrix", None],
-        "loss": [StrOptions({"hypergraph", "observed"})],
+        # A live set: every registered loss is accepted.
+        "loss": [StrOptions(LOSS_NAMES)],
         "solver": [StrOptions({"als", "hyperlearn"})],
         "alpha": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "bias": ["boolean"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "init": [StrOptions({"auto", "random", "svd", "als"}), list, tuple],
+        "init": [
+            StrOptions({"auto", "random", "svd", "exact_sweeps", "als"}, deprecated={"als"}),
+            list,
+            tuple,
+        ],
         "sample_mode": [Interval(Integral, 0, None, closed="left")],
         "devices": [None, str, list, tuple, torch.device],
         "cg_tol": [Interval(Real, 0, 1, closed="neither")],
@@ -286,8 +328,9 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         self.random_state = random_state
         self.verbose = verbose
 
-    # ------------------------------------------------------------------ validation
-    def _check_input(self, X) -> tuple[TensorInput, list]:
+    # ------------------------------------------------------------------ parameters
+    def _check_params(self, X) -> _FitPlan:
+        """Validate X against the parameters: every cross-parameter rule lives here."""
         data = check_tensor(X, "X")
         if self.sample_mode >= data.order:
             raise ValueError(
@@ -295,10 +338,44 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             )
         graphs = data.laplacians if data.laplacians is not None else self.laplacians
         name = "X.laplacians" if data.laplacians is not None else "laplacians"
-        return data, check_laplacians(graphs, data.shape, name)
+        laplacians = check_laplacians(graphs, data.shape, name)
+        self._check_init(data.shape)
+        if self.warm_start and hasattr(self, "factors_") and self.tensor_shape_ != data.shape:
+            raise ValueError(
+                f"warm_start=True needs X of the fitted shape {tuple(self.tensor_shape_)}, "
+                f"got {data.shape}."
+            )
+        loss = get_loss(self.loss)
+        nnz = data.values.shape[0]
+        early = self.early_stopping
+        if early == "auto":
+            early = loss.entrywise and nnz >= _AUTO_EARLY_STOPPING
+        if early and not loss.entrywise:
+            raise ValueError(
+                f"early_stopping=True needs loss='observed': with loss={self.loss!r} every cell "
+                "counts, so no stored entry can be held out."
+            )
+        if early:
+            n_val = round(self.validation_fraction * nnz)
+            if n_val < 1 or n_val >= nnz:
+                raise ValueError(
+                    f"validation_fraction={self.validation_fraction} leaves {n_val} of {nnz} "
+                    "stored entries for validation; need at least 1 and fewer than all."
+                )
+        lam = loss.default_lam if self.lam == "auto" else float(self.lam)
+        alpha = loss.default_alpha if self.alpha == "auto" else float(self.alpha)
+        devices = resolve_devices(self.devices, data.order)
+        return _FitPlan(data, laplacians, devices, loss, lam, alpha, bool(early))
 
     def _check_init(self, shape) -> None:
         if isinstance(self.init, str):
+            if self.init == "als":
+                warnings.warn(
+                    'init="als" was renamed init="exact_sweeps" (exact sweeps before the '
+                    'solver; "als" stays the name of the exact solver) and will be removed.',
+                    FutureWarning,
+                    stacklevel=5,
+                )
             return
         if len(self.init) != len(shape):
             raise ValueError(
@@ -317,17 +394,6 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     def _log(self, message: str) -> None:
         print(f"[{type(self).__name__}] {message}", file=sys.stdout, flush=True)
 
-    # ------------------------------------------------------------------ fitting
-    def _lam(self) -> float:
-        if self.lam == "auto":
-            return _AUTO_LAM[self.loss]
-        return float(self.lam)
-
-    def _alpha(self) -> float:
-        if self.alpha == "auto":
-            return _AUTO_ALPHA[self.loss]
-        return float(self.alpha)
-
     def _chunk_bytes(self) -> int:
         if self.max_memory is None:
             return DEFAULT_CHUNK_BYTES
@@ -335,18 +401,18 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         limit = parse_bytes(self.max_memory)
         return int(min(DEFAULT_CHUNK_BYTES, max(limit // 32, 2**20)))
 
-    def _check_memory(self, data: TensorInput, laplacians, devices) -> int:
+    def _check_memory(self, plan: _FitPlan, data: TensorInput) -> int:
         """Estimate the fit's peak memory and refuse, before any work, when over max_memory."""
         estimate = estimate_fit_bytes(
             data.shape,
             data.values.shape[0],
             self.rank,
             data.values.dtype.itemsize,
-            loss=self.loss,
+            loss_bytes=plan.loss.buffer_bytes(data.shape, self.rank, data.values.dtype.itemsize),
             solver=self.solver,
             chunk_bytes=self._chunk_bytes(),
-            laplacian_nnz=[lap.nnz for lap in laplacians if lap is not None],
-            n_devices=len(set(devices)),
+            laplacian_nnz=[lap.nnz for lap in plan.laplacians if lap is not None],
+            n_devices=len(set(plan.devices)),
             n_terms=self.n_terms,
             hidden=self.hidden,
             n_steps=self.n_steps,
@@ -360,17 +426,18 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             )
         return estimate
 
-    def _build_problem(self, data: TensorInput, laplacians, devices) -> Problem:
+    # ------------------------------------------------------------------ fitting
+    def _build_problem(self, plan: _FitPlan, data: TensorInput, laplacians=None) -> Problem:
         return Problem.build(
             data.coords,
             data.values,
             data.shape,
-            laplacians,
-            loss=self.loss,
-            lam=self._lam(),
-            alpha=self._alpha(),
+            plan.laplacians if laplacians is None else laplacians,
+            loss=plan.loss,
+            lam=plan.lam,
+            alpha=plan.alpha,
             bias=self.bias,
-            devices=devices,
+            devices=plan.devices,
             chunk_bytes=self._chunk_bytes(),
         )
 
@@ -378,145 +445,93 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         # The sample mode goes last: fit then ends on the same solve that transform performs.
         return [k for k in range(order) if k != self.sample_mode] + [self.sample_mode]
 
-    def _split_validation(self, data: TensorInput, rng) -> tuple[TensorInput, tuple | None]:
-        """Hold out ``validation_fraction`` of the stored entries for early stopping."""
-        early = self.early_stopping
-        if early == "auto":
-            early = self.loss == "observed" and data.values.shape[0] >= _AUTO_EARLY_STOPPING
-        if not early:
-            return data, None
-        if self.loss != "observed":
-            raise ValueError(
-                "early_stopping=True needs loss='observed': with loss='hypergraph' every cell "
-                "counts, so no stored entry can be held out."
-            )
-        n = data.values.shape[0]
-        n_val = round(self.validation_fraction * n)
-        if n_val < 1 or n_val >= n:
-            raise ValueError(
-                f"validation_fraction={self.validation_fraction} leaves {n_val} of {n} stored "
-                "entries for validation; need at least 1 and fewer than all."
-            )
-        held = np.zeros(n, dtype=bool)
-        held[rng.permutation(n)[:n_val]] = True
-        train = TensorInput(data.coords[~held], data.values[~held], data.shape, data.laplacians)
-        dtype = torch.float32 if data.values.dtype == np.float32 else torch.float64
-        val = (
-            torch.as_tensor(data.coords[held]),
-            torch.as_tensor(data.values[held], dtype=dtype),
-        )
-        return train, val
-
     def _initial_state(
         self, problem: Problem, data: TensorInput, rng, validation, init_iter=None
     ) -> tuple[State, int]:
-        """The starting state and the number of exact sweeps spent on it (``init="als"``)."""
+        """The starting state and the number of exact sweeps spent on it."""
         if self.warm_start and hasattr(self, "factors_"):
-            if tuple(self.tensor_shape_) != data.shape:
-                raise ValueError(
-                    f"warm_start=True needs X of the fitted shape {tuple(self.tensor_shape_)}, "
-                    f"got {data.shape}."
-                )
             state = initial_state(problem, self.factors_, self.rank, rng, data.coords, data.values)
             if problem.bias and self.biases_ is not None:
-                state.biases = [
-                    torch.as_tensor(b, dtype=problem.dtype).to(d)
-                    for b, d in zip(self.biases_, problem.devices, strict=True)
-                ]
+                state.biases = problem.place(self.biases_)
                 state.mean = self.mean_
             return state, 0
-        init = self.init
-        can_svd = (
-            self.rank < _min_unfolding_dim(data.shape)
-            and data.values.shape[0] <= _AUTO_SVD_MAX_ENTRIES
-            and len(data.shape) <= 4
+        init = "exact_sweeps" if isinstance(self.init, str) and self.init == "als" else self.init
+        start, sweeps = resolve_init(init, self.solver, data.shape, data.values.shape[0], self.rank)
+        state = initial_state(problem, start, self.rank, rng, data.coords, data.values)
+        if not sweeps:
+            return state, 0
+        n_sweeps = self.init_iter if init_iter is None else max(init_iter, 1)
+        if self.verbose:
+            self._log(f"init: up to {n_sweeps} exact sweeps from init={start!r}")
+        # With held-out entries the exact sweeps stop, too, where validation is best.
+        monitor = Monitor(
+            problem,
+            validation=validation,
+            n_iter_no_change=None if validation is None else self.n_iter_no_change,
         )
-        if isinstance(init, str) and init == "auto":
-            init = "als" if self.solver == "hyperlearn" else ("svd" if can_svd else "random")
-        if isinstance(init, str) and init == "als":
-            # Exact sweeps from the truncated SVD where svds can produce the rank, else random.
-            start = "svd" if can_svd else "random"
-            state = initial_state(problem, start, self.rank, rng, data.coords, data.values)
-            # With held-out entries the exact sweeps stop, too, where validation is best.
-            init_monitor = Monitor(
-                problem,
-                validation=validation,
-                n_iter_no_change=None if validation is None else self.n_iter_no_change,
-            )
-            state, _, _ = run_als(
-                problem,
-                state,
-                mode_order=self._mode_order(data.order),
-                max_iter=self.init_iter if init_iter is None else max(init_iter, 1),
-                tol=self.tol,
-                cg_tol=self.cg_tol,
-                callback=init_monitor,
-            )
-            if init_monitor.best_state is None:
-                return state, len(init_monitor.losses)
-            return init_monitor.best_state, max(init_monitor.best_iter, 1)
-        return initial_state(problem, init, self.rank, rng, data.coords, data.values), 0
-
-    def _run_solver(self, problem, state, laplacians, rng, monitor, log, max_iter=None):
-        order = self._mode_order(problem.order)
-        max_iter = self.max_iter if max_iter is None else max_iter
-        if self.solver == "als":
-            run_als(
-                problem,
-                state,
-                mode_order=order,
-                max_iter=max_iter,
-                tol=self.tol,
-                cg_tol=self.cg_tol,
-                callback=monitor,
-                log=log,
-            )
-            return None
-        config = BlockConfig(
-            n_terms=self.n_terms,
-            hidden=self.hidden,
-            n_steps=self.n_steps,
-            learning_rate=self.learning_rate,
-            inner_steps=self.inner_steps,
-        )
-        _, _, _, blocks = run_hyperlearn(
+        run_rounds(
             problem,
             state,
-            laplacians,
-            config=config,
-            schedule=self.schedule,
-            mode_order=order,
-            max_iter=max_iter,
+            ExactUpdate(self.cg_tol),
+            Sequential(self._mode_order(problem.order)),
+            max_iter=n_sweeps,
             tol=self.tol,
-            seed=block_seed(rng),
             callback=monitor,
-            log=log,
         )
-        return blocks
+        if monitor.best_state is None:
+            return state, len(monitor.losses)
+        return monitor.best_state, max(monitor.best_iter, 1)
 
-    def _refit(self, problem, data, laplacians, init_sweeps, n_iter, blocks, log):
+    def _solve(self, problem, state, laplacians, rng, monitor, max_iter=None):
+        """Run the chosen solver from ``state``; returns the run and the HyperLearn blocks."""
+        if self.solver == "als":
+            update = ExactUpdate(self.cg_tol)
+        else:
+            config = BlockConfig(
+                self.n_terms, self.hidden, self.n_steps, self.learning_rate, self.inner_steps
+            )
+            update = BlockUpdate(problem, state, laplacians, config, block_seed(rng))
+        run = run_rounds(
+            problem,
+            state,
+            update,
+            make_schedule(self.schedule, self._mode_order(problem.order)),
+            max_iter=self.max_iter if max_iter is None else max_iter,
+            tol=self.tol,
+            callback=monitor,
+            log=self._log if self.verbose else None,
+        )
+        return run, getattr(update, "blocks", None)
+
+    def _refit(self, plan: _FitPlan, init_sweeps: int, n_iter: int, blocks):
         """Train on every stored entry for the iteration counts chosen on validation."""
+        problem = self._build_problem(plan, plan.data)
         rng = check_random_state(self.random_state)
-        state, _ = self._initial_state(problem, data, rng, None, init_iter=init_sweeps)
-        if n_iter == 0:
-            return state, blocks
-        # J decides nothing here: the run goes the chosen number of iterations.
-        monitor = Monitor(problem)
-        blocks = self._run_solver(problem, state, laplacians, rng, monitor, log, max_iter=n_iter)
-        return state, blocks
+        if self.verbose:
+            self._log(f"refit on all entries, {init_sweeps} + {n_iter} sweeps")
+        try:
+            state, _ = self._initial_state(problem, plan.data, rng, None, init_iter=init_sweeps)
+            if n_iter > 0:
+                # J decides nothing here: the run goes the chosen number of iterations.
+                run = self._solve(problem, state, plan.laplacians, rng, Monitor(problem), n_iter)
+                blocks = run[1]
+        except KeyboardInterrupt:
+            warnings.warn(
+                "refit on every stored entry interrupted; keeping the factors chosen on "
+                f"validation (iteration {n_iter}).",
+                UserWarning,
+                stacklevel=4,
+            )
+            return problem, None, blocks
+        return problem, state, blocks
 
-    def _fit(self, X) -> State:
-        data, laplacians = self._check_input(X)
-        self._check_init(data.shape)
-        devices = resolve_devices(self.devices, data.order)
-        rng = check_random_state(self.random_state)
-        tic = time.perf_counter()
-        train, validation = self._split_validation(data, rng)
-        estimate = self._check_memory(train, laplacians, devices)
-        problem = self._build_problem(train, laplacians, devices)
+    def _train(self, plan: _FitPlan, rng):
+        """Split, build, start, run, keep the best and refit: the fitted state and its record."""
+        train, validation = _hold_out(plan.data, plan.early_stopping, self.validation_fraction, rng)
+        estimate = self._check_memory(plan, train)
+        problem = self._build_problem(plan, train)
         state, init_sweeps = self._initial_state(problem, train, rng, validation)
         start = state.clone()
-        log = self._log if self.verbose else None
         n_no_change = (
             self.n_iter_no_change
             if (validation is not None or self.solver == "hyperlearn")
@@ -526,59 +541,62 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             problem, validation=validation, n_iter_no_change=n_no_change, callback=self.callback
         )
         monitor.seed(start)
-        blocks = None
-        interrupted = False
-        try:
-            blocks = self._run_solver(problem, state, laplacians, rng, monitor, log)
-        except torch.linalg.LinAlgError as exc:
-            # A solve that breaks down is a numerical fault like a NaN: on_nonfinite decides.
-            monitor.fault = f"linear algebra failure ({exc})"
-        except KeyboardInterrupt:
-            interrupted = True
-            warnings.warn(
-                f"fit interrupted after {len(monitor.losses)} iterations; keeping the best "
-                f"factors so far (iteration {monitor.best_iter}).",
-                UserWarning,
-                stacklevel=3,
-            )
-        if monitor.fault is not None:
-            message = f"{monitor.fault}; try a larger alpha, a smaller lam or learning_rate."
-            if self.on_nonfinite == "raise":
-                raise FloatingPointError(message + " The estimator was left unfitted.")
-            warnings.warn(
-                message + f" Keeping the best factors seen (iteration {monitor.best_iter}).",
-                RuntimeWarning,
-                stacklevel=3,
-            )
+        (run, blocks), interrupted = _unpack(
+            run_guarded(lambda: self._solve(problem, state, plan.laplacians, rng, monitor), monitor)
+        )
+        apply_fault_policy(monitor, self.on_nonfinite)
         state = monitor.best_state if monitor.best_state is not None else start
         if validation is not None:
-            # The held-out entries were only needed to choose when to stop: train again on
-            # every stored entry for the chosen numbers of sweeps and rounds, and the final
-            # solve of the sample mode sees every stored entry, as transform(X) does.
+            # The held-out entries only chose when to stop: train again on every stored entry
+            # for the chosen numbers of sweeps and rounds.
             del problem
-            problem = self._build_problem(data, laplacians, devices)
-            if monitor.fault is None and not interrupted:
-                try:
-                    refit_state, blocks = self._refit(
-                        problem, data, laplacians, init_sweeps, monitor.best_iter, blocks, log
-                    )
-                    if refit_state.is_finite():
-                        state = refit_state
-                except KeyboardInterrupt:
-                    warnings.warn(
-                        "refit on every stored entry interrupted; keeping the factors chosen "
-                        f"on validation (iteration {monitor.best_iter}).",
-                        UserWarning,
-                        stacklevel=3,
-                    )
+            problem, refit, refit_blocks = self._refit(plan, init_sweeps, monitor.best_iter, blocks)
+            if monitor.fault is None and not interrupted and refit is not None:
+                if refit.is_finite():
+                    state, blocks = refit, refit_blocks
+        self._report_stop(run, monitor, interrupted)
+        return problem, state, _FitRecord(monitor, blocks, estimate, validation is not None)
+
+    def _report_stop(self, run, monitor: Monitor, interrupted: bool) -> None:
+        """The final progress line, and a ConvergenceWarning when max_iter ended training."""
+        if interrupted or run is None:
+            reason = "interrupted" if interrupted else f"fault ({monitor.fault})"
+        elif monitor.fault is not None:
+            reason = f"fault ({monitor.fault})"
+        elif run.stop_reason == "callback":
+            reason = monitor.stop_reason or "callback"
+        else:
+            reason = {"tol": f"tol: J changed by at most tol={self.tol}"}.get(
+                run.stop_reason, run.stop_reason
+            )
+        if self.verbose:
+            self._log(f"stopped after {len(monitor.losses)} iterations: {reason}")
+        if run is not None and run.stop_reason == "max_iter" and self.tol > 0:
+            warnings.warn(
+                f"max_iter={self.max_iter} reached before J converged (tol={self.tol}); "
+                "consider raising max_iter.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+
+    def _fit(self, X) -> State:
+        plan = self._check_params(X)
+        rng = check_random_state(self.random_state)
+        tic = time.perf_counter()
+        problem, state, record = self._train(plan, rng)
         self._fold_in_sample_mode(problem, state, problem.laplacians[self.sample_mode])
         if not state.is_finite():
             raise FloatingPointError(
                 "The fit produced non-finite factors; try a larger alpha or a smaller lam."
             )
         if self.verbose:
-            self._log(f"fitted in {time.perf_counter() - tic:.2f} s, {len(monitor.losses)} its")
+            self._log(f"fitted in {time.perf_counter() - tic:.2f} s")
+        self._set_fitted(plan, state, record)
+        return state
+
+    def _set_fitted(self, plan: _FitPlan, state: State, record: _FitRecord) -> None:
         # Attributes are set only once everything succeeded: a failed fit leaves none behind.
+        monitor = record.monitor
         factors, biases, mean = state.numpy()
         history = list(monitor.losses)
         if self.warm_start and hasattr(self, "loss_history_"):
@@ -587,17 +605,16 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         self.biases_ = biases
         self.mean_ = mean
         self.loss_history_ = history
-        self.validation_history_ = list(monitor.scores) if validation is not None else None
+        self.validation_history_ = list(monitor.scores) if record.validated else None
         self.n_iter_ = max(len(monitor.losses), 1)
         self.best_iter_ = monitor.best_iter
-        self.memory_estimate_ = estimate
-        self.blocks_ = None if blocks is None else [b.block.cpu() for b in blocks]
-        self.tensor_shape_ = data.shape
-        others = [s for k, s in enumerate(data.shape) if k != self.sample_mode]
+        self.memory_estimate_ = record.estimate
+        self.blocks_ = None if record.blocks is None else [b.block.cpu() for b in record.blocks]
+        self.tensor_shape_ = plan.data.shape
+        others = [s for k, s in enumerate(plan.data.shape) if k != self.sample_mode]
         self.n_features_in_ = int(np.prod(others))
-        self.devices_ = [str(d) for d in devices]
-        self._laplacians_fit = laplacians
-        return state
+        self.devices_ = [str(d) for d in plan.devices]
+        self._laplacians_fit = plan.laplacians
 
     def _fold_in_sample_mode(self, problem: Problem, state: State, lap) -> None:
         """Cold exact solve of the sample mode: the one computation fit and transform share."""
@@ -665,8 +682,12 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             if fitted is not None and fitted.shape[0] == data.shape[s]:
                 lap = fitted
         graphs = [lap if k == s else None for k in range(data.order)]
+        loss = get_loss(self.loss)
+        lam = loss.default_lam if self.lam == "auto" else float(self.lam)
+        alpha = loss.default_alpha if self.alpha == "auto" else float(self.alpha)
         devices = available_or_cpu(self.devices_)
-        problem = self._build_problem(data, graphs, devices)
+        plan = _FitPlan(data, graphs, devices, loss, lam, alpha, False)
+        problem = self._build_problem(plan, data)
         state = self._fitted_state(problem, data.shape[s])
         self._fold_in_sample_mode(problem, state, problem.laplacians[s])
         return data, problem, state
@@ -689,19 +710,14 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     def _fitted_state(self, problem: Problem, n_samples: int) -> State:
         """The fitted factors on ``problem``'s devices, with a zero sample-mode block."""
         s = self.sample_mode
-        factors = []
-        for k, (a, dev) in enumerate(zip(self.factors_, problem.devices, strict=True)):
-            if k == s:
-                a = np.zeros((n_samples, self.rank))
-            factors.append(torch.as_tensor(a, dtype=problem.dtype).to(dev))
+        factors = list(self.factors_)
+        factors[s] = np.zeros((n_samples, self.rank))
         biases = None
         if problem.bias:
-            biases = []
-            for k, (b, dev) in enumerate(zip(self.biases_, problem.devices, strict=True)):
-                if k == s:
-                    b = np.zeros(n_samples)
-                biases.append(torch.as_tensor(b, dtype=problem.dtype).to(dev))
-        return State(factors, biases, self.mean_)
+            biases = list(self.biases_)
+            biases[s] = np.zeros(n_samples)
+            biases = problem.place(biases)
+        return State(problem.place(factors), biases, self.mean_)
 
     def reconstruct(self, coords):
         """The model's values at the given coordinates.
@@ -749,7 +765,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         """
         data, problem, state = self._folded_state(X)
         error = problem.data_error(state)
-        count = np.prod(data.shape) if self.loss == "hypergraph" else data.values.shape[0]
+        count = problem.loss.n_terms(data.shape, data.values.shape[0])
         return -float(error) / float(count)
 
     @property

@@ -23,7 +23,6 @@ from skhyperlearn.solvers._als import solve_mode
 from skhyperlearn.solvers._hyperlearn import BlockConfig, ModeBlock
 from skhyperlearn.solvers._init import initial_state
 from skhyperlearn.solvers._problem import Problem
-from skhyperlearn.solvers._quadratic import mode_quadratic
 
 SHAPE = (7, 6, 5)
 RANK = 3
@@ -187,7 +186,7 @@ def test_block_training_loss_is_J_over_its_mode(loss, bias, alpha, graphs, mode)
     config = BlockConfig(n_terms=2, hidden=4, n_steps=1)
     b0 = None if state.biases is None else state.biases[mode]
     block = ModeBlock(problem, mode, laps[mode], state.factors[mode], b0, config, seed=0)
-    quad = mode_quadratic(problem, state, mode)
+    quad = problem.quadratic(state, mode)
     rng = np.random.default_rng(3)
     for _ in range(2):
         a = torch.as_tensor(rng.normal(0, 1, (SHAPE[mode], RANK)))
