@@ -40,8 +40,19 @@ __all__ = [
 DEFAULT_CHUNK_BYTES = 64 * 2**20
 
 # torch warns once per process that CSR support is "beta"; the kernels only use its stable core.
-warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
-warnings.filterwarnings("ignore", message=".*Sparse invariant checks are implicitly disabled.*")
+# The first CSR tensor is built with that warning silenced, locally: no process-wide filter.
+_CSR_WARNED = threading.Event()
+_CSR_LOCK = threading.Lock()
+
+
+def _sparse_csr(crow, col, values, size) -> torch.Tensor:
+    if not _CSR_WARNED.is_set():
+        with _CSR_LOCK, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
+            out = torch.sparse_csr_tensor(crow, col, values, size=size, check_invariants=False)
+            _CSR_WARNED.set()
+            return out
+    return torch.sparse_csr_tensor(crow, col, values, size=size, check_invariants=False)
 
 
 def _chunk_entries(width: int, itemsize: int, chunk_bytes: int) -> int:
@@ -63,9 +74,7 @@ class _Chunk:
     def scatter(self, weights: torch.Tensor) -> torch.Tensor:
         """The CSR matrix ``S`` with ``S[i - row_start, e] = weights[e]`` for entry e in row i."""
         n_rows = self.row_stop - self.row_start
-        return torch.sparse_csr_tensor(
-            self.crow, self.col, weights, size=(n_rows, weights.shape[0]), check_invariants=False
-        )
+        return _sparse_csr(self.crow, self.col, weights, (n_rows, weights.shape[0]))
 
 
 class SparseTensorData:

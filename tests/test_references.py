@@ -11,6 +11,10 @@
 """
 
 import itertools
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -266,3 +270,47 @@ def test_configs_cover_every_loss_bias_and_ridge():
         ("observed", True, False)
     }
     assert expected <= seen
+
+
+@pytest.mark.parametrize("mode", [0, 1, 2])
+def test_block_exact_bias_minimises_J_given_the_factors(mode):
+    """The bias the diffusion blocks take is where dJ/db = 0 (autograd on the dense J)."""
+    problem, state, coords, values, laps = _problem("observed", True, ALPHA, (0, 1, 2))
+    quad = problem.quadratic(state, mode)
+    a = torch.as_tensor(np.random.default_rng(5).normal(0, 1, (SHAPE[mode], RANK)))
+    bias = quad.exact_bias(a, LAM, ALPHA).clone().requires_grad_(True)
+    factors = [a if k == mode else f for k, f in enumerate(state.factors)]
+    biases = [bias if k == mode else b for k, b in enumerate(state.biases)]
+    total = _dense_J(factors, biases, state.mean, coords, values, laps, "observed", ALPHA)[0]
+    (grad,) = torch.autograd.grad(total, bias)
+    assert float(grad.abs().max()) < 1e-9 * max(1.0, float(total))
+
+
+def test_mean_update_minimises_J_over_the_mean():
+    problem, state, coords, values, laps = _problem("observed", True, ALPHA, (0, 1, 2))
+    mean = torch.tensor(
+        problem.loss.update_mean(problem, state), dtype=torch.float64, requires_grad=True
+    )
+    total = _dense_J(state.factors, state.biases, mean, coords, values, laps, "observed", ALPHA)
+    (grad,) = torch.autograd.grad(total[0], mean)
+    assert abs(float(grad)) < 1e-9 * float(total[0])
+    assert float(mean) != pytest.approx(state.mean)
+
+
+def test_importing_and_fitting_install_no_warning_filter():
+    # numpy, scipy and torch install filters of their own on import: compare after them.
+    code = (
+        "import warnings, numpy, scipy.sparse, scipy.sparse.linalg, sklearn, sparse, torch\n"
+        "import torch.optim, torch.nn\n"
+        "before = list(warnings.filters)\n"
+        "import skhyperlearn, skhyperlearn.solvers._rounds\n"
+        "from skhyperlearn.datasets import make_hypergraph\n"
+        "d = make_hypergraph((8, 6, 5), rank=2, random_state=0)\n"
+        "skhyperlearn.HyperLearnDecomposition(rank=2, laplacians=d.laplacians, max_iter=2,"
+        " tol=0, solver='hyperlearn', init_iter=1).fit(d.tensor)\n"
+        "new = [f for f in warnings.filters if f not in before]\n"
+        "assert not [f for f in new if 'parse' in str(f[1])], new\n"
+    )
+    root = str(Path(__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=root, PYTHONWARNINGS="")
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=root)
