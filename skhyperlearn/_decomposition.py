@@ -6,16 +6,11 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 import torch
-from sklearn.base import (
-    BaseEstimator,
-    ClassNamePrefixFeaturesOutMixin,
-    TransformerMixin,
-    _fit_context,
-)
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -24,6 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._devices import available_or_cpu, resolve_devices
 from ._kernels import DEFAULT_CHUNK_BYTES, cp_values
 from ._memory import estimate_fit_bytes, format_bytes, parse_bytes
+from ._params import BaseHyperLearn
 from ._validation import TensorInput, check_laplacians, check_tensor
 from .solvers._als import ExactUpdate, solve_mode
 from .solvers._faults import apply_fault_policy, run_guarded
@@ -84,7 +80,7 @@ def _unpack(guarded):
     return (result if result is not None else (None, None)), interrupted
 
 
-class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseHyperLearn):
     """Representations of every modality of a hypergraph, regularised by per-modality graphs.
 
     Learns one factor matrix ``A_k`` (``N_k × rank``) per mode of a sparse K-th order tensor X
@@ -93,15 +89,22 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     ``J = lam · data(X, [[A_1, …, A_K]]) + ½ Σ_k tr(A_kᵀ L_k A_k) + alpha Σ_k ‖A_k‖²``
 
     where ``[[·]]`` is the CP model and ``L_k`` the normalized Laplacian of mode k's graph.
+    The graph terms have a fixed weight: ``lam`` sets how much the data count against them
+    (larger ``lam``: closer fit to X, smoother factors with smaller ``lam``), and ``alpha``
+    shrinks every factor (and bias) towards zero, which matters for rows with few entries.
+
+    Parameters that only the HyperLearn solver uses (``n_terms``, ``hidden``, ``n_steps``,
+    ``learning_rate``, ``inner_steps``) say so first; ``cg_tol`` applies to every exact solve
+    (the exact solver, the exact sweeps of ``init`` and the final fold-in of the sample mode).
 
     Parameters
     ----------
     rank : int, default=10
         Number of components R of every factor matrix.
     lam : float or "auto", default="auto"
-        Weight λ > 0 of the data term against the graph terms. ``"auto"``: 1.0 for
-        ``loss="hypergraph"`` and 0.1 for ``loss="observed"`` (values found to work for binary
-        hyperedges and for ratings on a 1–5 scale; tune it with ``GridSearchCV`` otherwise).
+        Weight λ > 0 of the data term against the graph terms (whose weight is ½). ``"auto"``:
+        1.0 for ``loss="hypergraph"`` and 0.1 for ``loss="observed"`` (values found to work
+        for binary hyperedges and for ratings on a 1–5 scale; tune it with ``GridSearchCV``).
     laplacians : list of (sparse matrix, ndarray or None), default=None
         One Laplacian per mode (shape ``(N_k, N_k)``), ``None`` for a mode without a graph. Use
         :func:`skhyperlearn.graphs.normalized_laplacian` to build one from an adjacency.
@@ -120,15 +123,17 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         With ``loss="observed"``, also fit a global mean and one bias vector per mode.
         Ignored for ``loss="hypergraph"``.
     max_iter : int, default=100
-        Maximum number of sweeps over the modes.
+        Maximum number of sweeps over the modes; reaching it with ``tol > 0`` warns
+        (``ConvergenceWarning``).
     tol : float, default=1e-6
         Stop when J decreases by less than ``tol`` relative to its previous value.
-    init : {"auto", "random", "svd", "als"} or list of ndarray, default="auto"
+    init : {"auto", "random", "svd", "exact_sweeps"} or list of ndarray, default="auto"
         Initial factors: uniform random, truncated SVD of each sparse unfolding, ``init_iter``
-        exact sweeps from the SVD (``"als"``), or K arrays of shape ``(N_k, rank)``. ``"auto"``
-        is ``"svd"`` for the exact solver and ``"als"`` (exact sweeps from the SVD) for the
-        HyperLearn solver; ``"random"`` replaces the SVD where svds cannot produce the rank or
-        would cost more than the fit (above 2·10⁶ stored entries or order 4).
+        exact sweeps from the SVD (``"exact_sweeps"``; formerly ``"als"``, which still works
+        with a FutureWarning), or K arrays of shape ``(N_k, rank)``. ``"auto"`` is ``"svd"``
+        for the exact solver and ``"exact_sweeps"`` for the HyperLearn solver; ``"random"``
+        replaces the SVD where svds cannot produce the rank or would cost more than the fit
+        (above 2·10⁶ stored entries or order 4).
     sample_mode : int, default=0
         The mode whose entities are the samples: :meth:`transform` returns their factors.
     devices : None, str or list of str, default=None
@@ -137,9 +142,9 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     cg_tol : float, default=1e-8
         Relative residual at which the conjugate-gradient solves of graph modes stop.
     schedule : {"sequential", "parallel"}, default="sequential"
-        HyperLearn solver: modes take turns seeing the freshest factors (``"sequential"``), or
-        every block steps at once from the previous round's factors, concurrently, one worker
-        per device (``"parallel"``).
+        Both solvers: modes take turns seeing the freshest factors (``"sequential"``,
+        Gauss–Seidel), or every mode is updated at once from the previous round's factors,
+        concurrently, one worker per device (``"parallel"``, Jacobi).
     n_terms : int, default=5
         HyperLearn solver: Chebyshev terms ``p + 1`` of each block's graph convolution.
     hidden : int, default=32
@@ -152,7 +157,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         HyperLearn solver: optimizer steps per mode per round; the stored entries are visited
         once per mode per round whatever this is.
     init_iter : int, default=20
-        Exact sweeps run by ``init="als"``.
+        Exact sweeps run by ``init="exact_sweeps"``.
     early_stopping : "auto" or bool, default="auto"
         With ``loss="observed"``: hold out ``validation_fraction`` of the stored entries, keep
         the factors with the lowest validation RMSE and stop after ``n_iter_no_change`` rounds
@@ -180,7 +185,10 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     random_state : int, RandomState instance or None, default=None
         Seed of the initial factors.
     verbose : int, default=0
-        Print J and the time of each sweep when positive.
+        When positive, print a line per sweep or round (J as ``lam·data + graph + ridge``, the
+        validation RMSE with early stopping, the time), a line when exact sweeps start the
+        fit and when the refit on every entry starts, and a last line saying why training
+        stopped (tol, early stopping, max_iter, callback, fault or interruption).
 
     Attributes
     ----------
@@ -229,104 +237,33 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     """
 
     _parameter_constraints: dict = {
-        "rank": [Interval(Integral, 1, None, closed="left")],
-        "lam": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
-        "laplacians": ["array-like", "sparse matrix", None],
+        **BaseHyperLearn._parameter_constraints,
         # A live set: every registered loss is accepted.
         "loss": [StrOptions(LOSS_NAMES)],
-        "solver": [StrOptions({"als", "hyperlearn"})],
-        "alpha": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
-        "bias": ["boolean"],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "init": [
-            StrOptions({"auto", "random", "svd", "exact_sweeps", "als"}, deprecated={"als"}),
-            list,
-            tuple,
-        ],
         "sample_mode": [Interval(Integral, 0, None, closed="left")],
-        "devices": [None, str, list, tuple, torch.device],
-        "cg_tol": [Interval(Real, 0, 1, closed="neither")],
-        "schedule": [StrOptions({"sequential", "parallel"})],
-        "n_terms": [Interval(Integral, 1, None, closed="left")],
-        "hidden": [Interval(Integral, 1, None, closed="left")],
-        "n_steps": [Interval(Integral, 0, None, closed="left")],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "inner_steps": [Interval(Integral, 1, None, closed="left")],
-        "init_iter": [Interval(Integral, 1, None, closed="left")],
-        "early_stopping": [StrOptions({"auto"}), "boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "callback": [callable, None],
         "warm_start": ["boolean"],
-        "max_memory": [None, Interval(Real, 0, None, closed="neither"), str],
-        "on_nonfinite": [StrOptions({"raise", "warn"})],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
     }
 
+    # fmt: off
     def __init__(
-        self,
-        rank=10,
-        lam="auto",
-        laplacians=None,
-        *,
-        loss="hypergraph",
-        solver="als",
-        alpha="auto",
-        bias=True,
-        max_iter=100,
-        tol=1e-6,
-        init="auto",
-        sample_mode=0,
-        devices=None,
-        cg_tol=1e-8,
-        schedule="sequential",
-        n_terms=5,
-        hidden=32,
-        n_steps=10,
-        learning_rate=1e-3,
-        inner_steps=1,
-        init_iter=20,
-        early_stopping="auto",
-        validation_fraction=0.1,
-        n_iter_no_change=10,
-        callback=None,
-        warm_start=False,
-        max_memory=None,
-        on_nonfinite="raise",
-        random_state=None,
-        verbose=0,
+        self, rank=10, lam="auto", laplacians=None, *, loss="hypergraph", alpha="auto",
+        bias=True, solver="als", max_iter=100, tol=1e-6, init="auto", init_iter=20,
+        sample_mode=0, devices=None, cg_tol=1e-8, schedule="sequential",
+        n_terms=5, hidden=32, n_steps=10, learning_rate=1e-3, inner_steps=1,
+        early_stopping="auto", validation_fraction=0.1, n_iter_no_change=10, callback=None,
+        warm_start=False, max_memory=None, on_nonfinite="raise", random_state=None, verbose=0,
     ):
-        self.rank = rank
-        self.lam = lam
-        self.laplacians = laplacians
-        self.loss = loss
-        self.solver = solver
-        self.alpha = alpha
-        self.bias = bias
-        self.max_iter = max_iter
-        self.tol = tol
-        self.init = init
-        self.sample_mode = sample_mode
-        self.devices = devices
-        self.cg_tol = cg_tol
-        self.schedule = schedule
-        self.n_terms = n_terms
-        self.hidden = hidden
-        self.n_steps = n_steps
-        self.learning_rate = learning_rate
-        self.inner_steps = inner_steps
-        self.init_iter = init_iter
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.callback = callback
-        self.warm_start = warm_start
-        self.max_memory = max_memory
-        self.on_nonfinite = on_nonfinite
-        self.random_state = random_state
-        self.verbose = verbose
+        super().__init__(
+            rank, lam, laplacians, alpha=alpha, bias=bias, solver=solver, max_iter=max_iter,
+            tol=tol, init=init, init_iter=init_iter, devices=devices, cg_tol=cg_tol,
+            schedule=schedule, n_terms=n_terms, hidden=hidden, n_steps=n_steps,
+            learning_rate=learning_rate, inner_steps=inner_steps, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
+            callback=callback, max_memory=max_memory, on_nonfinite=on_nonfinite,
+            random_state=random_state, verbose=verbose,
+        )
+        self.loss, self.sample_mode, self.warm_start = loss, sample_mode, warm_start
+    # fmt: on
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self, X) -> _FitPlan:
