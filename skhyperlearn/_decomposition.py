@@ -253,15 +253,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         early_stopping="auto", validation_fraction=0.1, n_iter_no_change=10, callback=None,
         warm_start=False, max_memory=None, on_nonfinite="raise", random_state=None, verbose=0,
     ):
-        super().__init__(
-            rank, lam, laplacians, alpha=alpha, bias=bias, solver=solver, max_iter=max_iter,
-            tol=tol, init=init, init_iter=init_iter, devices=devices, cg_tol=cg_tol,
-            schedule=schedule, n_terms=n_terms, hidden=hidden, n_steps=n_steps,
-            learning_rate=learning_rate, inner_steps=inner_steps, early_stopping=early_stopping,
-            validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
-            callback=callback, max_memory=max_memory, on_nonfinite=on_nonfinite,
-            random_state=random_state, verbose=verbose,
-        )
+        self._set_shared(locals())
         self.loss, self.sample_mode, self.warm_start = loss, sample_mode, warm_start
     # fmt: on
 

@@ -17,7 +17,11 @@ __all__ = ["BaseHyperLearn"]
 
 
 class BaseHyperLearn(BaseEstimator):
-    """Shared parameters of the HyperLearn estimators (see HyperLearnDecomposition)."""
+    """Shared parameters of the HyperLearn estimators (see HyperLearnDecomposition).
+
+    Subclasses spell out every parameter in their ``__init__`` (scikit-learn reads them from
+    its signature) and store the shared ones with ``self._set_shared(locals())``.
+    """
 
     _parameter_constraints: dict = {
         # the model
@@ -56,28 +60,11 @@ class BaseHyperLearn(BaseEstimator):
         "verbose": ["verbose"],
     }
 
-    # fmt: off
-    def __init__(
-        self, rank=10, lam="auto", laplacians=None, *, alpha="auto", bias=True,
-        solver="als", max_iter=100, tol=1e-6, init="auto", init_iter=20, devices=None,
-        cg_tol=1e-8, schedule="sequential",
-        n_terms=5, hidden=32, n_steps=10, learning_rate=1e-3, inner_steps=1,
-        early_stopping="auto", validation_fraction=0.1, n_iter_no_change=10, callback=None,
-        max_memory=None, on_nonfinite="raise", random_state=None, verbose=0,
-    ):
-        self.rank, self.lam, self.laplacians, self.alpha, self.bias = (
-            rank, lam, laplacians, alpha, bias)
-        self.solver, self.max_iter, self.tol, self.init, self.init_iter = (
-            solver, max_iter, tol, init, init_iter)
-        self.devices, self.cg_tol, self.schedule = devices, cg_tol, schedule
-        self.n_terms, self.hidden, self.n_steps = n_terms, hidden, n_steps
-        self.learning_rate, self.inner_steps = learning_rate, inner_steps
-        self.early_stopping, self.validation_fraction = early_stopping, validation_fraction
-        self.n_iter_no_change, self.callback = n_iter_no_change, callback
-        self.max_memory, self.on_nonfinite = max_memory, on_nonfinite
-        self.random_state, self.verbose = random_state, verbose
-    # fmt: on
+    def _set_shared(self, params: dict) -> None:
+        """Store the shared parameters from a subclass's ``locals()`` (each under its name)."""
+        for name in BaseHyperLearn._parameter_constraints:
+            setattr(self, name, params[name])
 
     def _shared_params(self) -> dict:
         """The values of the shared parameters (what the regressor hands its decomposition)."""
-        return {name: getattr(self, name) for name in BaseHyperLearn._get_param_names()}
+        return {name: getattr(self, name) for name in BaseHyperLearn._parameter_constraints}
