@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.linalg
+import sparse
 import torch
 
 from skhyperlearn.datasets import make_hypergraph
@@ -314,3 +315,24 @@ def test_importing_and_fitting_install_no_warning_filter():
     root = str(Path(__file__).resolve().parents[1])
     env = dict(os.environ, PYTHONPATH=root, PYTHONWARNINGS="")
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=root)
+
+
+@pytest.mark.parametrize("schedule", ["sequential", "parallel"])
+def test_exact_solver_ends_at_a_stationary_point_of_dense_J(schedule):
+    """Fitted factors, biases and mean: the dense J's gradient vanishes (every parameter)."""
+    from skhyperlearn import HyperLearnDecomposition
+
+    coords, values = _entries("observed")
+    laps = _laplacians((0, 1, 2))
+    x = sparse.COO(coords.T, values, shape=SHAPE)
+    model = HyperLearnDecomposition(
+        rank=RANK, lam=LAM, alpha=ALPHA, laplacians=laps, loss="observed", max_iter=3000,
+        tol=1e-15, schedule=schedule, init="random", random_state=0,
+    ).fit(x)  # fmt: skip
+    params = [torch.tensor(a, requires_grad=True) for a in model.factors_]
+    params += [torch.tensor(b, requires_grad=True) for b in model.biases_]
+    params.append(torch.tensor(model.mean_, dtype=torch.float64, requires_grad=True))
+    total = _dense_J(params[:3], params[3:6], params[6], coords, values, laps, "observed", ALPHA)
+    grads = torch.autograd.grad(total[0], params)
+    worst = max(float(g.abs().max()) for g in grads)
+    assert worst < 1e-6 * max(1.0, float(total[0])), [float(g.abs().max()) for g in grads]

@@ -76,10 +76,10 @@ class Parallel:
     def run_round(self, problem: Problem, state: State, update: Update) -> float | None:
         for k in self.mode_order:
             problem.data(k)  # copy the entries to every device now, not from racing workers
-        frozen = state.clone()
 
+        # Every update reads ``state`` before any result is written back: no copy needed.
         def step(k: int):
-            return update(problem, frozen, k)
+            return update(problem, state, k)
 
         if self._workers is not None:
             results = list(self._workers.map(step, self.mode_order))
