@@ -9,6 +9,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._decomposition import HyperLearnDecomposition
 from ._params import BaseHyperLearn
+from ._validation import working_dtype
 
 __all__ = ["HyperLearnRegressor"]
 
@@ -246,7 +247,7 @@ class HyperLearnRegressor(RegressorMixin, BaseHyperLearn):
         """
         coords, y = self._validate_coords(X, y, reset=True)
         shape = self._infer_shape(coords)
-        dtype = np.float32 if y.dtype == np.float32 else np.float64
+        dtype = working_dtype(y.dtype)
         values = np.asarray(y, dtype=dtype)
         # Average repeated coordinates: one observed entry holding their least-squares value.
         linear = np.ravel_multi_index(tuple(coords.T), shape)

@@ -676,7 +676,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             raise ValueError(
                 f"coords has indices outside the fitted shape {tuple(self.tensor_shape_)}."
             )
-        dtype = torch.float32 if self.factors_[0].dtype == np.float32 else torch.float64
+        dtype = torch_dtype(self.factors_[0].dtype)
         factors = [torch.as_tensor(a, dtype=dtype) for a in self.factors_]
         c = torch.as_tensor(coords.astype(np.int64))
         out = cp_values(c, factors).numpy()
