@@ -432,27 +432,34 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         )
         return run, getattr(update, "blocks", None)
 
-    def _refit(self, plan: _FitPlan, init_sweeps: int, n_iter: int, blocks):
-        """Train on every stored entry for the iteration counts chosen on validation."""
+    def _refit(self, plan: _FitPlan, init_sweeps: int, n_iter: int, chosen: State, blocks):
+        """Train on every stored entry for the iteration counts chosen on validation.
+
+        Returns the problem over every entry, and the refitted state and blocks, or ``chosen``
+        and ``blocks`` when the refit is interrupted or ends non-finite.
+        """
         problem = self._build_problem(plan, plan.data)
         rng = check_random_state(self.random_state)
         if self.verbose:
             self._log(f"refit on all entries, {init_sweeps} + {n_iter} sweeps")
         try:
             state, _ = self._initial_state(problem, plan.data, rng, None, init_iter=init_sweeps)
+            refit_blocks = blocks
             if n_iter > 0:
                 # J decides nothing here: the run goes the chosen number of iterations.
-                run = self._solve(problem, state, plan.laplacians, rng, Monitor(problem), n_iter)
-                blocks = run[1]
+                monitor = Monitor(problem)
+                _, refit_blocks = self._solve(problem, state, plan.laplacians, rng, monitor, n_iter)
         except KeyboardInterrupt:
             warnings.warn(
                 "refit on every stored entry interrupted; keeping the factors chosen on "
                 f"validation (iteration {n_iter}).",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
-            return problem, None, blocks
-        return problem, state, blocks
+            return problem, chosen, blocks
+        if not state.is_finite():
+            return problem, chosen, blocks
+        return problem, state, refit_blocks
 
     def _train(self, plan: _FitPlan, rng):
         """Split, build, start, run, keep the best and refit: the fitted state and its record."""
@@ -477,12 +484,14 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         state = monitor.best_state if monitor.best_state is not None else start
         if validation is not None:
             # The held-out entries only chose when to stop: train again on every stored entry
-            # for the chosen numbers of sweeps and rounds.
+            # for the chosen numbers of sweeps and rounds (not after a fault or Ctrl-C).
             del problem
-            problem, refit, refit_blocks = self._refit(plan, init_sweeps, monitor.best_iter, blocks)
-            if monitor.fault is None and not interrupted and refit is not None:
-                if refit.is_finite():
-                    state, blocks = refit, refit_blocks
+            if monitor.fault is None and not interrupted:
+                problem, state, blocks = self._refit(
+                    plan, init_sweeps, monitor.best_iter, state, blocks
+                )
+            else:
+                problem = self._build_problem(plan, plan.data)
         self._report_stop(run, monitor, interrupted)
         return problem, state, _FitRecord(monitor, blocks, estimate, validation is not None)
 
