@@ -703,7 +703,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         """
         data, problem, state = self._folded_state(X)
         error = problem.data_error(state)
-        count = problem.loss.n_terms(data.shape, data.values.shape[0])
+        count = problem.loss.n_counted(data.shape, data.values.shape[0])
         return -float(error) / float(count)
 
     @property

@@ -77,7 +77,7 @@ class Loss:
         """The data term at ``state`` (before weighting by λ)."""
         raise NotImplementedError
 
-    def n_terms(self, shape: tuple[int, ...], nnz: int) -> int:
+    def n_counted(self, shape: tuple[int, ...], nnz: int) -> int:
         """How many squared errors ``error`` sums (the mean squared error of ``score``)."""
         return nnz if self.entrywise else math.prod(shape)
 
