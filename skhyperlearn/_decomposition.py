@@ -387,11 +387,12 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         init = "exact_sweeps" if isinstance(self.init, str) and self.init == "als" else self.init
         start, sweeps = resolve_init(init, self.solver, data.shape, data.values.shape[0], self.rank)
         state = initial_state(problem, start, self.rank, rng, data.coords, data.values)
+        n_sweeps = (self.init_iter if init_iter is None else max(init_iter, 1)) if sweeps else 0
+        if self.verbose:
+            what = "given factors" if not isinstance(start, str) else f"init={start!r}"
+            self._log(f"init: {what}" + (f", then up to {n_sweeps} exact sweeps" * sweeps))
         if not sweeps:
             return state, 0
-        n_sweeps = self.init_iter if init_iter is None else max(init_iter, 1)
-        if self.verbose:
-            self._log(f"init: up to {n_sweeps} exact sweeps from init={start!r}")
         # With held-out entries the exact sweeps stop, too, where validation is best.
         monitor = Monitor(
             problem,

@@ -44,7 +44,7 @@ def test_early_stopping_prints_validation_rmse_init_and_refit(capsys):
         n_steps=1, learning_rate=0.5, tol=0, verbose=1, random_state=0,
     ).fit(data.tensor)  # fmt: skip
     out = capsys.readouterr().out
-    assert "init: up to 2 exact sweeps from init='svd'" in out
+    assert "init: init='svd', then up to 2 exact sweeps" in out
     rmse = [float(x) for x in re.findall(r"validation RMSE (\S+)", out)]
     assert rmse == pytest.approx(model.validation_history_, rel=1e-4)
     assert f"refit on all entries, 2 + {model.best_iter_} sweeps" in out
