@@ -140,7 +140,7 @@ def agreement(device: str, quick: bool, log: Report) -> bool:
                     loss=loss,
                     solver=solver,
                     devices=devices,
-                    init="als" if solver == "hyperlearn" else "random",
+                    init="exact_sweeps" if solver == "hyperlearn" else "random",
                     init_iter=3,
                     max_iter=n_iter,
                     tol=0.0,

@@ -176,7 +176,7 @@ def _what_each_choice_bought(results: dict) -> str:
             "without them;",
             f"- Monti's 10-NN graphs: {r['HyperLearn, defaults, no graphs'] - hl:+.4f} "
             "without them;",
-            '- where the blocks start: from the exact solver\'s sweeps (`init="als"`, the '
+            '- where the blocks start: from the exact solver\'s sweeps (`init="exact_sweeps"`, the '
             f"default) instead of Monti's SVD start, {r[MONTI] - hl:+.4f} for the SVD start;",
             "- early stopping on validation, then a refit on every training rating for the "
             "chosen number of sweeps: the exact solver from random factors run to convergence "

@@ -5,46 +5,17 @@ from __future__ import annotations
 import numpy as np
 import sparse
 from numpy.typing import ArrayLike
-from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
+from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._decomposition import HyperLearnDecomposition
-from ._repr import _CompactReprMixin
+from ._params import BaseHyperLearn
+from ._validation import working_dtype
 
 __all__ = ["HyperLearnRegressor"]
 
-# Parameters handed unchanged to the internal HyperLearnDecomposition.
-_FORWARDED = (
-    "rank",
-    "lam",
-    "laplacians",
-    "solver",
-    "alpha",
-    "bias",
-    "max_iter",
-    "tol",
-    "init",
-    "devices",
-    "cg_tol",
-    "schedule",
-    "n_terms",
-    "hidden",
-    "n_steps",
-    "learning_rate",
-    "inner_steps",
-    "init_iter",
-    "early_stopping",
-    "validation_fraction",
-    "n_iter_no_change",
-    "callback",
-    "max_memory",
-    "on_nonfinite",
-    "random_state",
-    "verbose",
-)
 
-
-class HyperLearnRegressor(_CompactReprMixin, RegressorMixin, BaseEstimator):
+class HyperLearnRegressor(RegressorMixin, BaseHyperLearn):
     """Entry-wise completion of a graph-regularised K-th order tensor, as a regressor.
 
     Each sample is one entry of a K-th order tensor: ``X`` holds its integer coordinates
@@ -96,14 +67,15 @@ class HyperLearnRegressor(_CompactReprMixin, RegressorMixin, BaseEstimator):
         Maximum number of sweeps (or rounds) over the modes.
     tol : float, default=1e-6
         Stop when J decreases by less than ``tol`` relative to its previous value.
-    init : {"auto", "random", "svd", "als"} or list of ndarray, default="auto"
+    init : {"auto", "random", "svd", "exact_sweeps"} or list of ndarray, default="auto"
         Initial factors, see :class:`~skhyperlearn.HyperLearnDecomposition`.
     devices : None, str or list of str, default=None
         ``None`` (CPU), one device for all modes or one per mode.
     cg_tol : float, default=1e-8
         Relative residual at which the conjugate-gradient solves of graph modes stop.
     schedule : {"sequential", "parallel"}, default="sequential"
-        HyperLearn solver: order of the block updates.
+        Order of the mode updates (both solvers), see
+        :class:`~skhyperlearn.HyperLearnDecomposition`.
     n_terms : int, default=5
         HyperLearn solver: Chebyshev terms of each block's graph convolution.
     hidden : int, default=32
@@ -115,7 +87,7 @@ class HyperLearnRegressor(_CompactReprMixin, RegressorMixin, BaseEstimator):
     inner_steps : int, default=1
         HyperLearn solver: optimizer steps per mode per round.
     init_iter : int, default=20
-        Exact sweeps run by ``init="als"``.
+        Exact sweeps run by ``init="exact_sweeps"``.
     early_stopping : "auto" or bool, default="auto"
         Hold out ``validation_fraction`` of the training entries and keep the factors with the
         lowest validation RMSE. ``"auto"``: on from 10,000 entries (the decomposition's rule).
@@ -177,70 +149,23 @@ class HyperLearnRegressor(_CompactReprMixin, RegressorMixin, BaseEstimator):
     (3,)
     """
 
-    # The forwarded parameters are checked exactly as the decomposition checks them.
     _parameter_constraints: dict = {
-        **{name: HyperLearnDecomposition._parameter_constraints[name] for name in _FORWARDED},
+        **BaseHyperLearn._parameter_constraints,
         "shape": ["array-like", None],
     }
 
+    # fmt: off
     def __init__(
-        self,
-        rank=10,
-        lam="auto",
-        laplacians=None,
-        *,
-        shape=None,
-        alpha="auto",
-        bias=True,
-        solver="als",
-        max_iter=100,
-        tol=1e-6,
-        init="auto",
-        devices=None,
-        cg_tol=1e-8,
-        schedule="sequential",
-        n_terms=5,
-        hidden=32,
-        n_steps=10,
-        learning_rate=1e-3,
-        inner_steps=1,
-        init_iter=20,
-        early_stopping="auto",
-        validation_fraction=0.1,
-        n_iter_no_change=10,
-        callback=None,
-        max_memory=None,
-        on_nonfinite="raise",
-        random_state=None,
-        verbose=0,
+        self, rank=10, lam="auto", laplacians=None, *, shape=None, alpha="auto", bias=True,
+        solver="als", max_iter=100, tol=1e-6, init="auto", init_iter=20, devices=None,
+        cg_tol=1e-8, schedule="sequential",
+        n_terms=5, hidden=32, n_steps=10, learning_rate=1e-3, inner_steps=1,
+        early_stopping="auto", validation_fraction=0.1, n_iter_no_change=10, callback=None,
+        max_memory=None, on_nonfinite="raise", random_state=None, verbose=0,
     ):
-        self.rank = rank
-        self.lam = lam
-        self.laplacians = laplacians
+        self._set_shared(locals())
         self.shape = shape
-        self.alpha = alpha
-        self.bias = bias
-        self.solver = solver
-        self.max_iter = max_iter
-        self.tol = tol
-        self.init = init
-        self.devices = devices
-        self.cg_tol = cg_tol
-        self.schedule = schedule
-        self.n_terms = n_terms
-        self.hidden = hidden
-        self.n_steps = n_steps
-        self.learning_rate = learning_rate
-        self.inner_steps = inner_steps
-        self.init_iter = init_iter
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.callback = callback
-        self.max_memory = max_memory
-        self.on_nonfinite = on_nonfinite
-        self.random_state = random_state
-        self.verbose = verbose
+    # fmt: on
 
     # ------------------------------------------------------------------ validation
     @staticmethod
@@ -304,8 +229,7 @@ class HyperLearnRegressor(_CompactReprMixin, RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fitting
     def _make_decomposition(self) -> HyperLearnDecomposition:
-        params = {name: getattr(self, name) for name in _FORWARDED}
-        return HyperLearnDecomposition(loss="observed", sample_mode=0, **params)
+        return HyperLearnDecomposition(loss="observed", sample_mode=0, **self._shared_params())
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: ArrayLike, y: ArrayLike) -> HyperLearnRegressor:
@@ -324,7 +248,7 @@ class HyperLearnRegressor(_CompactReprMixin, RegressorMixin, BaseEstimator):
         """
         coords, y = self._validate_coords(X, y, reset=True)
         shape = self._infer_shape(coords)
-        dtype = np.float32 if y.dtype == np.float32 else np.float64
+        dtype = working_dtype(y.dtype)
         values = np.asarray(y, dtype=dtype)
         # Average repeated coordinates: one observed entry holding their least-squares value.
         linear = np.ravel_multi_index(tuple(coords.T), shape)

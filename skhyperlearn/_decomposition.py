@@ -5,18 +5,15 @@ from __future__ import annotations
 import sys
 import time
 import warnings
-from numbers import Integral, Real
+from dataclasses import dataclass
+from numbers import Integral
 from typing import Any
 
 import numpy as np
 import torch
 from numpy.typing import ArrayLike
-from sklearn.base import (
-    BaseEstimator,
-    ClassNamePrefixFeaturesOutMixin,
-    TransformerMixin,
-    _fit_context,
-)
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -24,36 +21,69 @@ from sklearn.utils.validation import check_is_fitted
 from ._devices import available_or_cpu, resolve_devices
 from ._kernels import DEFAULT_CHUNK_BYTES, cp_values
 from ._memory import estimate_fit_bytes, format_bytes, parse_bytes
-from ._repr import _CompactReprMixin
+from ._params import BaseHyperLearn
 from ._typing import TensorLike
 from ._validation import TensorInput, check_laplacians, check_tensor
-from .solvers._als import run_als, solve_mode
-from .solvers._hyperlearn import BlockConfig, block_seed, run_hyperlearn
-from .solvers._init import initial_state
+from .solvers._als import ExactUpdate, solve_mode
+from .solvers._faults import apply_fault_policy, run_guarded
+from .solvers._hyperlearn import BlockConfig, BlockUpdate, block_seed
+from .solvers._init import initial_state, resolve_init
 from .solvers._monitor import Monitor
-from .solvers._problem import Problem, State
+from .solvers._problem import Problem, State, torch_dtype
+from .solvers._rounds import run_rounds
+from .solvers._schedules import Sequential, make_schedule
+from .solvers.losses import LOSS_NAMES, Loss, get_loss
 
 __all__ = ["HyperLearnDecomposition"]
 
 
-# What lam="auto" and alpha="auto" mean for each loss.
-_AUTO_LAM = {"hypergraph": 1.0, "observed": 0.1}
-_AUTO_ALPHA = {"hypergraph": 0.0, "observed": 0.5}
-# init="auto" starts from the truncated SVD only while svds stays cheap next to the fit.
-_AUTO_SVD_MAX_ENTRIES = 2_000_000
 # Stored entries from which early_stopping="auto" holds some out for validation.
 _AUTO_EARLY_STOPPING = 10_000
 
 
-def _min_unfolding_dim(shape) -> int:
-    """The smallest dimension of any mode unfolding: svds needs a rank below it."""
-    total = int(np.prod(shape, dtype=np.int64))
-    return min(min(n, total // n) for n in shape)
+@dataclass
+class _FitPlan:
+    """What the parameters and X resolve to, once checked (see ``_check_params``)."""
+
+    data: TensorInput
+    laplacians: list
+    devices: list[torch.device]
+    loss: Loss
+    lam: float
+    alpha: float
+    early_stopping: bool
 
 
-class HyperLearnDecomposition(
-    _CompactReprMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
-):
+@dataclass
+class _FitRecord:
+    """What training leaves for the fitted attributes besides the state."""
+
+    monitor: Monitor
+    blocks: list | None
+    estimate: int
+    validated: bool
+
+
+def _hold_out(data: TensorInput, early: bool, fraction: float, rng):
+    """Hold out ``fraction`` of the stored entries for early stopping (when ``early``)."""
+    if not early:
+        return data, None
+    n = data.values.shape[0]
+    held = np.zeros(n, dtype=bool)
+    held[rng.permutation(n)[: round(fraction * n)]] = True
+    train = TensorInput(data.coords[~held], data.values[~held], data.shape, data.laplacians)
+    dtype = torch_dtype(data.values.dtype)
+    val = (torch.as_tensor(data.coords[held]), torch.as_tensor(data.values[held], dtype=dtype))
+    return train, val
+
+
+def _unpack(guarded):
+    """``((run, blocks), interrupted)`` from run_guarded, with Nones for an unfinished run."""
+    result, interrupted = guarded
+    return (result if result is not None else (None, None)), interrupted
+
+
+class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseHyperLearn):
     """Representations of every modality of a hypergraph, regularised by per-modality graphs.
 
     Learns one factor matrix ``A_k`` (``N_k × rank``) per mode of a sparse K-th order tensor X
@@ -62,15 +92,22 @@ class HyperLearnDecomposition(
     ``J = lam · data(X, [[A_1, …, A_K]]) + ½ Σ_k tr(A_kᵀ L_k A_k) + alpha Σ_k ‖A_k‖²``
 
     where ``[[·]]`` is the CP model and ``L_k`` the normalized Laplacian of mode k's graph.
+    The graph terms have a fixed weight: ``lam`` sets how much the data count against them
+    (larger ``lam``: closer fit to X, smoother factors with smaller ``lam``), and ``alpha``
+    shrinks every factor (and bias) towards zero, which matters for rows with few entries.
+
+    Parameters that only the HyperLearn solver uses (``n_terms``, ``hidden``, ``n_steps``,
+    ``learning_rate``, ``inner_steps``) say so first; ``cg_tol`` applies to every exact solve
+    (the exact solver, the exact sweeps of ``init`` and the final fold-in of the sample mode).
 
     Parameters
     ----------
     rank : int, default=10
         Number of components R of every factor matrix.
     lam : float or "auto", default="auto"
-        Weight λ > 0 of the data term against the graph terms. ``"auto"``: 1.0 for
-        ``loss="hypergraph"`` and 0.1 for ``loss="observed"`` (values found to work for binary
-        hyperedges and for ratings on a 1–5 scale; tune it with ``GridSearchCV`` otherwise).
+        Weight λ > 0 of the data term against the graph terms (whose weight is ½). ``"auto"``:
+        1.0 for ``loss="hypergraph"`` and 0.1 for ``loss="observed"`` (values found to work
+        for binary hyperedges and for ratings on a 1–5 scale; tune it with ``GridSearchCV``).
     laplacians : list of (sparse matrix, ndarray or None), default=None
         One Laplacian per mode (shape ``(N_k, N_k)``), ``None`` for a mode without a graph. Use
         :func:`skhyperlearn.graphs.normalized_laplacian` to build one from an adjacency.
@@ -89,15 +126,17 @@ class HyperLearnDecomposition(
         With ``loss="observed"``, also fit a global mean and one bias vector per mode.
         Ignored for ``loss="hypergraph"``.
     max_iter : int, default=100
-        Maximum number of sweeps over the modes.
+        Maximum number of sweeps over the modes; reaching it with ``tol > 0`` warns
+        (``ConvergenceWarning``).
     tol : float, default=1e-6
         Stop when J decreases by less than ``tol`` relative to its previous value.
-    init : {"auto", "random", "svd", "als"} or list of ndarray, default="auto"
+    init : {"auto", "random", "svd", "exact_sweeps"} or list of ndarray, default="auto"
         Initial factors: uniform random, truncated SVD of each sparse unfolding, ``init_iter``
-        exact sweeps from the SVD (``"als"``), or K arrays of shape ``(N_k, rank)``. ``"auto"``
-        is ``"svd"`` for the exact solver and ``"als"`` (exact sweeps from the SVD) for the
-        HyperLearn solver; ``"random"`` replaces the SVD where svds cannot produce the rank or
-        would cost more than the fit (above 2·10⁶ stored entries or order 4).
+        exact sweeps from the SVD (``"exact_sweeps"``; formerly ``"als"``, which still works
+        with a FutureWarning), or K arrays of shape ``(N_k, rank)``. ``"auto"`` is ``"svd"``
+        for the exact solver and ``"exact_sweeps"`` for the HyperLearn solver; ``"random"``
+        replaces the SVD where svds cannot produce the rank or would cost more than the fit
+        (above 2·10⁶ stored entries or order 4).
     sample_mode : int, default=0
         The mode whose entities are the samples: :meth:`transform` returns their factors.
     devices : None, str or list of str, default=None
@@ -106,9 +145,9 @@ class HyperLearnDecomposition(
     cg_tol : float, default=1e-8
         Relative residual at which the conjugate-gradient solves of graph modes stop.
     schedule : {"sequential", "parallel"}, default="sequential"
-        HyperLearn solver: modes take turns seeing the freshest factors (``"sequential"``), or
-        every block steps at once from the previous round's factors, concurrently, one worker
-        per device (``"parallel"``).
+        Both solvers: modes take turns seeing the freshest factors (``"sequential"``,
+        Gauss–Seidel), or every mode is updated at once from the previous round's factors,
+        concurrently, one worker per device (``"parallel"``, Jacobi).
     n_terms : int, default=5
         HyperLearn solver: Chebyshev terms ``p + 1`` of each block's graph convolution.
     hidden : int, default=32
@@ -121,7 +160,7 @@ class HyperLearnDecomposition(
         HyperLearn solver: optimizer steps per mode per round; the stored entries are visited
         once per mode per round whatever this is.
     init_iter : int, default=20
-        Exact sweeps run by ``init="als"``.
+        Exact sweeps run by ``init="exact_sweeps"``.
     early_stopping : "auto" or bool, default="auto"
         With ``loss="observed"``: hold out ``validation_fraction`` of the stored entries, keep
         the factors with the lowest validation RMSE and stop after ``n_iter_no_change`` rounds
@@ -149,7 +188,10 @@ class HyperLearnDecomposition(
     random_state : int, RandomState instance or None, default=None
         Seed of the initial factors.
     verbose : int, default=0
-        Print J and the time of each sweep when positive.
+        When positive, print a line per sweep or round (J as ``lam·data + graph + ridge``, the
+        validation RMSE with early stopping, the time), a line when exact sweeps start the
+        fit and when the refit on every entry starts, and a last line saying why training
+        stopped (tol, early stopping, max_iter, callback, fault or interruption).
 
     Attributes
     ----------
@@ -198,102 +240,29 @@ class HyperLearnDecomposition(
     """
 
     _parameter_constraints: dict = {
-        "rank": [Interval(Integral, 1, None, closed="left")],
-        "lam": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
-        "laplacians": ["array-like", "sparse matrix", None],
-        "loss": [StrOptions({"hypergraph", "observed"})],
-        "solver": [StrOptions({"als", "hyperlearn"})],
-        "alpha": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
-        "bias": ["boolean"],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "init": [StrOptions({"auto", "random", "svd", "als"}), list, tuple],
+        **BaseHyperLearn._parameter_constraints,
+        # A live set: every registered loss is accepted.
+        "loss": [StrOptions(LOSS_NAMES)],
         "sample_mode": [Interval(Integral, 0, None, closed="left")],
-        "devices": [None, str, list, tuple, torch.device],
-        "cg_tol": [Interval(Real, 0, 1, closed="neither")],
-        "schedule": [StrOptions({"sequential", "parallel"})],
-        "n_terms": [Interval(Integral, 1, None, closed="left")],
-        "hidden": [Interval(Integral, 1, None, closed="left")],
-        "n_steps": [Interval(Integral, 0, None, closed="left")],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "inner_steps": [Interval(Integral, 1, None, closed="left")],
-        "init_iter": [Interval(Integral, 1, None, closed="left")],
-        "early_stopping": [StrOptions({"auto"}), "boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "callback": [callable, None],
         "warm_start": ["boolean"],
-        "max_memory": [None, Interval(Real, 0, None, closed="neither"), str],
-        "on_nonfinite": [StrOptions({"raise", "warn"})],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
     }
 
+    # fmt: off
     def __init__(
-        self,
-        rank=10,
-        lam="auto",
-        laplacians=None,
-        *,
-        loss="hypergraph",
-        solver="als",
-        alpha="auto",
-        bias=True,
-        max_iter=100,
-        tol=1e-6,
-        init="auto",
-        sample_mode=0,
-        devices=None,
-        cg_tol=1e-8,
-        schedule="sequential",
-        n_terms=5,
-        hidden=32,
-        n_steps=10,
-        learning_rate=1e-3,
-        inner_steps=1,
-        init_iter=20,
-        early_stopping="auto",
-        validation_fraction=0.1,
-        n_iter_no_change=10,
-        callback=None,
-        warm_start=False,
-        max_memory=None,
-        on_nonfinite="raise",
-        random_state=None,
-        verbose=0,
+        self, rank=10, lam="auto", laplacians=None, *, loss="hypergraph", alpha="auto",
+        bias=True, solver="als", max_iter=100, tol=1e-6, init="auto", init_iter=20,
+        sample_mode=0, devices=None, cg_tol=1e-8, schedule="sequential",
+        n_terms=5, hidden=32, n_steps=10, learning_rate=1e-3, inner_steps=1,
+        early_stopping="auto", validation_fraction=0.1, n_iter_no_change=10, callback=None,
+        warm_start=False, max_memory=None, on_nonfinite="raise", random_state=None, verbose=0,
     ):
-        self.rank = rank
-        self.lam = lam
-        self.laplacians = laplacians
-        self.loss = loss
-        self.solver = solver
-        self.alpha = alpha
-        self.bias = bias
-        self.max_iter = max_iter
-        self.tol = tol
-        self.init = init
-        self.sample_mode = sample_mode
-        self.devices = devices
-        self.cg_tol = cg_tol
-        self.schedule = schedule
-        self.n_terms = n_terms
-        self.hidden = hidden
-        self.n_steps = n_steps
-        self.learning_rate = learning_rate
-        self.inner_steps = inner_steps
-        self.init_iter = init_iter
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.callback = callback
-        self.warm_start = warm_start
-        self.max_memory = max_memory
-        self.on_nonfinite = on_nonfinite
-        self.random_state = random_state
-        self.verbose = verbose
+        self._set_shared(locals())
+        self.loss, self.sample_mode, self.warm_start = loss, sample_mode, warm_start
+    # fmt: on
 
-    # ------------------------------------------------------------------ validation
-    def _check_input(self, X) -> tuple[TensorInput, list]:
+    # ------------------------------------------------------------------ parameters
+    def _check_params(self, X) -> _FitPlan:
+        """Validate X against the parameters: every cross-parameter rule lives here."""
         data = check_tensor(X, "X")
         if self.sample_mode >= data.order:
             raise ValueError(
@@ -301,10 +270,48 @@ class HyperLearnDecomposition(
             )
         graphs = data.laplacians if data.laplacians is not None else self.laplacians
         name = "X.laplacians" if data.laplacians is not None else "laplacians"
-        return data, check_laplacians(graphs, data.shape, name)
+        laplacians = check_laplacians(graphs, data.shape, name)
+        self._check_init(data.shape)
+        if self.warm_start and hasattr(self, "factors_") and self.tensor_shape_ != data.shape:
+            raise ValueError(
+                f"warm_start=True needs X of the fitted shape {tuple(self.tensor_shape_)}, "
+                f"got {data.shape}."
+            )
+        loss = get_loss(self.loss)
+        nnz = data.values.shape[0]
+        early = self.early_stopping
+        if early == "auto":
+            early = loss.entrywise and nnz >= _AUTO_EARLY_STOPPING
+        if early and not loss.entrywise:
+            raise ValueError(
+                f"early_stopping=True needs loss='observed': with loss={self.loss!r} every cell "
+                "counts, so no stored entry can be held out."
+            )
+        if early:
+            n_val = round(self.validation_fraction * nnz)
+            if n_val < 1 or n_val >= nnz:
+                raise ValueError(
+                    f"validation_fraction={self.validation_fraction} leaves {n_val} of {nnz} "
+                    "stored entries for validation; need at least 1 and fewer than all."
+                )
+        devices = resolve_devices(self.devices, data.order)
+        return _FitPlan(data, laplacians, devices, loss, *self._weights(loss), bool(early))
+
+    def _weights(self, loss: Loss) -> tuple[float, float]:
+        """``lam`` and ``alpha``, with "auto" resolved by the loss."""
+        lam = loss.default_lam if self.lam == "auto" else float(self.lam)
+        alpha = loss.default_alpha if self.alpha == "auto" else float(self.alpha)
+        return lam, alpha
 
     def _check_init(self, shape) -> None:
         if isinstance(self.init, str):
+            if self.init == "als":
+                warnings.warn(
+                    'init="als" was renamed init="exact_sweeps" (exact sweeps before the '
+                    'solver; "als" stays the name of the exact solver) and will be removed.',
+                    FutureWarning,
+                    stacklevel=5,
+                )
             return
         if len(self.init) != len(shape):
             raise ValueError(
@@ -323,17 +330,6 @@ class HyperLearnDecomposition(
     def _log(self, message: str) -> None:
         print(f"[{type(self).__name__}] {message}", file=sys.stdout, flush=True)
 
-    # ------------------------------------------------------------------ fitting
-    def _lam(self) -> float:
-        if self.lam == "auto":
-            return _AUTO_LAM[self.loss]
-        return float(self.lam)
-
-    def _alpha(self) -> float:
-        if self.alpha == "auto":
-            return _AUTO_ALPHA[self.loss]
-        return float(self.alpha)
-
     def _chunk_bytes(self) -> int:
         if self.max_memory is None:
             return DEFAULT_CHUNK_BYTES
@@ -341,18 +337,18 @@ class HyperLearnDecomposition(
         limit = parse_bytes(self.max_memory)
         return int(min(DEFAULT_CHUNK_BYTES, max(limit // 32, 2**20)))
 
-    def _check_memory(self, data: TensorInput, laplacians, devices) -> int:
+    def _check_memory(self, plan: _FitPlan, data: TensorInput) -> int:
         """Estimate the fit's peak memory and refuse, before any work, when over max_memory."""
         estimate = estimate_fit_bytes(
             data.shape,
             data.values.shape[0],
             self.rank,
             data.values.dtype.itemsize,
-            loss=self.loss,
+            loss_bytes=plan.loss.buffer_bytes(data.shape, self.rank, data.values.dtype.itemsize),
             solver=self.solver,
             chunk_bytes=self._chunk_bytes(),
-            laplacian_nnz=[lap.nnz for lap in laplacians if lap is not None],
-            n_devices=len(set(devices)),
+            laplacian_nnz=[lap.nnz for lap in plan.laplacians if lap is not None],
+            n_devices=len(set(plan.devices)),
             n_terms=self.n_terms,
             hidden=self.hidden,
             n_steps=self.n_steps,
@@ -366,17 +362,18 @@ class HyperLearnDecomposition(
             )
         return estimate
 
-    def _build_problem(self, data: TensorInput, laplacians, devices) -> Problem:
+    # ------------------------------------------------------------------ fitting
+    def _build_problem(self, plan: _FitPlan, data: TensorInput, laplacians=None) -> Problem:
         return Problem.build(
             data.coords,
             data.values,
             data.shape,
-            laplacians,
-            loss=self.loss,
-            lam=self._lam(),
-            alpha=self._alpha(),
+            plan.laplacians if laplacians is None else laplacians,
+            loss=plan.loss,
+            lam=plan.lam,
+            alpha=plan.alpha,
             bias=self.bias,
-            devices=devices,
+            devices=plan.devices,
             chunk_bytes=self._chunk_bytes(),
         )
 
@@ -384,145 +381,101 @@ class HyperLearnDecomposition(
         # The sample mode goes last: fit then ends on the same solve that transform performs.
         return [k for k in range(order) if k != self.sample_mode] + [self.sample_mode]
 
-    def _split_validation(self, data: TensorInput, rng) -> tuple[TensorInput, tuple | None]:
-        """Hold out ``validation_fraction`` of the stored entries for early stopping."""
-        early = self.early_stopping
-        if early == "auto":
-            early = self.loss == "observed" and data.values.shape[0] >= _AUTO_EARLY_STOPPING
-        if not early:
-            return data, None
-        if self.loss != "observed":
-            raise ValueError(
-                "early_stopping=True needs loss='observed': with loss='hypergraph' every cell "
-                "counts, so no stored entry can be held out."
-            )
-        n = data.values.shape[0]
-        n_val = round(self.validation_fraction * n)
-        if n_val < 1 or n_val >= n:
-            raise ValueError(
-                f"validation_fraction={self.validation_fraction} leaves {n_val} of {n} stored "
-                "entries for validation; need at least 1 and fewer than all."
-            )
-        held = np.zeros(n, dtype=bool)
-        held[rng.permutation(n)[:n_val]] = True
-        train = TensorInput(data.coords[~held], data.values[~held], data.shape, data.laplacians)
-        dtype = torch.float32 if data.values.dtype == np.float32 else torch.float64
-        val = (
-            torch.as_tensor(data.coords[held]),
-            torch.as_tensor(data.values[held], dtype=dtype),
-        )
-        return train, val
-
     def _initial_state(
         self, problem: Problem, data: TensorInput, rng, validation, init_iter=None
     ) -> tuple[State, int]:
-        """The starting state and the number of exact sweeps spent on it (``init="als"``)."""
+        """The starting state and the number of exact sweeps spent on it."""
         if self.warm_start and hasattr(self, "factors_"):
-            if tuple(self.tensor_shape_) != data.shape:
-                raise ValueError(
-                    f"warm_start=True needs X of the fitted shape {tuple(self.tensor_shape_)}, "
-                    f"got {data.shape}."
-                )
             state = initial_state(problem, self.factors_, self.rank, rng, data.coords, data.values)
             if problem.bias and self.biases_ is not None:
-                state.biases = [
-                    torch.as_tensor(b, dtype=problem.dtype).to(d)
-                    for b, d in zip(self.biases_, problem.devices, strict=True)
-                ]
+                state.biases = problem.place(self.biases_)
                 state.mean = self.mean_
             return state, 0
-        init = self.init
-        can_svd = (
-            self.rank < _min_unfolding_dim(data.shape)
-            and data.values.shape[0] <= _AUTO_SVD_MAX_ENTRIES
-            and len(data.shape) <= 4
+        init = "exact_sweeps" if isinstance(self.init, str) and self.init == "als" else self.init
+        start, sweeps = resolve_init(init, self.solver, data.shape, data.values.shape[0], self.rank)
+        state = initial_state(problem, start, self.rank, rng, data.coords, data.values)
+        n_sweeps = (self.init_iter if init_iter is None else max(init_iter, 1)) if sweeps else 0
+        if self.verbose:
+            what = "given factors" if not isinstance(start, str) else f"init={start!r}"
+            self._log(f"init: {what}" + (f", then up to {n_sweeps} exact sweeps" * sweeps))
+        if not sweeps:
+            return state, 0
+        # With held-out entries the exact sweeps stop, too, where validation is best.
+        monitor = Monitor(
+            problem,
+            validation=validation,
+            n_iter_no_change=None if validation is None else self.n_iter_no_change,
         )
-        if isinstance(init, str) and init == "auto":
-            init = "als" if self.solver == "hyperlearn" else ("svd" if can_svd else "random")
-        if isinstance(init, str) and init == "als":
-            # Exact sweeps from the truncated SVD where svds can produce the rank, else random.
-            start = "svd" if can_svd else "random"
-            state = initial_state(problem, start, self.rank, rng, data.coords, data.values)
-            # With held-out entries the exact sweeps stop, too, where validation is best.
-            init_monitor = Monitor(
-                problem,
-                validation=validation,
-                n_iter_no_change=None if validation is None else self.n_iter_no_change,
-            )
-            state, _, _ = run_als(
-                problem,
-                state,
-                mode_order=self._mode_order(data.order),
-                max_iter=self.init_iter if init_iter is None else max(init_iter, 1),
-                tol=self.tol,
-                cg_tol=self.cg_tol,
-                callback=init_monitor,
-            )
-            if init_monitor.best_state is None:
-                return state, len(init_monitor.losses)
-            return init_monitor.best_state, max(init_monitor.best_iter, 1)
-        return initial_state(problem, init, self.rank, rng, data.coords, data.values), 0
-
-    def _run_solver(self, problem, state, laplacians, rng, monitor, log, max_iter=None):
-        order = self._mode_order(problem.order)
-        max_iter = self.max_iter if max_iter is None else max_iter
-        if self.solver == "als":
-            run_als(
-                problem,
-                state,
-                mode_order=order,
-                max_iter=max_iter,
-                tol=self.tol,
-                cg_tol=self.cg_tol,
-                callback=monitor,
-                log=log,
-            )
-            return None
-        config = BlockConfig(
-            n_terms=self.n_terms,
-            hidden=self.hidden,
-            n_steps=self.n_steps,
-            learning_rate=self.learning_rate,
-            inner_steps=self.inner_steps,
-        )
-        _, _, _, blocks = run_hyperlearn(
+        run_rounds(
             problem,
             state,
-            laplacians,
-            config=config,
-            schedule=self.schedule,
-            mode_order=order,
-            max_iter=max_iter,
+            ExactUpdate(self.cg_tol),
+            Sequential(self._mode_order(problem.order)),
+            max_iter=n_sweeps,
             tol=self.tol,
-            seed=block_seed(rng),
             callback=monitor,
-            log=log,
         )
-        return blocks
+        if monitor.best_state is None:
+            return state, len(monitor.losses)
+        return monitor.best_state, max(monitor.best_iter, 1)
 
-    def _refit(self, problem, data, laplacians, init_sweeps, n_iter, blocks, log):
-        """Train on every stored entry for the iteration counts chosen on validation."""
-        rng = check_random_state(self.random_state)
-        state, _ = self._initial_state(problem, data, rng, None, init_iter=init_sweeps)
-        if n_iter == 0:
-            return state, blocks
-        # J decides nothing here: the run goes the chosen number of iterations.
-        monitor = Monitor(problem)
-        blocks = self._run_solver(problem, state, laplacians, rng, monitor, log, max_iter=n_iter)
-        return state, blocks
+    def _solve(self, problem, state, laplacians, rng, monitor, max_iter=None):
+        """Run the chosen solver from ``state``; returns the run and the HyperLearn blocks."""
+        if self.solver == "als":
+            update = ExactUpdate(self.cg_tol)
+        else:
+            config = BlockConfig(
+                self.n_terms, self.hidden, self.n_steps, self.learning_rate, self.inner_steps
+            )
+            update = BlockUpdate(problem, state, laplacians, config, block_seed(rng))
+        run = run_rounds(
+            problem,
+            state,
+            update,
+            make_schedule(self.schedule, self._mode_order(problem.order)),
+            max_iter=self.max_iter if max_iter is None else max_iter,
+            tol=self.tol,
+            callback=monitor,
+            log=self._log if self.verbose else None,
+        )
+        return run, getattr(update, "blocks", None)
 
-    def _fit(self, X) -> State:
-        data, laplacians = self._check_input(X)
-        self._check_init(data.shape)
-        devices = resolve_devices(self.devices, data.order)
+    def _refit(self, plan: _FitPlan, init_sweeps: int, n_iter: int, chosen: State, blocks):
+        """Train on every stored entry for the iteration counts chosen on validation.
+
+        Returns the problem over every entry, and the refitted state and blocks, or ``chosen``
+        and ``blocks`` when the refit is interrupted or ends non-finite.
+        """
+        problem = self._build_problem(plan, plan.data)
         rng = check_random_state(self.random_state)
-        tic = time.perf_counter()
-        train, validation = self._split_validation(data, rng)
-        estimate = self._check_memory(train, laplacians, devices)
-        problem = self._build_problem(train, laplacians, devices)
+        if self.verbose:
+            self._log(f"refit on all entries, {init_sweeps} + {n_iter} sweeps")
+        try:
+            state, _ = self._initial_state(problem, plan.data, rng, None, init_iter=init_sweeps)
+            refit_blocks = blocks
+            if n_iter > 0:
+                # J decides nothing here: the run goes the chosen number of iterations.
+                monitor = Monitor(problem)
+                _, refit_blocks = self._solve(problem, state, plan.laplacians, rng, monitor, n_iter)
+        except KeyboardInterrupt:
+            warnings.warn(
+                "refit on every stored entry interrupted; keeping the factors chosen on "
+                f"validation (iteration {n_iter}).",
+                UserWarning,
+                stacklevel=5,
+            )
+            return problem, chosen, blocks
+        if not state.is_finite():
+            return problem, chosen, blocks
+        return problem, state, refit_blocks
+
+    def _train(self, plan: _FitPlan, rng):
+        """Split, build, start, run, keep the best and refit: the fitted state and its record."""
+        train, validation = _hold_out(plan.data, plan.early_stopping, self.validation_fraction, rng)
+        estimate = self._check_memory(plan, train)
+        problem = self._build_problem(plan, train)
         state, init_sweeps = self._initial_state(problem, train, rng, validation)
         start = state.clone()
-        log = self._log if self.verbose else None
         n_no_change = (
             self.n_iter_no_change
             if (validation is not None or self.solver == "hyperlearn")
@@ -532,59 +485,64 @@ class HyperLearnDecomposition(
             problem, validation=validation, n_iter_no_change=n_no_change, callback=self.callback
         )
         monitor.seed(start)
-        blocks = None
-        interrupted = False
-        try:
-            blocks = self._run_solver(problem, state, laplacians, rng, monitor, log)
-        except torch.linalg.LinAlgError as exc:
-            # A solve that breaks down is a numerical fault like a NaN: on_nonfinite decides.
-            monitor.fault = f"linear algebra failure ({exc})"
-        except KeyboardInterrupt:
-            interrupted = True
-            warnings.warn(
-                f"fit interrupted after {len(monitor.losses)} iterations; keeping the best "
-                f"factors so far (iteration {monitor.best_iter}).",
-                UserWarning,
-                stacklevel=3,
-            )
-        if monitor.fault is not None:
-            message = f"{monitor.fault}; try a larger alpha, a smaller lam or learning_rate."
-            if self.on_nonfinite == "raise":
-                raise FloatingPointError(message + " The estimator was left unfitted.")
-            warnings.warn(
-                message + f" Keeping the best factors seen (iteration {monitor.best_iter}).",
-                RuntimeWarning,
-                stacklevel=3,
-            )
+        (run, blocks), interrupted = _unpack(
+            run_guarded(lambda: self._solve(problem, state, plan.laplacians, rng, monitor), monitor)
+        )
+        apply_fault_policy(monitor, self.on_nonfinite)
         state = monitor.best_state if monitor.best_state is not None else start
         if validation is not None:
-            # The held-out entries were only needed to choose when to stop: train again on
-            # every stored entry for the chosen numbers of sweeps and rounds, and the final
-            # solve of the sample mode sees every stored entry, as transform(X) does.
+            # The held-out entries only chose when to stop: train again on every stored entry
+            # for the chosen numbers of sweeps and rounds (not after a fault or Ctrl-C).
             del problem
-            problem = self._build_problem(data, laplacians, devices)
             if monitor.fault is None and not interrupted:
-                try:
-                    refit_state, blocks = self._refit(
-                        problem, data, laplacians, init_sweeps, monitor.best_iter, blocks, log
-                    )
-                    if refit_state.is_finite():
-                        state = refit_state
-                except KeyboardInterrupt:
-                    warnings.warn(
-                        "refit on every stored entry interrupted; keeping the factors chosen "
-                        f"on validation (iteration {monitor.best_iter}).",
-                        UserWarning,
-                        stacklevel=3,
-                    )
+                problem, state, blocks = self._refit(
+                    plan, init_sweeps, monitor.best_iter, state, blocks
+                )
+            else:
+                problem = self._build_problem(plan, plan.data)
+        self._report_stop(run, monitor, interrupted)
+        return problem, state, _FitRecord(monitor, blocks, estimate, validation is not None)
+
+    def _report_stop(self, run, monitor: Monitor, interrupted: bool) -> None:
+        """The final progress line, and a ConvergenceWarning when max_iter ended training."""
+        if interrupted or run is None:
+            reason = "interrupted" if interrupted else f"fault ({monitor.fault})"
+        elif monitor.fault is not None:
+            reason = f"fault ({monitor.fault})"
+        elif run.stop_reason == "callback":
+            reason = monitor.stop_reason or "callback"
+        else:
+            reason = {"tol": f"tol: J changed by at most tol={self.tol}"}.get(
+                run.stop_reason, run.stop_reason
+            )
+        if self.verbose:
+            self._log(f"stopped after {len(monitor.losses)} iterations: {reason}")
+        if run is not None and run.stop_reason == "max_iter" and self.tol > 0:
+            warnings.warn(
+                f"max_iter={self.max_iter} reached before J converged (tol={self.tol}); "
+                "consider raising max_iter.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+
+    def _fit(self, X) -> State:
+        plan = self._check_params(X)
+        rng = check_random_state(self.random_state)
+        tic = time.perf_counter()
+        problem, state, record = self._train(plan, rng)
         self._fold_in_sample_mode(problem, state, problem.laplacians[self.sample_mode])
         if not state.is_finite():
             raise FloatingPointError(
                 "The fit produced non-finite factors; try a larger alpha or a smaller lam."
             )
         if self.verbose:
-            self._log(f"fitted in {time.perf_counter() - tic:.2f} s, {len(monitor.losses)} its")
+            self._log(f"fitted in {time.perf_counter() - tic:.2f} s")
+        self._set_fitted(plan, state, record)
+        return state
+
+    def _set_fitted(self, plan: _FitPlan, state: State, record: _FitRecord) -> None:
         # Attributes are set only once everything succeeded: a failed fit leaves none behind.
+        monitor = record.monitor
         factors, biases, mean = state.numpy()
         history = list(monitor.losses)
         if self.warm_start and hasattr(self, "loss_history_"):
@@ -593,17 +551,16 @@ class HyperLearnDecomposition(
         self.biases_ = biases
         self.mean_ = mean
         self.loss_history_ = history
-        self.validation_history_ = list(monitor.scores) if validation is not None else None
+        self.validation_history_ = list(monitor.scores) if record.validated else None
         self.n_iter_ = max(len(monitor.losses), 1)
         self.best_iter_ = monitor.best_iter
-        self.memory_estimate_ = estimate
-        self.blocks_ = None if blocks is None else [b.block.cpu() for b in blocks]
-        self.tensor_shape_ = data.shape
-        others = [s for k, s in enumerate(data.shape) if k != self.sample_mode]
+        self.memory_estimate_ = record.estimate
+        self.blocks_ = None if record.blocks is None else [b.block.cpu() for b in record.blocks]
+        self.tensor_shape_ = plan.data.shape
+        others = [s for k, s in enumerate(plan.data.shape) if k != self.sample_mode]
         self.n_features_in_ = int(np.prod(others))
-        self.devices_ = [str(d) for d in devices]
-        self._laplacians_fit = laplacians
-        return state
+        self.devices_ = [str(d) for d in plan.devices]
+        self._laplacians_fit = plan.laplacians
 
     def _fold_in_sample_mode(self, problem: Problem, state: State, lap) -> None:
         """Cold exact solve of the sample mode: the one computation fit and transform share."""
@@ -671,8 +628,10 @@ class HyperLearnDecomposition(
             if fitted is not None and fitted.shape[0] == data.shape[s]:
                 lap = fitted
         graphs = [lap if k == s else None for k in range(data.order)]
+        loss = get_loss(self.loss)
         devices = available_or_cpu(self.devices_)
-        problem = self._build_problem(data, graphs, devices)
+        plan = _FitPlan(data, graphs, devices, loss, *self._weights(loss), False)
+        problem = self._build_problem(plan, data)
         state = self._fitted_state(problem, data.shape[s])
         self._fold_in_sample_mode(problem, state, problem.laplacians[s])
         return data, problem, state
@@ -695,19 +654,14 @@ class HyperLearnDecomposition(
     def _fitted_state(self, problem: Problem, n_samples: int) -> State:
         """The fitted factors on ``problem``'s devices, with a zero sample-mode block."""
         s = self.sample_mode
-        factors = []
-        for k, (a, dev) in enumerate(zip(self.factors_, problem.devices, strict=True)):
-            if k == s:
-                a = np.zeros((n_samples, self.rank))
-            factors.append(torch.as_tensor(a, dtype=problem.dtype).to(dev))
+        factors = list(self.factors_)
+        factors[s] = np.zeros((n_samples, self.rank))
         biases = None
         if problem.bias:
-            biases = []
-            for k, (b, dev) in enumerate(zip(self.biases_, problem.devices, strict=True)):
-                if k == s:
-                    b = np.zeros(n_samples)
-                biases.append(torch.as_tensor(b, dtype=problem.dtype).to(dev))
-        return State(factors, biases, self.mean_)
+            biases = list(self.biases_)
+            biases[s] = np.zeros(n_samples)
+            biases = problem.place(biases)
+        return State(problem.place(factors), biases, self.mean_)
 
     def reconstruct(self, coords: ArrayLike) -> np.ndarray:
         """The model's values at the given coordinates.
@@ -737,7 +691,7 @@ class HyperLearnDecomposition(
             raise ValueError(
                 f"coords has indices outside the fitted shape {tuple(self.tensor_shape_)}."
             )
-        dtype = torch.float32 if self.factors_[0].dtype == np.float32 else torch.float64
+        dtype = torch_dtype(self.factors_[0].dtype)
         factors = [torch.as_tensor(a, dtype=dtype) for a in self.factors_]
         c = torch.as_tensor(coords.astype(np.int64))
         out = cp_values(c, factors).numpy()
@@ -755,7 +709,7 @@ class HyperLearnDecomposition(
         """
         data, problem, state = self._folded_state(X)
         error = problem.data_error(state)
-        count = np.prod(data.shape) if self.loss == "hypergraph" else data.values.shape[0]
+        count = problem.loss.n_counted(data.shape, data.values.shape[0])
         return -float(error) / float(count)
 
     @property

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,12 +27,10 @@ __all__ = [
     "SparseTensorData",
     "cp_values",
     "gram_hadamard",
-    "hypergraph_gradient",
     "hypergraph_sq_error",
     "inner_product",
     "mode_normal_equations",
     "mttkrp",
-    "observed_gradient",
     "observed_sq_error",
 ]
 
@@ -40,8 +38,19 @@ __all__ = [
 DEFAULT_CHUNK_BYTES = 64 * 2**20
 
 # torch warns once per process that CSR support is "beta"; the kernels only use its stable core.
-warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
-warnings.filterwarnings("ignore", message=".*Sparse invariant checks are implicitly disabled.*")
+# The first CSR tensor is built with that warning silenced, locally: no process-wide filter.
+_CSR_WARNED = threading.Event()
+_CSR_LOCK = threading.Lock()
+
+
+def _sparse_csr(crow, col, values, size) -> torch.Tensor:
+    if not _CSR_WARNED.is_set():
+        with _CSR_LOCK, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
+            out = torch.sparse_csr_tensor(crow, col, values, size=size, check_invariants=False)
+            _CSR_WARNED.set()
+            return out
+    return torch.sparse_csr_tensor(crow, col, values, size=size, check_invariants=False)
 
 
 def _chunk_entries(width: int, itemsize: int, chunk_bytes: int) -> int:
@@ -63,9 +72,7 @@ class _Chunk:
     def scatter(self, weights: torch.Tensor) -> torch.Tensor:
         """The CSR matrix ``S`` with ``S[i - row_start, e] = weights[e]`` for entry e in row i."""
         n_rows = self.row_stop - self.row_start
-        return torch.sparse_csr_tensor(
-            self.crow, self.col, weights, size=(n_rows, weights.shape[0]), check_invariants=False
-        )
+        return _sparse_csr(self.crow, self.col, weights, (n_rows, weights.shape[0]))
 
 
 class SparseTensorData:
@@ -245,13 +252,10 @@ def mttkrp(
     tensor: SparseTensorData,
     factors: Sequence[torch.Tensor],
     mode: int,
-    entry_weights: Callable[[_Chunk, torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """``X_(k) Ω_k``, the matricized tensor times Khatri–Rao product, for ``mode`` k.
 
     One pass over the stored entries: gather the other modes' rows, multiply, scatter-add.
-    ``entry_weights(chunk, h)``, when given, replaces the stored values of each chunk (it receives
-    the chunk and the gathered product ``h``), which is how residuals are scattered.
     """
     rank = factors[(mode + 1) % len(factors)].shape[1]
     out = torch.zeros(tensor.shape[mode], rank, dtype=tensor.dtype, device=tensor.device)
@@ -262,8 +266,7 @@ def mttkrp(
             )
         else:
             h = _gather_product(chunk.coords, factors, mode)
-        w = chunk.values if entry_weights is None else entry_weights(chunk, h)
-        out[chunk.row_start : chunk.row_stop] += chunk.scatter(w) @ h
+        out[chunk.row_start : chunk.row_stop] += chunk.scatter(chunk.values) @ h
     return out
 
 
@@ -296,29 +299,15 @@ def inner_product(tensor: SparseTensorData, factors: Sequence[torch.Tensor]) -> 
     return total
 
 
-def hypergraph_sq_error(
-    tensor: SparseTensorData,
-    factors: Sequence[torch.Tensor],
-    inner: float | None = None,
-) -> float:
+def hypergraph_sq_error(tensor: SparseTensorData, factors: Sequence[torch.Tensor]) -> float:
     """``‖X − [[A]]‖²`` over every cell, absent cells counting as zeros.
 
-    Uses ``‖X‖² − 2⟨X,[[A]]⟩ + 1ᵀ(⊛_k A_kᵀA_k)1``, so only the stored entries are visited; pass
-    ``inner`` when ``⟨X,[[A]]⟩`` is already known (for instance from an MTTKRP).
+    Uses ``‖X‖² − 2⟨X,[[A]]⟩ + 1ᵀ(⊛_k A_kᵀA_k)1``, so only the stored entries are visited.
     """
-    if inner is None:
-        inner = inner_product(tensor, factors)
+    inner = inner_product(tensor, factors)
     model_sq = float(gram_hadamard(factors).sum())
     # Cancellation can leave a tiny negative number when the fit is exact.
     return max(tensor.norm_sq - 2.0 * inner + model_sq, 0.0)
-
-
-def hypergraph_gradient(
-    tensor: SparseTensorData, factors: Sequence[torch.Tensor], mode: int
-) -> torch.Tensor:
-    """Gradient of ``‖X − [[A]]‖²`` with respect to ``A_mode``: ``2 (A G − MTTKRP)``."""
-    g = gram_hadamard(factors, skip=mode)
-    return 2.0 * (factors[mode] @ g - mttkrp(tensor, factors, mode))
 
 
 def _entry_offsets(
@@ -357,24 +346,6 @@ def observed_sq_error(
     """``Σ_{e stored} (x_e − prediction_e)²``: the completion (masked) loss."""
     r = observed_residuals(tensor, factors, biases, mean)
     return float(torch.dot(r, r))
-
-
-def observed_gradient(
-    tensor: SparseTensorData,
-    factors: Sequence[torch.Tensor],
-    mode: int,
-    biases: Sequence[torch.Tensor | None] | None = None,
-    mean: float = 0.0,
-) -> torch.Tensor:
-    """Gradient of :func:`observed_sq_error` with respect to ``A_mode``: ``−2 X_(k)^res Ω_k``."""
-
-    def residual(chunk: _Chunk, h: torch.Tensor) -> torch.Tensor:
-        rows = factors[mode].index_select(0, chunk.coords[mode])
-        pred = (rows * h).sum(1)
-        offset = _entry_offsets(chunk.coords, biases, mean).to(pred.dtype)
-        return chunk.values - pred - offset
-
-    return -2.0 * mttkrp(tensor, factors, mode, entry_weights=residual)
 
 
 def mode_normal_equations(

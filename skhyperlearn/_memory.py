@@ -43,7 +43,7 @@ def estimate_fit_bytes(
     rank: int,
     itemsize: int,
     *,
-    loss: str,
+    loss_bytes: int,
     solver: str,
     chunk_bytes: int,
     laplacian_nnz: Sequence[int] = (),
@@ -57,9 +57,10 @@ def estimate_fit_bytes(
     The terms follow what the engine allocates: the coordinates and values of the stored
     entries (one copy per device in use), a sorted copy of them per mode (coordinates,
     values and scatter indices), the chunk temporaries (bounded by ``chunk_bytes`` each, a few
-    alive at once), the factors and their working copies, per-row Gram matrices for the
-    observed loss, the Laplacians, and for the HyperLearn solver the activations autograd keeps
-    for ``n_steps`` diffusion steps (the stacked Chebyshev terms and the LSTM gates).
+    alive at once), the factors and their working copies, the loss's own buffers
+    (``loss_bytes``: per-row Gram matrices for the observed loss), the Laplacians, and for the
+    HyperLearn solver the activations autograd keeps for ``n_steps`` diffusion steps (the
+    stacked Chebyshev terms and the LSTM gates).
     """
     order = len(shape)
     entries = nnz * (order * 8 + itemsize)
@@ -71,10 +72,8 @@ def estimate_fit_bytes(
     # Per mode and its chunks: the gathered product, its copy for the scatter, the output rows.
     chunk_work = 4 * chunk_bytes
     factors = 6 * sum(shape) * rank * itemsize
-    width = rank + 1
-    solver_bufs = 0
-    if loss == "observed":
-        solver_bufs = 4 * max(shape) * width * width * itemsize
+    # The loss's own buffers (per-row Grams for the observed loss): Loss.buffer_bytes.
+    solver_bufs = loss_bytes
     graphs = sum(n * (16 + itemsize) for n in laplacian_nnz)
     if solver == "hyperlearn":
         per_row = n_steps * (n_terms * rank + 8 * hidden + 2 * rank) + 4 * n_terms * rank

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 import sparse
 from sklearn.utils import check_array
 
-__all__ = ["TensorInput", "check_laplacians", "check_tensor"]
+__all__ = ["TensorInput", "check_int", "check_laplacians", "check_tensor", "working_dtype"]
 
 
 @dataclass
@@ -32,7 +32,7 @@ class TensorInput:
         return len(self.shape)
 
 
-def _working_dtype(dtype: np.dtype) -> np.dtype:
+def working_dtype(dtype: np.dtype) -> np.dtype:
     """float32 stays float32; every other real type computes in float64."""
     return np.dtype(np.float32) if dtype == np.float32 else np.dtype(np.float64)
 
@@ -56,7 +56,7 @@ def _from_coo(x: sparse.COO, name: str) -> TensorInput:
         raise ValueError(f"{name} has complex values; only real values are supported.")
     if data.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got values of dtype {data.dtype}.")
-    dtype = _working_dtype(data.dtype)
+    dtype = working_dtype(data.dtype)
     # Copies, so that neither sorting nor summing duplicates touches the caller's arrays.
     coords = np.array(x.coords.T, dtype=np.int64)
     values = np.array(data, dtype=dtype)
@@ -101,6 +101,34 @@ def _from_scipy(x, name: str) -> TensorInput:
     return TensorInput(coords[keep], values[keep], tuple(int(s) for s in mat.shape))
 
 
+def _real_array(x, name: str, min_order: int):
+    """``x`` as a real ndarray of at least ``min_order`` dimensions (object arrays converted)."""
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:
+        raise TypeError(f"{name} must be array-like, got {type(x).__name__}.") from exc
+    if arr.ndim < 2:
+        raise ValueError(
+            f"{name} must have at least {min_order} dimensions (a tensor of order ≥ "
+            f"{min_order}); got an array of shape {arr.shape}. Reshape your data either "
+            "using X.reshape(-1, 1) if it has a single feature or X.reshape(1, -1) if it "
+            "contains a single sample."
+        )
+    if arr.dtype.kind == "c":
+        raise ValueError(
+            f"Complex data not supported: {name} has complex values (dtype {arr.dtype}); "
+            "only real values are supported."
+        )
+    if arr.dtype.kind in "USV":
+        raise TypeError(f"{name} must hold real numbers, got values of dtype {arr.dtype}.")
+    if arr.dtype.kind == "O":
+        try:
+            return arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} must hold real numbers: {exc}") from exc
+    return x
+
+
 def check_tensor(x, name: str = "X", *, min_order: int = 2) -> TensorInput:
     """Validate a tensor given as ``sparse.COO``, scipy sparse, ndarray or a Hypergraph container.
 
@@ -133,30 +161,7 @@ def check_tensor(x, name: str = "X", *, min_order: int = 2) -> TensorInput:
             f"got {type(x).__name__}."
         )
     else:
-        try:
-            arr = np.asarray(x)
-        except Exception as exc:
-            raise TypeError(f"{name} must be array-like, got {type(x).__name__}.") from exc
-        if arr.ndim < 2:
-            raise ValueError(
-                f"{name} must have at least {min_order} dimensions (a tensor of order ≥ "
-                f"{min_order}); got an array of shape {arr.shape}. Reshape your data either "
-                "using X.reshape(-1, 1) if it has a single feature or X.reshape(1, -1) if it "
-                "contains a single sample."
-            )
-        if arr.dtype.kind == "c":
-            raise ValueError(
-                f"Complex data not supported: {name} has complex values (dtype {arr.dtype}); "
-                "only real values are supported."
-            )
-        if arr.dtype.kind in "USV":
-            raise TypeError(f"{name} must hold real numbers, got values of dtype {arr.dtype}.")
-        if arr.dtype.kind == "O":
-            try:
-                x = arr.astype(np.float64)
-            except (TypeError, ValueError) as exc:
-                raise TypeError(f"{name} must hold real numbers: {exc}") from exc
-        out = _from_dense(x, name)
+        out = _from_dense(_real_array(x, name, min_order), name)
     if out.order < min_order:
         raise ValueError(f"{name} must be a tensor of order ≥ {min_order}, got shape {out.shape}.")
     if any(s < 1 for s in out.shape):
@@ -245,9 +250,12 @@ def check_laplacians(laplacians, shape: Sequence[int], name: str = "laplacians")
     ]
 
 
-def check_scalar_int(value, name: str, min_val: int | None = None) -> int:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}.")
-    if min_val is not None and value < min_val:
-        raise ValueError(f"{name} must be ≥ {min_val}, got {value}.")
-    return int(value)
+def check_int(value, name: str, low: int, high: int | None = None) -> int:
+    """``value`` as an int in ``[low, high]``; the error names ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}.")
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be {bound}, got {value}.")
+    return value

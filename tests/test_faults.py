@@ -306,7 +306,7 @@ def test_memory_guard_refuses_before_any_work(monkeypatch, solver):
     def forbidden(*args, **kwargs):
         raise AssertionError("work started although the memory guard should have refused")
 
-    for name in ("run_als", "run_hyperlearn", "initial_state"):
+    for name in ("run_rounds", "initial_state"):
         monkeypatch.setattr(decomposition_module, name, forbidden)
     monkeypatch.setattr(decomposition_module.Problem, "build", forbidden)
     model = _model(solver=solver, max_memory="1KB")

@@ -12,11 +12,13 @@ import torch
 from skhyperlearn import HyperLearnDecomposition
 from skhyperlearn._validation import check_tensor
 from skhyperlearn.datasets import make_hypergraph
-from skhyperlearn.solvers._als import run_als
+from skhyperlearn.solvers._als import ExactUpdate
 from skhyperlearn.solvers._block import DiffusionBlock
-from skhyperlearn.solvers._hyperlearn import BlockConfig, run_hyperlearn
+from skhyperlearn.solvers._hyperlearn import BlockConfig, BlockUpdate
 from skhyperlearn.solvers._init import initial_state
 from skhyperlearn.solvers._problem import Problem
+from skhyperlearn.solvers._rounds import run_rounds
+from skhyperlearn.solvers._schedules import Parallel, Sequential
 
 SHAPE = (24, 18, 12)
 RANK = 3
@@ -107,15 +109,18 @@ def _problem(data, loss, laplacians=None, devices=None):
 def _start(problem, x, init="random", seed=0):
     state = initial_state(problem, "random", RANK, np.random.RandomState(seed), x.coords, x.values)
     if init == "als":
-        state, _, _ = run_als(problem, state, mode_order=[1, 2, 0], max_iter=5, tol=0, cg_tol=1e-8)
+        run_rounds(problem, state, ExactUpdate(1e-8), Sequential([1, 2, 0]), max_iter=5, tol=0)
     return state
 
 
-def _run(problem, state, laplacians, schedule="sequential", max_iter=6, **kwargs):
-    return run_hyperlearn(
-        problem, state.clone(), laplacians, config=kwargs.pop("config", CONFIG),
-        schedule=schedule, mode_order=[1, 2, 0], max_iter=max_iter, tol=0.0, seed=123, **kwargs,
-    )  # fmt: skip
+def _run(problem, state, laplacians, schedule="sequential", max_iter=6, concurrent=True, **kw):
+    """The HyperLearn solver: block updates under a schedule; (state, J history, rounds, blocks)."""
+    state = state.clone()
+    update = BlockUpdate(problem, state, laplacians, kw.pop("config", CONFIG), seed=123)
+    order = [1, 2, 0]
+    plan = Sequential(order) if schedule == "sequential" else Parallel(order, concurrent)
+    run = run_rounds(problem, state, update, plan, max_iter=max_iter, tol=0.0, **kw)
+    return state, run.history, run.n_iter, update.blocks
 
 
 # ----------------------------------------------------------------------------- J over training

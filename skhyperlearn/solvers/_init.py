@@ -1,4 +1,8 @@
-"""Initial factors: random, truncated SVD of the sparse unfoldings, or given by the user."""
+"""Initial factors: random, truncated SVD of the sparse unfoldings, or given by the user.
+
+Also the policy of ``init="auto"`` (:func:`resolve_init`): which start, and whether exact sweeps
+polish it before the chosen solver runs.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,39 @@ from scipy.sparse.linalg import LinearOperator, eigsh
 
 from ._problem import Problem, State
 
-__all__ = ["initial_state", "svd_factors"]
+__all__ = ["initial_state", "resolve_init", "svd_factors"]
+
+# init="auto" starts from the truncated SVD only while svds stays cheap next to the fit.
+_AUTO_SVD_MAX_ENTRIES = 2_000_000
+_AUTO_SVD_MAX_ORDER = 4
+
+
+def _min_unfolding_dim(shape: Sequence[int]) -> int:
+    """The smallest dimension of any mode unfolding: svds needs a rank below it."""
+    total = int(np.prod(shape, dtype=np.int64))
+    return min(min(n, total // n) for n in shape)
+
+
+def resolve_init(init, solver: str, shape: Sequence[int], nnz: int, rank: int):
+    """What ``init`` means for this fit: ``(start, exact_sweeps)``.
+
+    ``start`` is "svd", "random" or the user's arrays; ``exact_sweeps`` says whether exact
+    sweeps from it come first (``init="exact_sweeps"``, and ``"auto"`` for the HyperLearn
+    solver). ``"svd"`` under "auto" and "exact_sweeps" falls back to "random" where svds cannot
+    produce the rank or would cost more than the fit (above 2·10⁶ stored entries or order 4).
+    """
+    if not isinstance(init, str):
+        return init, False
+    can_svd = (
+        rank < _min_unfolding_dim(shape)
+        and nnz <= _AUTO_SVD_MAX_ENTRIES
+        and len(shape) <= _AUTO_SVD_MAX_ORDER
+    )
+    if init == "auto":
+        init = "exact_sweeps" if solver == "hyperlearn" else ("svd" if can_svd else "random")
+    if init == "exact_sweeps":
+        return ("svd" if can_svd else "random"), True
+    return init, False
 
 
 def _unfolding(coords: np.ndarray, values: np.ndarray, shape: Sequence[int], mode: int):
@@ -92,10 +128,7 @@ def initial_state(
             arrays = _random_factors(shape, rank, scale, random_state)
     else:
         arrays = [np.array(a, dtype=np.float64) for a in init]
-    factors = [
-        torch.as_tensor(a, dtype=problem.dtype).to(dev).contiguous()
-        for a, dev in zip(arrays, problem.devices, strict=True)
-    ]
+    factors = problem.place(arrays)
     biases = None
     mean = 0.0
     if problem.bias:

@@ -1,4 +1,8 @@
-"""What every solver reports each round to: best state, stalls, faults and the user's callback."""
+"""Early stopping: the best state seen, stalls, faults, and the user's callback.
+
+A :class:`Monitor` is the round driver's callback (one protocol: it receives the dict users'
+callbacks receive, adds ``validation_rmse`` when entries are held out, and passes it on).
+"""
 
 from __future__ import annotations
 
@@ -10,37 +14,7 @@ import torch
 from .._kernels import cp_values
 from ._problem import Problem, State
 
-__all__ = ["Monitor", "end_of_iteration", "validation_rmse"]
-
-
-def end_of_iteration(
-    kind: str,
-    iteration: int,
-    info: dict,
-    state: State,
-    history: list[float],
-    *,
-    tol: float,
-    log: Callable[[str], None] | None,
-    callback: Callable[[int, dict, State], bool | None] | None,
-) -> bool:
-    """Record J, log it, report to the callback, and say whether training stops.
-
-    Training stops when the callback says so or when J moved by at most ``tol`` relative to
-    the previous iteration (with ``tol=0``: when it did not move at all).
-    """
-    history.append(info["loss"])
-    if log is not None:
-        log(
-            f"{kind} {iteration:4d}  J = {info['loss']:.6e}  (data {info['data']:.4e}, "
-            f"graph {info['graph']:.4e})  {info['time']:.3f} s"
-        )
-    if callback is not None and callback(iteration, info, state):
-        return True
-    if len(history) < 2:
-        return False
-    prev = history[-2]
-    return abs(prev - history[-1]) <= tol * max(abs(prev), 1e-300)
+__all__ = ["Monitor", "validation_rmse"]
 
 
 def validation_rmse(
@@ -59,8 +33,9 @@ class Monitor:
     """Keeps the best state seen and decides when training stops early.
 
     The state is judged by validation RMSE when held-out entries are given, else by J. Training
-    stops after ``n_iter_no_change`` rounds without improvement, as soon as J or the factors stop
-    being finite (``fault`` is then set), or when the user's callback returns True.
+    stops after ``n_iter_no_change`` rounds without improvement (``stop_reason`` "early
+    stopping"), as soon as J or the factors stop being finite (``fault`` is then set), or when
+    the user's callback returns True (``stop_reason`` "callback").
     """
 
     def __init__(
@@ -84,45 +59,41 @@ class Monitor:
         self.scores: list[float] = []
         self.losses: list[float] = []
         self.fault: str | None = None
-        self.stopped_by_callback = False
+        self.stop_reason: str | None = None
         self._stall = 0
+
+    def _score(self, state: State, loss: float | None = None) -> float:
+        if self.validation is not None:
+            return validation_rmse(self.problem, state, *self.validation)
+        return self.problem.objective(state)["loss"] if loss is None else loss
 
     def seed(self, state: State) -> None:
         """Score the starting state, so that training can never return anything worse."""
-        if not state.is_finite():
-            return
-        if self.validation is not None:
-            score = validation_rmse(self.problem, state, *self.validation)
-        else:
-            score = self.problem.objective(state)["loss"]
-        if score < self.best_score:
-            self.best_score, self.best_state, self.best_iter = score, state.clone(), 0
+        if state.is_finite():
+            self._keep_if_best(self._score(state), state, 0)
 
-    def __call__(self, iteration: int, info: dict, state: State) -> bool:
+    def _keep_if_best(self, score: float, state: State, iteration: int) -> bool:
+        if score < self.best_score:
+            self.best_score, self.best_state, self.best_iter = score, state.clone(), iteration
+            return True
+        return False
+
+    def __call__(self, info: dict) -> bool:
+        iteration = info["iteration"]
+        state = State(info["factors"], info["biases"], info["mean"])
         self.losses.append(info["loss"])
         if not math.isfinite(info["loss"]) or not state.is_finite():
             self.fault = f"non-finite loss or factors at iteration {iteration}"
             return True
+        score = self._score(state, info["loss"])
         if self.validation is not None:
-            info["validation_rmse"] = validation_rmse(self.problem, state, *self.validation)
-            score = info["validation_rmse"]
-        else:
-            score = info["loss"]
+            info["validation_rmse"] = score
         self.scores.append(score)
-        if score < self.best_score:
-            self.best_score, self.best_state, self.best_iter = score, state.clone(), iteration
-            self._stall = 0
-        else:
-            self._stall += 1
-        if self.callback is not None:
-            report = dict(
-                info,
-                iteration=iteration,
-                factors=[a.detach() for a in state.factors],
-                biases=None if state.biases is None else [b.detach() for b in state.biases],
-                mean=state.mean,
-            )
-            if self.callback(report) is True:
-                self.stopped_by_callback = True
-                return True
-        return self.n_iter_no_change is not None and self._stall >= self.n_iter_no_change
+        self._stall = 0 if self._keep_if_best(score, state, iteration) else self._stall + 1
+        if self.callback is not None and self.callback(dict(info)) is True:
+            self.stop_reason = "callback"
+            return True
+        if self.n_iter_no_change is not None and self._stall >= self.n_iter_no_change:
+            self.stop_reason = "early stopping"
+            return True
+        return False

@@ -1,5 +1,9 @@
 """The objective J shared by every solver, and the state it is evaluated at.
 
+``J = λ·data + ½ Σₖ tr(AₖᵀLₖAₖ) + α Σₖ (‖Aₖ‖² + ‖bₖ‖²)``: λ weighs the data term (owned by the
+loss object, see :mod:`.losses`) against the graph terms, whose weight is fixed at ½, and α is
+a ridge on the factors and biases. J is composed here, once, for every solver.
+
 ``Problem`` places what each mode's block needs on that mode's device: a copy of the stored
 entries and its Laplacian. Between modes only factor matrices (and biases) move.
 """
@@ -10,33 +14,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 
-from .._kernels import (
-    DEFAULT_CHUNK_BYTES,
-    SparseTensorData,
-    hypergraph_sq_error,
-    observed_sq_error,
-)
-from ._block import symmetric_spmm
+from .._kernels import DEFAULT_CHUNK_BYTES, SparseTensorData
+from ._sparse import laplacian_to_torch, symmetric_spmm
+from .losses import Loss, get_loss
 
-__all__ = ["Problem", "State", "laplacian_to_torch"]
+__all__ = ["Problem", "State", "torch_dtype"]
 
 
-def laplacian_to_torch(lap, dtype: torch.dtype, device: torch.device) -> torch.Tensor | None:
-    """A scipy sparse Laplacian as a torch sparse CSR tensor on ``device``."""
-    if lap is None:
-        return None
-    csr = sp.csr_array(lap)
-    csr.sum_duplicates()
-    csr.sort_indices()
-    return torch.sparse_csr_tensor(
-        torch.as_tensor(csr.indptr.astype(np.int64)),
-        torch.as_tensor(csr.indices.astype(np.int64)),
-        torch.as_tensor(csr.data, dtype=dtype),
-        size=csr.shape,
-    ).to(device)
+def torch_dtype(dtype) -> torch.dtype:
+    """The torch dtype a fit computes in for values of numpy ``dtype`` (float32 stays float32)."""
+    return torch.float32 if np.dtype(dtype) == np.float32 else torch.float64
 
 
 @dataclass
@@ -63,17 +52,19 @@ class State:
         arrays = list(self.factors) + list(self.biases or [])
         return bool(np.isfinite(self.mean)) and all(bool(torch.isfinite(a).all()) for a in arrays)
 
+    def assign(self, mode: int, a: torch.Tensor, b: torch.Tensor | None) -> None:
+        """Set mode ``mode``'s factors (and bias, when the loss fits one)."""
+        self.factors[mode] = a
+        if b is not None:
+            self.biases[mode] = b
+
 
 @dataclass
 class Problem:
-    """The loss ``J = λ·data + ½Σ tr(AₖᵀLₖAₖ) + αΣ(‖Aₖ‖² + ‖bₖ‖²)`` and where its parts live.
-
-    ``data`` is ``‖X − [[A]]‖²`` over every cell for ``loss="hypergraph"``, and the squared
-    error over the stored entries (with biases and mean when ``bias``) for ``loss="observed"``.
-    """
+    """The loss J of a fit and where its parts live (see the module docstring)."""
 
     shape: tuple[int, ...]
-    loss: str
+    loss: Loss
     lam: float
     alpha: float
     bias: bool
@@ -91,14 +82,15 @@ class Problem:
         shape: Sequence[int],
         laplacians: Sequence,
         *,
-        loss: str,
+        loss: str | Loss,
         lam: float,
         alpha: float,
         bias: bool,
         devices: Sequence[torch.device],
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     ) -> Problem:
-        dtype = torch.float32 if values.dtype == np.float32 else torch.float64
+        loss = get_loss(loss)
+        dtype = torch_dtype(values.dtype)
         tensor = SparseTensorData.from_numpy(
             coords, values, shape, dtype=dtype, device=devices[0], chunk_bytes=chunk_bytes
         )
@@ -106,17 +98,11 @@ class Problem:
             laplacian_to_torch(lap, dtype, dev)
             for lap, dev in zip(laplacians, devices, strict=False)
         ]
+        fits_bias = bool(bias and loss.fits_bias)
         return cls(
-            tuple(shape),
-            loss,
-            float(lam),
-            float(alpha),
-            bool(bias and loss == "observed"),
-            list(devices),
-            dtype,
-            laps,
+            tuple(shape), loss, float(lam), float(alpha), fits_bias, list(devices), dtype, laps,
             tensor,
-        )
+        )  # fmt: skip
 
     @property
     def order(self) -> int:
@@ -136,6 +122,17 @@ class Problem:
         dev = self.devices[mode]
         return [None if t is None else t.to(dev, non_blocking=True) for t in tensors]
 
+    def place(self, arrays: Sequence) -> list[torch.Tensor]:
+        """One array per mode as a tensor of the fit's dtype on that mode's device."""
+        return [
+            torch.as_tensor(a, dtype=self.dtype).to(dev).contiguous()
+            for a, dev in zip(arrays, self.devices, strict=True)
+        ]
+
+    def quadratic(self, state: State, mode: int):
+        """Mode ``mode``'s data term as a quadratic at ``state`` (one pass, on its device)."""
+        return self.loss.quadratic(self, state, mode)
+
     def graph_term(self, mode: int, a: torch.Tensor) -> torch.Tensor:
         """``½ tr(AᵀLA)`` for one mode (zero without a graph)."""
         lap = self.laplacians[mode]
@@ -143,28 +140,36 @@ class Problem:
             return a.new_zeros(())
         return 0.5 * (a * symmetric_spmm(lap, a)).sum()
 
-    def ridge_term(self, state: State) -> float:
+    def ridge_term(self, a: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+        """``α (‖A‖² + ‖b‖²)`` for one mode."""
         if self.alpha == 0.0:
-            return 0.0
-        total = sum(float((a * a).sum()) for a in state.factors)
-        if state.biases is not None:
-            total += sum(float((b * b).sum()) for b in state.biases)
-        return self.alpha * total
+            return a.new_zeros(())
+        out = (a * a).sum()
+        if b is not None:
+            out = out + (b * b).sum()
+        return self.alpha * out
+
+    def mode_loss(self, quad, a: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+        """The terms of J that depend on mode ``quad.mode`` (differentiable in ``a`` and ``b``)."""
+        data = self.lam * quad.value(a, b)
+        return data + self.graph_term(quad.mode, a) + self.ridge_term(a, b)
 
     def data_error(self, state: State) -> float:
         """The data term before weighting by λ."""
-        factors = self.gather(0, state.factors)
-        if self.loss == "hypergraph":
-            return hypergraph_sq_error(self.data(0), factors)
-        biases = None if state.biases is None else self.gather(0, state.biases)
-        return observed_sq_error(self.data(0), factors, biases, state.mean)
+        return self.loss.error(self, state)
 
     def objective(self, state: State, data_error: float | None = None) -> dict[str, float]:
-        """J and its parts at ``state``; pass ``data_error`` when it is already known."""
+        """J and its parts at ``state``; pass ``data_error`` when it is already known.
+
+        ``loss = lam · data + graph + ridge``.
+        """
         if data_error is None:
             data_error = self.data_error(state)
         graph = sum(float(self.graph_term(k, a)) for k, a in enumerate(state.factors))
-        ridge = self.ridge_term(state)
+        biases = state.biases or [None] * len(state.factors)
+        ridge = sum(
+            float(self.ridge_term(a, b)) for a, b in zip(state.factors, biases, strict=True)
+        )
         return {
             "loss": self.lam * data_error + graph + ridge,
             "data": data_error,

@@ -1,0 +1,114 @@
+"""The round driver shared by every solver: rounds of per-mode updates until training stops.
+
+A solver is a per-mode update (:class:`~._als.ExactUpdate`, :class:`~._hyperlearn.BlockUpdate`)
+run by a schedule (:mod:`._schedules`). Each round: update the global mean when biases are
+fitted, let the schedule update every mode, compose J once (``Problem.objective``), report to the
+callback, and stop on ``tol``, on the callback's word, on non-finite factors, or at ``max_iter``.
+
+One callback protocol: ``callback(info) -> bool | None`` with ``info`` the dict that users'
+callbacks receive (``iteration``, ``loss``, ``data``, ``graph``, ``ridge``, ``time``,
+``factors``, ``biases``, ``mean``); returning True stops training.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ._problem import Problem, State
+from ._schedules import Update
+
+__all__ = ["RunResult", "report", "run_rounds"]
+
+Callback = Callable[[dict], "bool | None"]
+
+
+@dataclass
+class RunResult:
+    """What a run returns: J after each round, the rounds run and why training stopped.
+
+    ``stop_reason`` is one of ``"tol"``, ``"callback"``, ``"nonfinite"``, ``"max_iter"``.
+    """
+
+    history: list[float] = field(default_factory=list)
+    n_iter: int = 0
+    stop_reason: str = "max_iter"
+
+
+def report(iteration: int, info: dict, state: State) -> dict:
+    """The callback's dict: J and its parts, plus the state's tensors (detached, not copied)."""
+    return dict(
+        info,
+        iteration=iteration,
+        factors=[a.detach() for a in state.factors],
+        biases=None if state.biases is None else [b.detach() for b in state.biases],
+        mean=state.mean,
+    )
+
+
+def _format(kind: str, iteration: int, info: dict, lam: float) -> str:
+    # The printed parts add up to J: lam·data + graph + ridge.
+    line = (
+        f"{kind} {iteration:4d}  J = {info['loss']:.6e} = {lam:g}·{info['data']:.4e} (data)"
+        f" + {info['graph']:.4e} (graph) + {info['ridge']:.4e} (ridge)"
+    )
+    if "validation_rmse" in info:
+        line += f"  validation RMSE {info['validation_rmse']:.5f}"
+    return line + f"  {info['time']:.3f} s"
+
+
+def _stalled(history: list[float], tol: float) -> bool:
+    if len(history) < 2:
+        return False
+    prev = history[-2]
+    return abs(prev - history[-1]) <= tol * max(abs(prev), 1e-300)
+
+
+def run_rounds(
+    problem: Problem,
+    state: State,
+    update: Update,
+    schedule,
+    *,
+    max_iter: int,
+    tol: float,
+    callback: Callback | None = None,
+    log: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Rounds of ``update`` under ``schedule`` from ``state`` (updated in place).
+
+    Training stops when J moved by at most ``tol`` relative to the previous round (with
+    ``tol=0``: when it did not move at all), when the callback returns True, when the factors
+    stop being finite, or after ``max_iter`` rounds.
+    """
+    result = RunResult()
+    kind = getattr(update, "kind", "round")
+    with schedule:
+        for it in range(1, max_iter + 1):
+            tic = time.perf_counter()
+            if problem.bias:
+                state.mean = problem.loss.update_mean(problem, state)
+            data_error = schedule.run_round(problem, state, update)
+            if data_error is not None and math.isnan(data_error):
+                info = dict.fromkeys(("loss", "data", "graph", "ridge"), math.nan)
+            else:
+                info = problem.objective(state, data_error)
+            info["time"] = time.perf_counter() - tic
+            result.history.append(info["loss"])
+            result.n_iter = it
+            message = report(it, info, state)
+            stop = callback is not None and callback(message) is True
+            if log is not None:
+                log(_format(kind, it, message, problem.lam))
+            if not math.isfinite(info["loss"]):
+                result.stop_reason = "nonfinite"
+                break
+            if stop:
+                result.stop_reason = "callback"
+                break
+            if _stalled(result.history, tol):
+                result.stop_reason = "tol"
+                break
+    return result

@@ -1,0 +1,107 @@
+"""What a data loss provides, and the registry that maps ``loss=`` names to losses.
+
+A loss owns everything of J that depends on the data: its value at a state (``error``), its
+quadratic in one mode's factors and bias with the others fixed (``quadratic``, one pass over the
+stored entries), the exact minimiser of that quadratic plus the graph and ridge terms
+(``ModeQuadratic.solve``), the exact bias given the factors (``ModeQuadratic.exact_bias``, used by
+the diffusion blocks), the global mean's update, and its share of a fit's memory. The graph and
+ridge terms, and how they are weighed against the data term, are the same for every loss and
+live in :class:`~skhyperlearn.solvers._problem.Problem`.
+
+Adding a loss is one new module defining a :class:`Loss` subclass decorated with
+:func:`register_loss`, plus its import in ``losses/__init__.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, ClassVar
+
+import torch
+
+if TYPE_CHECKING:
+    from .._problem import Problem, State
+
+__all__ = ["LOSSES", "LOSS_NAMES", "Loss", "ModeQuadratic", "get_loss", "register_loss"]
+
+#: Registered losses by name (``loss=`` of the estimators).
+LOSSES: dict[str, type[Loss]] = {}
+#: Their names, a live set: the estimators' parameter constraints accept every registered loss.
+LOSS_NAMES: set[str] = set()
+
+
+class ModeQuadratic:
+    """The data term of J in one mode's factors (and bias), the other modes fixed."""
+
+    mode: int
+
+    def value(self, a: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+        """The data term at factors ``a`` (and bias ``b``); differentiable in both."""
+        raise NotImplementedError
+
+    def solve(
+        self,
+        lap: torch.Tensor | None,
+        lam: float,
+        alpha: float,
+        warm: tuple[torch.Tensor, torch.Tensor | None] | None,
+        cg_tol: float,
+        cg_maxiter: int,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Minimiser of ``λ·value + ½tr(AᵀLA) + α(‖A‖² + ‖b‖²)``: new factors and bias."""
+        raise NotImplementedError
+
+    def exact_bias(self, a: torch.Tensor, lam: float, alpha: float) -> torch.Tensor | None:
+        """The bias minimising the mode's part of J given its factors ``a`` (None: no bias)."""
+        return None
+
+
+class Loss:
+    """One kind of data term of J; subclasses are registered by name with :func:`register_loss`."""
+
+    #: Name given as ``loss=``.
+    name: ClassVar[str]
+    #: What ``lam="auto"`` and ``alpha="auto"`` mean for this loss.
+    default_lam: ClassVar[float] = 1.0
+    default_alpha: ClassVar[float] = 0.0
+    #: Whether ``bias=True`` fits a global mean and per-mode biases.
+    fits_bias: ClassVar[bool] = False
+    #: Whether only the stored entries count, so that some can be held out for validation.
+    entrywise: ClassVar[bool] = False
+
+    def quadratic(self, problem: Problem, state: State, mode: int) -> ModeQuadratic:
+        """Mode ``mode``'s quadratic at ``state``, on that mode's device, in one pass."""
+        raise NotImplementedError
+
+    def error(self, problem: Problem, state: State) -> float:
+        """The data term at ``state`` (before weighting by λ)."""
+        raise NotImplementedError
+
+    def n_counted(self, shape: tuple[int, ...], nnz: int) -> int:
+        """How many squared errors ``error`` sums (the mean squared error of ``score``)."""
+        return nnz if self.entrywise else math.prod(shape)
+
+    def update_mean(self, problem: Problem, state: State) -> float:
+        """The exact minimiser of J over the global mean (only called when biases are fitted)."""
+        return state.mean
+
+    def buffer_bytes(self, shape: tuple[int, ...], rank: int, itemsize: int) -> int:
+        """Peak bytes of the loss's own per-mode buffers (the memory guard adds them)."""
+        return 0
+
+
+def register_loss(cls: type[Loss]) -> type[Loss]:
+    """Class decorator: make ``cls`` available as ``loss=cls.name``."""
+    LOSSES[cls.name] = cls
+    LOSS_NAMES.add(cls.name)
+    return cls
+
+
+def get_loss(loss: str | Loss) -> Loss:
+    """The loss named ``loss`` (a :class:`Loss` instance is returned as is)."""
+    if isinstance(loss, Loss):
+        return loss
+    try:
+        return LOSSES[loss]()
+    except KeyError:
+        raise ValueError(f"loss={loss!r} is not one of {sorted(LOSSES)}.") from None

@@ -1,0 +1,117 @@
+"""Mutation check: do the tests catch one-line breaks of the solvers and kernels?
+
+Each mutation replaces one line of the package (an exact text match, which must occur once) in
+a scratch copy of the repository, runs the tests that should catch it, and reports whether they
+failed (caught) or passed (missed). Every mutation must be caught; the script exits with 1
+otherwise, or when a mutation no longer applies (the code it targets changed: update it).
+
+    python tools/mutation_check.py            # all mutations
+    python tools/mutation_check.py -k cg      # those whose name contains "cg"
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REF = "tests/test_references.py"
+HL = "tests/test_hyperlearn.py"
+LOSSES = "skhyperlearn/solvers/losses"
+
+# (name, file, original line fragment, mutated fragment, tests to run)
+MUTATIONS = [
+    ("laplacian x0.5 in the exact hypergraph solve", f"{LOSSES}/_hypergraph.py",
+     "return lap @ y + y * shifts", "return 0.5 * (lap @ y) + y * shifts", [REF]),
+    ("laplacian x2 in the exact hypergraph solve", f"{LOSSES}/_hypergraph.py",
+     "return lap @ y + y * shifts", "return 2 * (lap @ y) + y * shifts", [REF]),
+    ("laplacian x4 in the exact hypergraph solve", f"{LOSSES}/_hypergraph.py",
+     "return lap @ y + y * shifts", "return 4 * (lap @ y) + y * shifts", [REF]),
+    ("laplacian x2 in the exact observed solve", f"{LOSSES}/_observed.py",
+     "out[:, :rank] += lap @ y[:, :rank]", "out[:, :rank] += 2 * (lap @ y[:, :rank])", [REF]),
+    ("cg capped at 2 iterations", "skhyperlearn/solvers/_cg.py",
+     "for _ in range(maxiter):", "for _ in range(min(maxiter, 2)):", [REF]),
+    ("ridge x10 in the observed system", f"{LOSSES}/_observed.py",
+     "system = 2.0 * lam * grams + 2.0 * alpha * eye",
+     "system = 2.0 * lam * grams + 20.0 * alpha * eye", [REF]),
+    ("ridge x2 in the hypergraph system", f"{LOSSES}/_hypergraph.py",
+     "shifts = 2.0 * lam * g.clamp_min(0) + 2.0 * alpha",
+     "shifts = 2.0 * lam * g.clamp_min(0) + 4.0 * alpha", [REF]),
+    ("graph term dropped from a block's training loss", "skhyperlearn/solvers/_problem.py",
+     "return data + self.graph_term(quad.mode, a) + self.ridge_term(a, b)",
+     "return data + self.ridge_term(a, b)", [REF]),
+    ("graph term of J halved", "skhyperlearn/solvers/_problem.py",
+     "return 0.5 * (a * symmetric_spmm(lap, a)).sum()",
+     "return 0.25 * (a * symmetric_spmm(lap, a)).sum()", [REF]),
+    ("bias dropped from the ridge of J", "skhyperlearn/solvers/_problem.py",
+     "out = out + (b * b).sum()", "out = out", [REF]),
+    ("ridge dropped from the blocks' exact bias", f"{LOSSES}/_observed.py",
+     "/ (lam * count + alpha + 1e-12)", "/ (lam * count + 1e-12)", [REF]),
+    ("mean update half a step", f"{LOSSES}/_observed.py",
+     "return state.mean + float(res.mean())", "return state.mean + 0.5 * float(res.mean())",
+     [REF]),
+    ("hypergraph quadratic reads mode 0's copy of the entries", f"{LOSSES}/_hypergraph.py",
+     "data = problem.data(mode)", "data = problem.data(0)", [REF]),
+    ("round driver skips the mean update", "skhyperlearn/solvers/_rounds.py",
+     "if problem.bias:", "if not problem.bias:", [REF]),
+    ("parallel schedule keeps the old factors", "skhyperlearn/solvers/_schedules.py",
+     "state.assign(k, a, b)\n        return None", "return None", [REF]),
+    ("kernel: Gram of the Khatri-Rao product summed, not multiplied", "skhyperlearn/_kernels.py",
+     "out = g if out is None else out * g", "out = g if out is None else out + g",
+     [REF, "tests/test_kernels.py"]),
+    ("kernel: the mode's own bias left in its target", "skhyperlearn/_kernels.py",
+     "if b is not None and j != skip:", "if b is not None:", [REF, "tests/test_kernels.py"]),
+]  # fmt: skip
+
+
+def _copy_repo(dest: Path) -> None:
+    for name in ("skhyperlearn", "tests", "pyproject.toml"):
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / name)
+
+
+def _run_one(scratch: Path, path: str, old: str, new: str, tests: list[str]) -> str:
+    target = scratch / path
+    original = target.read_text()
+    if original.count(old) != 1:
+        return f"NOT APPLIED ({original.count(old)} matches)"
+    target.write_text(original.replace(old, new))
+    try:
+        env = dict(os.environ, PYTHONPATH=str(scratch), OMP_NUM_THREADS="1")
+        cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
+        out = subprocess.run(cmd, cwd=scratch, env=env, capture_output=True, text=True)
+    finally:
+        target.write_text(original)
+    return "caught" if out.returncode == 1 else ("MISSED" if out.returncode == 0 else "ERROR")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-k", default="", help="only mutations whose name contains this")
+    args = parser.parse_args()
+    failed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp)
+        _copy_repo(scratch)
+        for name, path, old, new, tests in MUTATIONS:
+            if args.k not in name:
+                continue
+            tic = time.perf_counter()
+            result = _run_one(scratch, path, old, new, tests)
+            failed += result != "caught"
+            print(f"{result:12s} {name}  ({time.perf_counter() - tic:.0f} s)", flush=True)
+    print(f"{failed} mutation(s) not caught" if failed else "every mutation caught")
+    return int(failed > 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
