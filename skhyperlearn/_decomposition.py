@@ -535,10 +535,32 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             raise FloatingPointError(
                 "The fit produced non-finite factors; try a larger alpha or a smaller lam."
             )
+        self._warn_if_collapsed(plan, state)
         if self.verbose:
             self._log(f"fitted in {time.perf_counter() - tic:.2f} s")
         self._set_fitted(plan, state, record)
         return state
+
+    def _warn_if_collapsed(self, plan: _FitPlan, state: State) -> None:
+        """Say so when the CP part of the model is (numerically) zero although X is not."""
+        data_norm = float(np.linalg.norm(plan.data.values))
+        if data_norm == 0.0:
+            return
+        # ‖[[A]]‖² = 1ᵀ(⊛ₖ AₖᵀAₖ)1 without forming the tensor; a product of column norms
+        # bounds it and is enough to tell zero from non-zero.
+        norms = np.ones(self.rank)
+        for a in state.factors:
+            norms = norms * a.detach().double().pow(2).sum(0).sqrt().cpu().numpy()
+        if norms.sum() > 1e-10 * data_norm:
+            return
+        rest = "the mean and biases alone" if state.biases is not None else "zero everywhere"
+        warnings.warn(
+            f"Every factor collapsed to zero: the model is {rest}. With alpha={plan.alpha} the "
+            f"ridge and the graph terms outweigh the data term at lam={plan.lam}; raise lam or "
+            "lower alpha (with alpha=0 no collapse can occur).",
+            UserWarning,
+            stacklevel=4,
+        )
 
     def _set_fitted(self, plan: _FitPlan, state: State, record: _FitRecord) -> None:
         # Attributes are set only once everything succeeded: a failed fit leaves none behind.

@@ -1,0 +1,73 @@
+"""What the representations owe their users: no silent collapse, and λ that means something."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from skhyperlearn import HyperLearnDecomposition
+from skhyperlearn.datasets import make_hypergraph
+
+
+@pytest.fixture(scope="module")
+def planted():
+    return make_hypergraph(shape=(40, 30, 20), rank=3, random_state=0)
+
+
+def test_collapse_to_zero_warns_naming_the_cause(planted):
+    model = HyperLearnDecomposition(
+        rank=3, lam=1e-3, alpha=5.0, laplacians=planted.laplacians, max_iter=20, random_state=0
+    )
+    with pytest.warns(UserWarning, match=r"collapsed to zero.*alpha=5\.0.*lam=0\.001"):
+        model.fit(planted.tensor)
+    assert max(np.abs(a).max() for a in model.factors_) < 1e-12
+
+
+def test_no_collapse_warning_on_a_fit_that_explains_the_data(planted):
+    model = HyperLearnDecomposition(
+        rank=3, lam=1.0, alpha=0.1, laplacians=planted.laplacians, max_iter=20, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*collapsed.*")
+        model.fit(planted.tensor)
+    assert max(np.abs(a).max() for a in model.factors_) > 1e-3
+
+
+def _final_parts(planted, lam: float) -> dict:
+    parts = {}
+
+    def keep(info):
+        parts.update({k: info[k] for k in ("data", "graph", "ridge")})
+
+    HyperLearnDecomposition(
+        rank=3,
+        lam=lam,
+        alpha=0.1,
+        laplacians=planted.laplacians,
+        max_iter=80,
+        tol=1e-9,
+        init="random",
+        random_state=0,
+        callback=keep,
+    ).fit(planted.tensor)
+    return parts
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_lam_trades_data_fit_against_the_penalties_monotonically(planted):
+    """Raising λ (weight of the data term) never worsens the fit nor lowers the penalties.
+
+    At the minimiser of λ·data + penalty, data(λ) is non-increasing and penalty(λ)
+    non-decreasing in λ; block coordinate descent reaches a local minimiser, hence the slack.
+    """
+    lams = [1e-2, 1e-1, 1.0, 10.0, 100.0]
+    parts = [_final_parts(planted, lam) for lam in lams]
+    data = np.array([p["data"] for p in parts])
+    penalty = np.array([p["graph"] + p["ridge"] for p in parts])
+    slack = 1e-3
+    assert np.all(np.diff(data) <= slack * data[:-1]), data
+    assert np.all(np.diff(penalty) >= -slack * penalty[1:]), penalty
+    # The extremes differ: λ is not scaled away when the ridge holds the factors' scale.
+    assert data[0] > 1.05 * data[-1]
