@@ -188,10 +188,12 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     random_state : int, RandomState instance or None, default=None
         Seed of the initial factors.
     verbose : int, default=0
-        When positive, print a line per sweep or round (J as ``lam·data + graph + ridge``, the
+        1: print a line per sweep or round (J as ``lam·data + graph + ridge``, the
         validation RMSE with early stopping, the time), a line when exact sweeps start the
         fit and when the refit on every entry starts, and a last line saying why training
-        stopped (tol, early stopping, max_iter, callback, fault or interruption).
+        stopped (tol, early stopping, max_iter, callback, fault or interruption). 2 and above:
+        the same phase and stop lines, with a tqdm progress bar per phase (init sweeps,
+        training, refit; J and the validation RMSE beside it) instead of the per-round lines.
 
     Attributes
     ----------
@@ -382,7 +384,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         return [k for k in range(order) if k != self.sample_mode] + [self.sample_mode]
 
     def _initial_state(
-        self, problem: Problem, data: TensorInput, rng, validation, init_iter=None
+        self, problem: Problem, data: TensorInput, rng, validation, init_iter=None, phase="init"
     ) -> tuple[State, int]:
         """The starting state and the number of exact sweeps spent on it."""
         if self.warm_start and hasattr(self, "factors_"):
@@ -414,12 +416,17 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             max_iter=n_sweeps,
             tol=self.tol,
             callback=monitor,
+            progress=self._bar(f"{phase}: exact sweeps"),
         )
         if monitor.best_state is None:
             return state, len(monitor.losses)
         return monitor.best_state, max(monitor.best_iter, 1)
 
-    def _solve(self, problem, state, laplacians, rng, monitor, max_iter=None):
+    def _bar(self, phase: str) -> str | None:
+        """The progress bar's name for a phase, when verbose asks for bars (2 and above)."""
+        return phase if self.verbose >= 2 else None
+
+    def _solve(self, problem, state, laplacians, rng, monitor, max_iter=None, phase="training"):
         """Run the chosen solver from ``state``; returns the run and the HyperLearn blocks."""
         if self.solver == "als":
             update = ExactUpdate(self.cg_tol)
@@ -436,7 +443,9 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             max_iter=self.max_iter if max_iter is None else max_iter,
             tol=self.tol,
             callback=monitor,
-            log=self._log if self.verbose else None,
+            # With bars (verbose >= 2) the per-iteration lines would break them.
+            log=self._log if self.verbose == 1 else None,
+            progress=self._bar(phase),
         )
         return run, getattr(update, "blocks", None)
 
@@ -451,12 +460,16 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         if self.verbose:
             self._log(f"refit on all entries, {init_sweeps} + {n_iter} sweeps")
         try:
-            state, _ = self._initial_state(problem, plan.data, rng, None, init_iter=init_sweeps)
+            state, _ = self._initial_state(
+                problem, plan.data, rng, None, init_iter=init_sweeps, phase="refit"
+            )
             refit_blocks = blocks
             if n_iter > 0:
                 # J decides nothing here: the run goes the chosen number of iterations.
                 monitor = Monitor(problem)
-                _, refit_blocks = self._solve(problem, state, plan.laplacians, rng, monitor, n_iter)
+                _, refit_blocks = self._solve(
+                    problem, state, plan.laplacians, rng, monitor, n_iter, phase="refit"
+                )
         except KeyboardInterrupt:
             warnings.warn(
                 "refit on every stored entry interrupted; keeping the factors chosen on "

@@ -71,3 +71,13 @@ def test_lam_trades_data_fit_against_the_penalties_monotonically(planted):
     assert np.all(np.diff(penalty) >= -slack * penalty[1:]), penalty
     # The extremes differ: λ is not scaled away when the ridge holds the factors' scale.
     assert data[0] > 1.05 * data[-1]
+
+
+def test_verbose_two_draws_progress_bars_instead_of_lines(planted, capsys):
+    HyperLearnDecomposition(rank=3, max_iter=4, tol=0, random_state=0, verbose=2).fit(
+        planted.tensor
+    )
+    out, err = capsys.readouterr()
+    assert "training" in err and "4/4" in err and "J=" in err
+    assert "sweep    1" not in out  # the per-iteration lines give way to the bar
+    assert "stopped after 4 iterations: max_iter" in out

@@ -12,6 +12,7 @@ callbacks receive (``iteration``, ``loss``, ``data``, ``graph``, ``ridge``, ``ti
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -59,6 +60,24 @@ def _format(kind: str, iteration: int, info: dict, lam: float) -> str:
     return line + f"  {info['time']:.3f} s"
 
 
+def _progress_bar(desc: str | None, total: int, unit: str):
+    if desc is None:
+        return contextlib.nullcontext()
+    from tqdm.auto import tqdm  # only fits that ask for a bar pay for the import
+
+    return tqdm(total=total, desc=desc, unit=unit, leave=True, dynamic_ncols=True)
+
+
+def _advance(bar, info: dict) -> None:
+    if not hasattr(bar, "update"):
+        return
+    postfix = {"J": f"{info['loss']:.5g}"}
+    if "validation_rmse" in info:
+        postfix["val RMSE"] = f"{info['validation_rmse']:.4f}"
+    bar.set_postfix(postfix, refresh=False)
+    bar.update(1)
+
+
 def _stalled(history: list[float], tol: float) -> bool:
     if len(history) < 2:
         return False
@@ -76,16 +95,19 @@ def run_rounds(
     tol: float,
     callback: Callback | None = None,
     log: Callable[[str], None] | None = None,
+    progress: str | None = None,
 ) -> RunResult:
     """Rounds of ``update`` under ``schedule`` from ``state`` (updated in place).
 
     Training stops when J moved by at most ``tol`` relative to the previous round (with
     ``tol=0``: when it did not move at all), when the callback returns True, when the factors
-    stop being finite, or after ``max_iter`` rounds.
+    stop being finite, or after ``max_iter`` rounds. ``progress`` names a tqdm progress bar
+    over the rounds (on standard error), ``None`` for none.
     """
     result = RunResult()
     kind = getattr(update, "kind", "round")
-    with schedule:
+    bar = _progress_bar(progress, max_iter, kind)
+    with schedule, bar:
         for it in range(1, max_iter + 1):
             tic = time.perf_counter()
             if problem.bias:
@@ -102,6 +124,7 @@ def run_rounds(
             stop = callback is not None and callback(message) is True
             if log is not None:
                 log(_format(kind, it, message, problem.lam))
+            _advance(bar, message)
             if not math.isfinite(info["loss"]):
                 result.stop_reason = "nonfinite"
                 break
