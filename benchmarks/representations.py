@@ -35,7 +35,8 @@ value of its grid; the spectral embedding always runs this way). Scores: average
 macro over the labels present in a test fold and micro over all entity-label pairs, mean ± std
 over the outer folds.
 
-Writes its table into ``benchmarks/README.md`` (section ``representations-<protocol>``)::
+Writes one table per task into ``benchmarks/README.md`` (sections
+``representations-<protocol>-<task>``)::
 
     python benchmarks/representations.py --data ../shared/data
     python benchmarks/representations.py --tasks movielens --dims 10 --protocol transductive \
@@ -56,6 +57,7 @@ import numpy as np
 import scipy.sparse as sp
 import sparse
 import torch
+from scipy.sparse.linalg import LinearOperator, eigsh
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.decomposition import NMF, TruncatedSVD
 from sklearn.exceptions import ConvergenceWarning
@@ -242,6 +244,37 @@ class Matricize(BaseEstimator, TransformerMixin):
         return out
 
 
+class UnfoldingSVD(BaseEstimator, TransformerMixin):
+    """Truncated SVD of a sparse matrix with very many columns, by its row Gram operator.
+
+    The leading eigenvectors ``U`` of ``M Mᵀ`` (``eigsh`` on the operator, never a vector as
+    long as a row) give the training rows ``U Σ``; new rows ``m`` map to ``m Mᵀ U Σ⁻¹``, the
+    projection onto the right singular vectors without forming them. TruncatedSVD would hold
+    ``n_columns``-long vectors: 10⁹ columns for the 4th-order Last.fm unfolding.
+    """
+
+    def __init__(self, n_components=10):
+        self.n_components = n_components
+
+    def fit(self, X, y=None):
+        self.fit_transform(X)
+        return self
+
+    def fit_transform(self, X, y=None):
+        X = sp.csr_array(X)
+        n = X.shape[0]
+        op = LinearOperator((n, n), matvec=lambda v: X @ (X.T @ v), dtype=np.float64)
+        w, U = eigsh(op, k=self.n_components, which="LA", v0=np.ones(n))
+        order = np.argsort(-w)
+        sigma = np.sqrt(np.clip(w[order], 1e-300, None))
+        self.components_rows_ = X
+        self.projection_ = U[:, order] / sigma
+        return U[:, order] * sigma
+
+    def transform(self, X):
+        return (sp.csr_array(X) @ self.components_rows_.T) @ self.projection_
+
+
 def _classifier(sparse_input: bool = False) -> list:
     return [
         ("scale", StandardScaler(with_mean=not sparse_input)),
@@ -304,7 +337,7 @@ def methods(task: Task, dim: int, args) -> list[tuple[str, object, dict | None]]
             Pipeline(
                 [
                     ("mat", Matricize("unfolding")),
-                    ("rep", TruncatedSVD(dim, algorithm="arpack", random_state=0)),
+                    ("rep", UnfoldingSVD(dim)),
                     *_classifier(),
                 ]
             ),
@@ -453,10 +486,9 @@ def main(argv=None):
         "lastfm4": lambda: task_lastfm(data_home, 4, args.n_neighbors, args.min_degree),
         "synthetic": task_synthetic,
     }
-    rows, descriptions = [], []
+    rows = []
     for task_name in args.tasks:
         task = builders[task_name]()
-        descriptions.append(f"- `{task.name}`: {task.description}.")
         print(f"\n{task.name}: {task.description}", flush=True)
         for dim in args.dims:
             for name, model, grid in methods(task, dim, args):
@@ -491,22 +523,29 @@ def main(argv=None):
         }
         rows.append(row)
         print(text_table([row], COLUMNS).splitlines()[-1], flush=True)
+        if not args.no_readme:
+            write_section(args, task, [r for r in rows if r["task"] == task.name], load_before)
     print()
     print(text_table(rows, COLUMNS))
-    if args.no_readme:
-        return
+
+
+def write_section(args, task: Task, rows: list, load_before: str) -> None:
+    """The task's table into benchmarks/README.md (``representations-<protocol>-<task>``)."""
     info = machine_info(["skhyperlearn", "torch", "numpy", "scipy", "scikit-learn", "sparse"])
     load_after = " ".join(f"{x:.2f}" for x in os.getloadavg())
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
-    command = "python benchmarks/representations.py " + " ".join(argv or sys.argv[1:])
-    content = f"""## Representations downstream, {args.protocol} protocol (average precision)
+    grid = (
+        ""
+        if args.protocol == "transductive"
+        else (
+            f'; λ chosen by `GridSearchCV` ({args.inner} inner folds, column "λ chosen") in the '
+            "training folds only"
+        )
+    )
+    content = f"""### {task.name}, {args.protocol} protocol
 
-`{command.strip()}` — protocol `{args.protocol}`, {args.folds} outer folds; λ of the exact
-solver chosen by `GridSearchCV` ({args.inner} inner folds) over {list(args.lams)} in the
-training folds only (column "λ chosen"); a representation → `StandardScaler` → one-vs-rest
-`LogisticRegression` pipeline for every method; the spectral embedding is transductive.
-
-{chr(10).join(descriptions)}
+`python benchmarks/representations.py --tasks {task.name} --protocol {args.protocol}` —
+{task.description}. {args.folds} outer folds{grid}.
 
 {markdown_table(rows, COLUMNS, align={"dim": "r", "time": "r"})}
 
@@ -514,9 +553,9 @@ Machine: {info["cpu"]}, {info["cores"]} cores, {info.get("memory", "?")}; Python
 {versions}; torch threads {args.threads}. Load average before: {load_before}; after:
 {load_after} (shared machine).
 """
-    key = f"representations-{args.protocol}"
+    key = f"representations-{args.protocol}-{task.name}"
     write_readme_section(args.readme, key, content, README_HEADER)
-    print(f"\nwrote the '{key}' section of {args.readme}")
+    print(f"wrote the '{key}' section of {args.readme}")
 
 
 COLUMNS = [
