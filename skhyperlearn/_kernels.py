@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 #: Budget in bytes for the largest temporary built from a chunk of entries.
-DEFAULT_CHUNK_BYTES = 64 * 2**20
+DEFAULT_CHUNK_BYTES = 16 * 2**20
 
 # torch warns once per process that CSR support is "beta"; the kernels only use its stable core.
 warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
@@ -140,12 +140,13 @@ class _Layout:
     def __iter__(self):
         return (self.chunk(i, None) for i in range(len(self.spans)))
 
-    def chunks(self, ws: _Workspace | None):
+    def chunks(self, ws: _Workspace | None, *, own_mode: bool = True):
         """The chunks in order; with ``ws`` each is built in that workspace's buffers (so a
-        chunk is valid only until the next one is produced)."""
-        return (self.chunk(i, ws) for i in range(len(self.spans)))
+        chunk is valid only until the next one is produced). ``own_mode=False`` leaves the
+        chunk's row of this mode's indices unfilled (a plain MTTKRP never reads it)."""
+        return (self.chunk(i, ws, own_mode=own_mode) for i in range(len(self.spans)))
 
-    def chunk(self, i: int, ws: _Workspace | None) -> _Chunk:
+    def chunk(self, i: int, ws: _Workspace | None, *, own_mode: bool = True) -> _Chunk:
         start, stop, row_start, row_stop = self.spans[i]
         t = self.tensor
         n = stop - start
@@ -162,6 +163,8 @@ class _Layout:
                 k = t.order
                 coords = ws.get("coords", k * n, t.coords_t.dtype).view(k, n)
                 for j in range(k):
+                    if j == self.mode and not own_mode:
+                        continue
                     torch.index_select(t.coords_t[j], 0, p, out=coords[j])
                 values = ws.get("values", n, t.values.dtype)
                 torch.index_select(t.values, 0, p, out=values)
@@ -280,7 +283,9 @@ class SparseTensorData:
                     if self.nnz < 2 or bool((rows[1:] >= rows[:-1]).all()):
                         perm = None
                     else:
-                        perm = torch.argsort(rows, stable=True).to(index_dtype(self.nnz))
+                        perm = _stable_order(
+                            rows, self._rowptr(mode), self.chunk_bytes, index_dtype(self.nnz)
+                        )
                     self._perms[mode] = perm
         return self._perms[mode]
 
@@ -316,6 +321,37 @@ class SparseTensorData:
             ws = _Workspace(self.device)
             self._workspaces[key] = ws
         return ws
+
+
+def _stable_order(
+    keys: torch.Tensor, rowptr: torch.Tensor, chunk_bytes: int, dtype: torch.dtype
+) -> torch.Tensor:
+    """``argsort(keys, stable=True)`` in ``dtype``, by a counting sort over chunks of ``keys``.
+
+    ``rowptr`` holds where each key's run starts in the sorted order. Each chunk is sorted on
+    its own and its entries are placed after those of earlier chunks with the same key, so the
+    temporaries stay within the chunk budget instead of a full int64 permutation and the sort's
+    own buffers (about 24 bytes per entry for a global ``argsort``).
+    """
+    nnz = keys.shape[0]
+    perm = torch.empty(nnz, dtype=dtype, device=keys.device)
+    cursor = rowptr[:-1].clone()  # next free position of each key
+    step = max(2**16, chunk_bytes // 32)
+    ones = torch.ones(min(step, nnz), dtype=torch.int64, device=keys.device)
+    for start in range(0, nnz, step):
+        stop = min(start + step, nnz)
+        k = keys[start:stop]
+        # Sorting the narrow keys themselves is several times faster than an int64 argsort.
+        ks, order = torch.sort(k, stable=True)
+        pos = torch.arange(stop - start, device=keys.device)
+        new_run = torch.ones_like(ks, dtype=torch.bool)
+        new_run[1:] = ks[1:] != ks[:-1]
+        # Rank of each entry inside its run of equal keys in this chunk.
+        run_first = torch.cummax(torch.where(new_run, pos, 0), 0).values
+        dest = cursor.index_select(0, ks) + (pos - run_first)
+        perm.index_copy_(0, dest, (order + start).to(dtype))
+        cursor.index_add_(0, k, ones[: k.shape[0]])
+    return perm
 
 
 def _gather_product(
@@ -386,7 +422,10 @@ def mttkrp(
     """
     rank = factors[(mode + 1) % len(factors)].shape[1]
     out = torch.zeros(tensor.shape[mode], rank, dtype=tensor.dtype, device=tensor.device)
-    for chunk in tensor.layout(mode, rank).chunks(tensor.workspace()):
+    chunks = tensor.layout(mode, rank).chunks(
+        tensor.workspace(), own_mode=entry_weights is not None
+    )
+    for chunk in chunks:
         if tensor.order > 2 and factors[mode].dtype == tensor.dtype:
             h = _gather_product_into(
                 chunk.coords, factors, mode, *_workspace(tensor, chunk.coords.shape[1], rank)
