@@ -315,7 +315,14 @@ def _skhyperlearn(dtype):
 
         from skhyperlearn import HyperLearnDecomposition
 
-        x = sparse.COO(coords, values.astype(dtype), shape=shape, has_duplicates=False, sorted=True)
+        # copy=False: the loaded values are handed over as they are, as to GenTen.
+        x = sparse.COO(
+            coords,
+            values.astype(dtype, copy=False),
+            shape=shape,
+            has_duplicates=False,
+            sorted=True,
+        )
         sweep_times: list[float] = []
 
         def run(n):
@@ -716,6 +723,10 @@ def main(argv=None) -> int:
             )
             fit_cache: dict = {}
             for _, method, job_spec in plan(tensors, [key], methods, bool(args.only)):
+                if spec["nnz"] >= 50_000_000:
+                    # The parent must not hold a 10^8-entry tensor while a job runs.
+                    fit_cache.clear()
+                    gc.collect()
                 res = _run_job(key, method, job_spec, path, workdir, env, limit, args)
                 if res.get("factors_file") and res["status"] == "ok":
                     res["fit"] = fit_of(path, Path(res["factors_file"]), fit_cache)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import threading
 import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -43,7 +44,7 @@ __all__ = [
 ]
 
 #: Budget in bytes for the largest temporary built from a chunk of entries.
-DEFAULT_CHUNK_BYTES = 16 * 2**20
+DEFAULT_CHUNK_BYTES = 64 * 2**20
 
 # torch warns once per process that CSR support is "beta"; the kernels only use its stable core.
 warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
@@ -117,7 +118,9 @@ class _Layout:
     """
 
     def __init__(self, tensor: SparseTensorData, mode: int, n_per: int) -> None:
-        self.tensor = tensor
+        # The tensor caches its layouts: a strong reference back would make a cycle that keeps
+        # every entry alive after the fit until the garbage collector happens to run.
+        self.tensor = weakref.proxy(tensor)
         self.mode = mode
         self.n_per = n_per
         nnz = tensor.nnz
