@@ -957,12 +957,18 @@ def readme_section(rows, summary, notes, info, command, elapsed, tensors, args) 
     t = tensors
     w1, s1, n1 = (t["ml100k"][k] for k in ("warmup", "short", "sweeps"))
     w3, s3, n3 = (t["large"][k] for k in ("warmup", "short", "sweeps"))
-    return f"""## Plain sparse CP-ALS: skhyperlearn vs pyttb and TensorLy (`bench_cp_als.py`)
+    huge = (
+        f", and with `--huge` {_label(t['huge'])} (skhyperlearn and GenTen only)"
+        if "huge" in t
+        else ""
+    )
+    return f"""## Plain sparse CP-ALS: skhyperlearn vs GenTen, pyttb, TensorLy (`bench_cp_als.py`)
 
 Exact solver of `HyperLearnDecomposition` with no graphs (`laplacians=None,
 loss="hypergraph", solver="als", tol=0`) — plain CP-ALS where absent cells count as zeros —
-against pyttb `cp_als` on a `pyttb.sptensor`, TensorLy `parafac` on the dense array and on its
-sparse backend, and a floor measured in the same run. Reproduce with
+against Sandia's GenTen (`pygenten.cp_als` on a `pygenten.Sptensor`, C++/Kokkos with OpenMP,
+`OMP_PROC_BIND=false`), pyttb `cp_als` on a `pyttb.sptensor`, TensorLy `parafac` on the dense
+array and on its sparse backend, and a floor measured in the same run. Reproduce with
 
     {command}
 
@@ -979,8 +985,8 @@ How it is measured:
 - **Tensors.** Same for every method, fixed seed: distinct random coordinates with planted
   block structure (each entry belongs to one of R communities; in every mode its index falls in
   that community's block with probability 0.9), values uniform on [0.5, 1.5). Shapes
-  {_label(t["ml100k"])} (the MovieLens-100K shape), {_label(t["sparse20k"])} and
-  {_label(t["large"])}.
+  {_label(t["ml100k"])} (the MovieLens-100K shape), {_label(t["sparse20k"])},
+  {_label(t["medium"])} and {_label(t["large"])}{huge}.
 - **Same start, same steps.** Every method starts from the same uniform [0, 1) factors and
   sweeps the modes in the order 0, 1, 2 (skhyperlearn with `sample_mode=2`, which it solves
   last). Exact ALS steps do not depend on how the columns are scaled, so the methods follow
@@ -998,7 +1004,13 @@ How it is measured:
   ("sw"), computed afterwards for everyone by `skhyperlearn._kernels.hypergraph_sq_error`
   (over the stored entries only, never densified).
 - **Peak RSS** is the peak resident memory of the job's own process (`ru_maxrss`), which
-  also holds the input (coordinates and values, as loaded) and the Python runtime.
+  also holds the input (coordinates and values, as loaded) and the Python runtime. *Peak
+  above input* subtracts the resident memory once the input was loaded (so it includes the
+  method's libraries); *bytes / stored entry* subtracts the resident memory once the input was
+  loaded and the method had run on a tiny tensor (libraries imported, runtimes initialised),
+  and divides by the stored entries: what the method needs for this tensor, factors and
+  buffers included, over all its timed calls. GenTen is handed the loaded `(nnz, K)` int64
+  subscripts and values with `copy=False`, skhyperlearn a `sparse.COO` over the loaded arrays.
   Each job runs under a {args.mem_limit_gb:.0f} GB address-space limit and a timeout; a method that
   cannot run is reported as out of memory or timeout.
 - **Floor** = one bare gather–multiply–scatter pass per mode, summed over the K modes, in
@@ -1007,6 +1019,10 @@ How it is measured:
   by the output mode, not timed) with a CSR sparse × dense product; the faster is reported.
   Entries are processed in chunks whose temporaries stay within 64 MiB. It is the work a CP-ALS
   sweep cannot avoid; "time ÷ floor" says how close skhyperlearn's sweep is to it.
+- **GenTen** gets the same tensor and the same start (`Ktensor` of unit weights and the same
+  factors), `tol=0`, `printitn=0`, `maxiters` sweeps, in its own process with
+  `OMP_PROC_BIND=false` and its default OpenMP threads; its fit is computed afterwards like
+  everyone's, from its factors with the weights folded into the first.
 - TensorLy's sparse backend is given the same dense-numpy initial factors; with its own
   `init='random'` (last row of the first tensor) the factors become `sparse.COO` arrays and
   every sweep is much slower — that row starts elsewhere, so its fit is not comparable.
