@@ -632,6 +632,12 @@ def main(argv=None) -> int:
         "--huge", action="store_true", help="also the 10^8-entry tensor (skhyperlearn and GenTen)"
     )
     parser.add_argument(
+        "--huge-nnz",
+        type=float,
+        default=None,
+        help="stored entries of the --huge tensor, where 10^8 would not fit the machine",
+    )
+    parser.add_argument(
         "--only", default="", help=f"comma-separated methods, from: {', '.join(METHODS)}"
     )
     parser.add_argument(
@@ -684,7 +690,9 @@ def main(argv=None) -> int:
         return 0
 
     tensors = dict(QUICK_TENSORS if args.quick else TENSORS)
-    huge = QUICK_HUGE if args.quick else HUGE
+    huge = {k: dict(v) for k, v in (QUICK_HUGE if args.quick else HUGE).items()}
+    if args.huge_nnz:
+        huge["huge"]["nnz"] = int(args.huge_nnz)
     methods = [m for m in args.only.split(",") if m] or list(METHODS)
     keys = [t for t in args.tensors.split(",") if t] or list(tensors)
     if args.huge and "huge" not in keys:
