@@ -20,7 +20,6 @@ from skhyperlearn._kernels import (
     index_dtype,
     mode_normal_equations,
     mttkrp,
-    observed_gradient,
     observed_sq_error,
 )
 from skhyperlearn._validation import check_tensor
@@ -110,7 +109,6 @@ def test_layout_holds_one_copy_and_a_permutation_per_unsorted_mode():
     for mode in range(3):
         mttkrp(t, tf, mode)
         mode_normal_equations(t, tf, mode, with_bias=True)
-        observed_gradient(t, tf, mode)
     assert t._perms[0] is None
     held = t.coords_t.numel() * t.coords_t.element_size()
     held += sum(p.numel() * p.element_size() for p in t._perms.values() if p is not None)
