@@ -1,10 +1,12 @@
-"""Plain sparse CP-ALS: skhyperlearn's exact solver against pyttb and TensorLy.
+"""Plain sparse CP-ALS: skhyperlearn's exact solver against GenTen, pyttb and TensorLy.
 
 Times the exact solver of :class:`skhyperlearn.HyperLearnDecomposition` with no graphs (which is
 plain CP-ALS on the full tensor, absent cells counting as zeros) per sweep, with its fit and peak
-memory, against pyttb ``cp_als`` on a ``pyttb.sptensor``, TensorLy ``parafac`` on the dense array
-and on its sparse backend, and against a floor: one bare gather–multiply–scatter pass per mode
-(the MTTKRPs a sweep cannot avoid), measured in the same run.
+memory, against Sandia's GenTen (``pygenten.cp_als`` on a ``pygenten.Sptensor``, C++/Kokkos with
+OpenMP, run with ``OMP_PROC_BIND=false``), pyttb ``cp_als`` on a ``pyttb.sptensor``, TensorLy
+``parafac`` on the dense array and on its sparse backend, and against a floor: one bare
+gather–multiply–scatter pass per mode (the MTTKRPs a sweep cannot avoid), measured in the same
+run.
 
 Every (method, tensor) pair runs in its own process, under a memory limit and a timeout, so
 that peak memory is per method and a method that cannot cope is reported as such. All methods
@@ -15,12 +17,19 @@ over the stored entries only; nothing is densified).
     python benchmarks/bench_cp_als.py                 # full run (15-40 min), rewrites README
     python benchmarks/bench_cp_als.py --quick         # small tensors, a minute, prints only
     python benchmarks/bench_cp_als.py --only skhyperlearn,pyttb --tensors ml100k
+    python benchmarks/bench_cp_als.py --huge          # also the 10^8-entry row (heavy)
+
+Memory is reported twice per job: the peak resident memory of its process, and that peak above
+what the process held once its input was loaded and the method's libraries were warmed up on a
+tiny tensor, divided by the stored entries ("bytes per stored entry": what the method itself
+needs per entry, factors and buffers included).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import io
 import json
 import os
@@ -83,6 +92,16 @@ TENSORS = {
         repeats=3,
         timeout=300,
     ),
+    "medium": dict(
+        shape=(10_000, 5_000, 2_000),
+        nnz=1_000_000,
+        rank=32,
+        sweeps=8,
+        short=2,
+        warmup=2,
+        repeats=3,
+        timeout=600,
+    ),
     "large": dict(
         shape=(100_000, 50_000, 1_000),
         nnz=10_000_000,
@@ -92,6 +111,19 @@ TENSORS = {
         warmup=1,
         repeats=1,
         timeout=420,
+    ),
+}
+# The 10^8-entry row: only with --huge (or named in --tensors); one timed pair, no warm-up.
+HUGE = {
+    "huge": dict(
+        shape=(100_000, 50_000, 1_000),
+        nnz=100_000_000,
+        rank=16,
+        sweeps=3,
+        short=1,
+        warmup=0,
+        repeats=1,
+        timeout=1800,
     ),
 }
 QUICK_TENSORS = {
@@ -115,6 +147,16 @@ QUICK_TENSORS = {
         repeats=1,
         timeout=120,
     ),
+    "medium": dict(
+        shape=(1_000, 500, 200),
+        nnz=10_000,
+        rank=8,
+        sweeps=4,
+        short=1,
+        warmup=1,
+        repeats=1,
+        timeout=120,
+    ),
     "large": dict(
         shape=(2_000, 1_000, 50),
         nnz=20_000,
@@ -126,10 +168,23 @@ QUICK_TENSORS = {
         timeout=120,
     ),
 }
+QUICK_HUGE = {
+    "huge": dict(
+        shape=(2_000, 1_000, 50),
+        nnz=40_000,
+        rank=4,
+        sweeps=3,
+        short=1,
+        warmup=0,
+        repeats=1,
+        timeout=120,
+    ),
+}
 
 METHODS = {
     "skhyperlearn": "skhyperlearn ALS, float64",
     "skhyperlearn-f32": "skhyperlearn ALS, float32",
+    "genten": "GenTen cp_als (pygenten Sptensor)",
     "pyttb": "pyttb cp_als (sptensor)",
     "tensorly-dense": "TensorLy parafac (dense ndarray)",
     "tensorly-sparse": "TensorLy parafac (sparse backend, COO)",
@@ -142,6 +197,22 @@ SKIP = {
     # init='random' gives COO factors and ~10 s sweeps: one reference row on the first tensor.
     ("sparse20k", "tensorly-sparse-random"),
     ("large", "tensorly-sparse-random"),
+    ("medium", "tensorly-sparse-random"),
+    # Out of memory at 16 GB (13.5 GB resident) when last run: not rerun on a shared machine.
+    ("large", "tensorly-sparse"),
+    # The 10^8-entry row compares skhyperlearn with GenTen only.
+    *(
+        ("huge", m)
+        for m in (
+            "skhyperlearn-f32",
+            "pyttb",
+            "tensorly-dense",
+            "tensorly-sparse",
+            "tensorly-sparse-random",
+            "floor",
+            "floor-f32",
+        )
+    ),
 }
 # Per (tensor, method) protocol overrides.
 OVERRIDES = {
@@ -150,6 +221,9 @@ OVERRIDES = {
     ("ml100k", "tensorly-dense"): dict(repeats=1, warmup=1),
     ("ml100k", "tensorly-sparse"): dict(repeats=1, warmup=1),
     ("sparse20k", "pyttb"): dict(repeats=1, warmup=1),
+    ("medium", "pyttb"): dict(repeats=1, warmup=1, sweeps=4, short=1),
+    ("medium", "tensorly-dense"): dict(repeats=1, warmup=0),
+    ("medium", "tensorly-sparse"): dict(repeats=1, warmup=0, sweeps=3, short=1),
     # pyttb's sweep on 10^7 entries is minutes: warm up on a small tensor only.
     ("large", "pyttb"): dict(warmup=0, sweeps=2, short=1),
     ("large", "tensorly-sparse"): dict(warmup=0, sweeps=2, short=1, timeout=240),
@@ -214,8 +288,17 @@ def save_tensor(workdir: Path, key: str, spec: dict) -> Path:
     return path
 
 
-def load_tensor(path: Path) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    coords = np.load(path / "coords.npy")
+def load_tensor(
+    path: Path, by_entry: bool = False
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Coordinates ``(K, nnz)``, or ``(nnz, K)`` C-contiguous with ``by_entry`` (read through a
+    memory map, so that the other layout is never resident), values and initial factors."""
+    if by_entry:
+        mapped = np.load(path / "coords.npy", mmap_mode="r")
+        coords = np.ascontiguousarray(mapped.T)
+        del mapped
+    else:
+        coords = np.load(path / "coords.npy")
     values = np.load(path / "values.npy")
     with np.load(path / "init.npz") as f:
         init = [f[f"arr_{k}"] for k in range(len(f.files))]
@@ -232,7 +315,14 @@ def _skhyperlearn(dtype):
 
         from skhyperlearn import HyperLearnDecomposition
 
-        x = sparse.COO(coords, values.astype(dtype), shape=shape, has_duplicates=False, sorted=True)
+        # copy=False: the loaded values are handed over as they are, as to GenTen.
+        x = sparse.COO(
+            coords,
+            values.astype(dtype, copy=False),
+            shape=shape,
+            has_duplicates=False,
+            sorted=True,
+        )
         sweep_times: list[float] = []
 
         def run(n):
@@ -316,9 +406,30 @@ def _to_numpy(a) -> np.ndarray:
     return np.asarray(a.todense() if hasattr(a, "todense") else a, dtype=np.float64)
 
 
+def _genten(coords, values, shape, init, rank):
+    """GenTen's CP-ALS from the same start; ``coords`` arrive as GenTen's ``(nnz, K)`` layout."""
+    import pygenten
+
+    # copy=False: GenTen is handed the loaded arrays (the leanest use of its API).
+    x = pygenten.Sptensor(tuple(int(s) for s in shape), coords, values, copy=False)
+
+    def run(n):
+        start = pygenten.Ktensor(np.ones(rank), [np.array(a, dtype=np.float64) for a in init])
+        # tol=0: never stops early; printitn=0: no per-iteration printing.
+        m, _, _ = pygenten.cp_als(x, init=start, rank=rank, maxiters=n, tol=0.0, printitn=0)
+        factors = [np.array(a) for a in m.factor_matrices]
+        factors[0] = factors[0] * np.asarray(m.weights)
+        del m
+        return factors
+
+    run.keep = x  # GenTen's data must outlive the calls
+    return run
+
+
 RUNNERS = {
     "skhyperlearn": _skhyperlearn(np.float64),
     "skhyperlearn-f32": _skhyperlearn(np.float32),
+    "genten": _genten,
     "pyttb": _pyttb,
     "tensorly-dense": _tensorly("dense"),
     "tensorly-sparse": _tensorly("sparse"),
@@ -409,18 +520,23 @@ def child_main(job: dict) -> None:
 
             torch.set_num_threads(int(job["threads"]))
         path = Path(job["path"])
-        coords, values, init = load_tensor(path)
         shape, rank, method = tuple(job["shape"]), int(job["rank"]), job["method"]
-        payload["input_rss"] = peak_rss_bytes()
+        coords, values, init = load_tensor(path, by_entry=method == "genten")
+        payload["input_rss"] = _current_rss()
         if method.startswith("floor"):
             _child_floor(job, payload, coords, values, shape, init)
             return
         # One-time costs (imports, JIT, first calls) are paid on a small tensor first.
         tiny_shape = tuple(max(rank + 5, 40) for _ in shape)
         t_coords, t_values = make_tensor(tiny_shape, 2000, rank, SEED + 7)
+        if method == "genten":
+            t_coords = np.ascontiguousarray(t_coords.T)
         t_init = initial_factors(tiny_shape, rank, SEED + 7)
         RUNNERS[method](t_coords, t_values, tiny_shape, t_init, rank)(2)
         del t_coords, t_values, t_init
+        gc.collect()
+        # What the process holds with its input loaded and the method's libraries warm.
+        payload["ready_rss"] = _current_rss()
 
         tic = time.perf_counter()
         run = RUNNERS[method](coords, values, shape, init, rank)
@@ -439,6 +555,12 @@ def child_main(job: dict) -> None:
         payload["peak_rss"] = peak_rss_bytes()
         np.savez(job["factors_file"], *[np.asarray(a, dtype=np.float64) for a in factors])
         _record_threads(payload)
+
+
+def _current_rss() -> int:
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)
 
 
 def _child_floor(job, payload, coords, values, shape, init) -> None:
@@ -507,6 +629,15 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small tensors (smoke test)")
     parser.add_argument(
+        "--huge", action="store_true", help="also the 10^8-entry tensor (skhyperlearn and GenTen)"
+    )
+    parser.add_argument(
+        "--huge-nnz",
+        type=float,
+        default=None,
+        help="stored entries of the --huge tensor, where 10^8 would not fit the machine",
+    )
+    parser.add_argument(
         "--only", default="", help=f"comma-separated methods, from: {', '.join(METHODS)}"
     )
     parser.add_argument(
@@ -549,19 +680,31 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     if args.child is not None:
-        child_main(json.loads(args.child))
+        job = json.loads(args.child)
+        child_main(job)
+        if job["method"] == "genten":
+            # GenTen's Kokkos runtime aborts when its arrays outlive it at interpreter exit.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
         return 0
 
-    tensors = QUICK_TENSORS if args.quick else TENSORS
+    tensors = dict(QUICK_TENSORS if args.quick else TENSORS)
+    huge = {k: dict(v) for k, v in (QUICK_HUGE if args.quick else HUGE).items()}
+    if args.huge_nnz:
+        huge["huge"]["nnz"] = int(args.huge_nnz)
     methods = [m for m in args.only.split(",") if m] or list(METHODS)
     keys = [t for t in args.tensors.split(",") if t] or list(tensors)
+    if args.huge and "huge" not in keys:
+        keys.append("huge")
+    tensors.update(huge)
     for m in methods:
         if m not in METHODS:
             parser.error(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
     for t in keys:
         if t not in tensors:
             parser.error(f"unknown tensor {t!r}; choose from {', '.join(tensors)}")
-    full = not args.quick and not args.only and not args.tensors
+    full = not args.quick and not args.only and not args.tensors and args.huge
     write = full if args.readme is None else args.readme
     given = sys.argv[1:] if argv is None else list(argv)
     command = " ".join(["python benchmarks/bench_cp_als.py", *given])
@@ -588,6 +731,10 @@ def main(argv=None) -> int:
             )
             fit_cache: dict = {}
             for _, method, job_spec in plan(tensors, [key], methods, bool(args.only)):
+                if spec["nnz"] >= 50_000_000:
+                    # The parent must not hold a 10^8-entry tensor while a job runs.
+                    fit_cache.clear()
+                    gc.collect()
                 res = _run_job(key, method, job_spec, path, workdir, env, limit, args)
                 if res.get("factors_file") and res["status"] == "ok":
                     res["fit"] = fit_of(path, Path(res["factors_file"]), fit_cache)
@@ -599,7 +746,9 @@ def main(argv=None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     elapsed = time.perf_counter() - started
 
-    info = machine_info(["skhyperlearn", "torch", "numpy", "scipy", "sparse", "pyttb", "tensorly"])
+    info = machine_info(
+        ["skhyperlearn", "torch", "numpy", "scipy", "sparse", "pygenten", "pyttb", "tensorly"]
+    )
     info["load_before"] = " ".join(f"{x:.2f}" for x in load_before)
     threads = {r.get("torch_threads") for r in results if r.get("torch_threads")}
     info["torch_threads"] = ", ".join(str(t) for t in sorted(threads)) or "-"
@@ -649,6 +798,9 @@ def _run_job(key, method, spec, path, workdir, env, limit, args) -> dict:
         "factors_file": str(workdir / f"factors-{key}-{method}.npz"),
     }
     timeout = args.timeout_s or spec["timeout"]
+    if method == "genten":
+        # As GenTen's Kokkos runtime asks for on a machine whose cores are shared.
+        env = {**env, "OMP_PROC_BIND": "false"}
     print(f"-- {method} ...", end=" ", flush=True)
     child = run_child(
         [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(job)],
@@ -689,6 +841,8 @@ COLUMNS = [
     ("setup", "fixed cost per call"),
     ("fit", "fit"),
     ("peak", "peak RSS"),
+    ("above", "peak above input"),
+    ("per_entry", "bytes / stored entry"),
     ("vs_sk", "time ÷ skhyperlearn"),
     ("vs_floor", "time ÷ floor"),
 ]
@@ -711,6 +865,11 @@ def _lookup(results, key, method):
     return None
 
 
+def _per_entry(r: dict) -> float:
+    """Peak above the loaded input and warm libraries, per stored entry."""
+    return (r["peak_rss"] - r["ready_rss"]) / r["nnz"]
+
+
 def table_rows(results: list[dict], tensors: dict) -> list[dict]:
     rows = []
     for r in results:
@@ -727,6 +886,10 @@ def table_rows(results: list[dict], tensors: dict) -> list[dict]:
         if "fit" in r:
             row["fit"] = f"{r['fit']:.6f} ({r['sweeps_done']} sw)"
         row["peak"] = format_bytes(r["peak_rss"])
+        if r.get("input_rss"):
+            row["above"] = format_bytes(r["peak_rss"] - r["input_rss"])
+        if r.get("ready_rss"):
+            row["per_entry"] = f"{_per_entry(r):.0f}"
         sk = _lookup(results, key, "skhyperlearn")
         if sk and not method.startswith("floor"):
             row["vs_sk"] = f"{r['step_s'] / sk['step_s']:.1f}×"
@@ -758,6 +921,21 @@ def targets(results: list[dict]) -> list[str]:
                     f"- within 2× of the floor ({key}, {m}): {ratio:.2f}× — "
                     f"{'met' if ratio <= 2 else 'NOT met'}"
                 )
+    for key in ("ml100k", "medium", "large", "huge"):
+        sk, gt = _lookup(results, key, "skhyperlearn"), _lookup(results, key, "genten")
+        if sk and gt:
+            ratio = sk["step_s"] / gt["step_s"]
+            lines.append(
+                f"- per sweep at most GenTen's ({key}): {_ms(sk['step_s'])} vs "
+                f"{_ms(gt['step_s'])} ({ratio:.2f}×; fits {sk['fit']:.6f} vs {gt['fit']:.6f}) — "
+                f"{'met' if ratio <= 1 else 'NOT met'}"
+            )
+            if key in ("large", "huge") and sk.get("ready_rss") and gt.get("ready_rss"):
+                a, b = _per_entry(sk), _per_entry(gt)
+                lines.append(
+                    f"- bytes per stored entry at most GenTen's ({key}): {a:.0f} vs {b:.0f} — "
+                    f"{'met' if a <= b else 'NOT met'}"
+                )
     for m in ("skhyperlearn", "skhyperlearn-f32"):
         big = [r for r in results if r["tensor"] == "large" and r["method"] == m]
         if big:
@@ -787,12 +965,18 @@ def readme_section(rows, summary, notes, info, command, elapsed, tensors, args) 
     t = tensors
     w1, s1, n1 = (t["ml100k"][k] for k in ("warmup", "short", "sweeps"))
     w3, s3, n3 = (t["large"][k] for k in ("warmup", "short", "sweeps"))
-    return f"""## Plain sparse CP-ALS: skhyperlearn vs pyttb and TensorLy (`bench_cp_als.py`)
+    huge = (
+        f", and with `--huge` {_label(t['huge'])} (skhyperlearn and GenTen only)"
+        if "huge" in t
+        else ""
+    )
+    return f"""## Plain sparse CP-ALS: skhyperlearn vs GenTen, pyttb, TensorLy (`bench_cp_als.py`)
 
 Exact solver of `HyperLearnDecomposition` with no graphs (`laplacians=None,
 loss="hypergraph", solver="als", tol=0`) — plain CP-ALS where absent cells count as zeros —
-against pyttb `cp_als` on a `pyttb.sptensor`, TensorLy `parafac` on the dense array and on its
-sparse backend, and a floor measured in the same run. Reproduce with
+against Sandia's GenTen (`pygenten.cp_als` on a `pygenten.Sptensor`, C++/Kokkos with OpenMP,
+`OMP_PROC_BIND=false`), pyttb `cp_als` on a `pyttb.sptensor`, TensorLy `parafac` on the dense
+array and on its sparse backend, and a floor measured in the same run. Reproduce with
 
     {command}
 
@@ -809,8 +993,8 @@ How it is measured:
 - **Tensors.** Same for every method, fixed seed: distinct random coordinates with planted
   block structure (each entry belongs to one of R communities; in every mode its index falls in
   that community's block with probability 0.9), values uniform on [0.5, 1.5). Shapes
-  {_label(t["ml100k"])} (the MovieLens-100K shape), {_label(t["sparse20k"])} and
-  {_label(t["large"])}.
+  {_label(t["ml100k"])} (the MovieLens-100K shape), {_label(t["sparse20k"])},
+  {_label(t["medium"])} and {_label(t["large"])}{huge}.
 - **Same start, same steps.** Every method starts from the same uniform [0, 1) factors and
   sweeps the modes in the order 0, 1, 2 (skhyperlearn with `sample_mode=2`, which it solves
   last). Exact ALS steps do not depend on how the columns are scaled, so the methods follow
@@ -828,7 +1012,13 @@ How it is measured:
   ("sw"), computed afterwards for everyone by `skhyperlearn._kernels.hypergraph_sq_error`
   (over the stored entries only, never densified).
 - **Peak RSS** is the peak resident memory of the job's own process (`ru_maxrss`), which
-  also holds the input (coordinates and values, as loaded) and the Python runtime.
+  also holds the input (coordinates and values, as loaded) and the Python runtime. *Peak
+  above input* subtracts the resident memory once the input was loaded (so it includes the
+  method's libraries); *bytes / stored entry* subtracts the resident memory once the input was
+  loaded and the method had run on a tiny tensor (libraries imported, runtimes initialised),
+  and divides by the stored entries: what the method needs for this tensor, factors and
+  buffers included, over all its timed calls. GenTen is handed the loaded `(nnz, K)` int64
+  subscripts and values with `copy=False`, skhyperlearn a `sparse.COO` over the loaded arrays.
   Each job runs under a {args.mem_limit_gb:.0f} GB address-space limit and a timeout; a method that
   cannot run is reported as out of memory or timeout.
 - **Floor** = one bare gather–multiply–scatter pass per mode, summed over the K modes, in
@@ -837,6 +1027,10 @@ How it is measured:
   by the output mode, not timed) with a CSR sparse × dense product; the faster is reported.
   Entries are processed in chunks whose temporaries stay within 64 MiB. It is the work a CP-ALS
   sweep cannot avoid; "time ÷ floor" says how close skhyperlearn's sweep is to it.
+- **GenTen** gets the same tensor and the same start (`Ktensor` of unit weights and the same
+  factors), `tol=0`, `printitn=0`, `maxiters` sweeps, in its own process with
+  `OMP_PROC_BIND=false` and its default OpenMP threads; its fit is computed afterwards like
+  everyone's, from its factors with the weights folded into the first.
 - TensorLy's sparse backend is given the same dense-numpy initial factors; with its own
   `init='random'` (last row of the first tensor) the factors become `sparse.COO` arrays and
   every sweep is much slower — that row starts elsewhere, so its fit is not comparable.

@@ -238,8 +238,9 @@ def section(rows: list[dict], info: dict, quick: bool) -> str:
         "## Memory: estimated against measured peak",
         "",
         "`memory_estimate_` is what `HyperLearnDecomposition` estimates, before any work, for "
-        "the fit (stored entries × modes, per-mode layouts, chunk buffers, factors, solver "
-        "buffers); `max_memory` refuses a fit whose estimate exceeds it. *Measured* is the "
+        "the fit (one copy of the stored entries with int32 indices, a permutation per mode "
+        "but the first, chunk buffers, factors, solver buffers, the largest transient over "
+        "the entries); `max_memory` refuses a fit whose estimate exceeds it. *Measured* is the "
         "child process's peak resident memory (`ru_maxrss`) after `fit` minus its resident "
         "memory just before `fit` (the tensor itself is already resident then); *polled* is the "
         "same from a thread sampling RSS every 5 ms. One child process per row "

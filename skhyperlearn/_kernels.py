@@ -4,10 +4,16 @@ Everything here works on the coordinates and values of the stored entries and on
 matrices; no dense tensor, unfolding or Khatri–Rao product is ever formed. Work over the entries
 is chunked so that the largest temporary is ``chunk_size × R`` numbers whatever the tensor size.
 
-For each mode the entries are kept sorted by that mode's index, split into chunks, and each chunk
-carries a CSR matrix (rows = that mode's indices in the chunk, columns = the chunk's entries). A
-mode-k pass is then: gather the other modes' factor rows, multiply, and one sparse-times-dense
-product, which is the fastest scatter-add torch offers on CPU and GPU alike.
+The entries are held once: one ``(K, nnz)`` index array in the narrowest integer type that holds
+every mode (int32 below 2^31) and the values, in storage order. A mode-k pass needs the entries
+grouped by mode k's index, so each mode whose indices are not already sorted gets a stable
+permutation (int32 below 2^31 entries) and every mode a row pointer over its ``N_k`` indices;
+a chunk of mode k's order is gathered from the single copy into per-thread buffers when it is
+visited, and carries a CSR matrix (rows = mode k's indices in the chunk, columns = the chunk's
+entries). A mode-k pass is then: gather the other modes' factor rows, multiply, and one
+sparse-times-dense product, which is the fastest scatter-add torch offers on CPU and GPU alike.
+Memory is ``K·4 + 8`` bytes per entry for the copy (the values are the caller's when their dtype
+is the working one) plus 4 per permuted mode, instead of a sorted copy of everything per mode.
 
 These kernels know nothing of graphs, networks or estimators.
 """
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import threading
 import warnings
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -58,13 +65,18 @@ def _chunk_entries(width: int, itemsize: int, chunk_bytes: int) -> int:
     return max(1024, chunk_bytes // max(1, width * itemsize))
 
 
+def index_dtype(extent: int) -> torch.dtype:
+    """The narrowest index type torch gathers with that holds ``0 … extent − 1``."""
+    return torch.int32 if extent <= 2**31 - 1 else torch.int64
+
+
 @dataclass
 class _Chunk:
-    """A run of entries sorted by one mode, with its scatter matrix."""
+    """A run of entries in one mode's sorted order, with its scatter matrix."""
 
     row_start: int
     row_stop: int
-    coords: torch.Tensor  # (K, n) int64, sorted by the mode; one contiguous row per mode
+    coords: torch.Tensor  # (K, n), sorted by the mode; one contiguous row per mode
     values: torch.Tensor  # (n,)
     crow: torch.Tensor  # CSR row pointer, rows local to [row_start, row_stop)
     col: torch.Tensor  # CSR column indices (0..n-1)
@@ -75,16 +87,114 @@ class _Chunk:
         return _sparse_csr(self.crow, self.col, weights, (n_rows, weights.shape[0]))
 
 
+class _Workspace:
+    """Buffers of one thread, reused across chunks and passes, grown when a pass needs more.
+
+    Fresh multi-MB temporaries per chunk cost page faults; keeping one set per thread (the
+    parallel schedule runs passes concurrently) bounds them by the chunk budget.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self._bufs: dict[str, torch.Tensor] = {}
+
+    def get(self, name: str, n: int, dtype: torch.dtype) -> torch.Tensor:
+        buf = self._bufs.get(name)
+        if buf is None or buf.dtype != dtype or buf.numel() < n:
+            del buf
+            self._bufs.pop(name, None)
+            buf = torch.empty(n, dtype=dtype, device=self.device)
+            self._bufs[name] = buf
+        return buf[:n]
+
+    def arange(self, n: int) -> torch.Tensor:
+        """``0 … n − 1`` in int64 (the CSR column indices of every chunk)."""
+        buf = self._bufs.get("arange")
+        if buf is None or buf.numel() < n:
+            self._bufs.pop("arange", None)
+            buf = torch.arange(n, dtype=torch.int64, device=self.device)
+            self._bufs["arange"] = buf
+        return buf[:n]
+
+
+class _Layout:
+    """Mode ``mode``'s order of the entries cut into chunks of at most ``n_per`` entries.
+
+    Only the chunk boundaries are stored; a chunk's coordinates and values are gathered from
+    the single copy when it is visited.
+    """
+
+    def __init__(self, tensor: SparseTensorData, mode: int, n_per: int) -> None:
+        # The tensor caches its layouts: a strong reference back would make a cycle that keeps
+        # every entry alive after the fit until the garbage collector happens to run.
+        self.tensor = weakref.proxy(tensor)
+        self.mode = mode
+        self.n_per = n_per
+        nnz = tensor.nnz
+        rowptr = tensor._rowptr(mode)
+        starts = torch.arange(0, nnz, n_per, dtype=torch.int64, device=rowptr.device)
+        stops = (starts + n_per).clamp_max(nnz)
+        # The row holding sorted position s is the last i with rowptr[i] <= s.
+        first = torch.searchsorted(rowptr, starts, right=True) - 1
+        last = torch.searchsorted(rowptr, stops - 1, right=True) - 1
+        self.spans = list(
+            zip(starts.tolist(), stops.tolist(), first.tolist(), (last + 1).tolist(), strict=True)
+        )
+
+    def __len__(self) -> int:
+        return len(self.spans)
+
+    def __getitem__(self, i: int) -> _Chunk:
+        return self.chunk(i, None)
+
+    def __iter__(self):
+        return (self.chunk(i, None) for i in range(len(self.spans)))
+
+    def chunks(self, ws: _Workspace | None, *, own_mode: bool = True):
+        """The chunks in order; with ``ws`` each is built in that workspace's buffers (so a
+        chunk is valid only until the next one is produced). ``own_mode=False`` leaves the
+        chunk's row of this mode's indices unfilled (a plain MTTKRP never reads it)."""
+        return (self.chunk(i, ws, own_mode=own_mode) for i in range(len(self.spans)))
+
+    def chunk(self, i: int, ws: _Workspace | None, *, own_mode: bool = True) -> _Chunk:
+        start, stop, row_start, row_stop = self.spans[i]
+        t = self.tensor
+        n = stop - start
+        perm = t._perm(self.mode)
+        if perm is None:
+            coords = t.coords_t[:, start:stop]
+            values = t.values[start:stop]
+        else:
+            p = perm[start:stop]
+            if ws is None:
+                coords = t.coords_t.index_select(1, p)
+                values = t.values.index_select(0, p)
+            else:
+                k = t.order
+                coords = ws.get("coords", k * n, t.coords_t.dtype).view(k, n)
+                for j in range(k):
+                    if j == self.mode and not own_mode:
+                        continue
+                    torch.index_select(t.coords_t[j], 0, p, out=coords[j])
+                values = ws.get("values", n, t.values.dtype)
+                torch.index_select(t.values, 0, p, out=values)
+        # A row split across chunks has its pointer clipped to this chunk's entries.
+        crow = t._rowptr(self.mode)[row_start : row_stop + 1].clamp(start, stop) - start
+        col = ws.arange(n) if ws is not None else torch.arange(n, device=t.device)
+        return _Chunk(row_start, row_stop, coords, values, crow, col)
+
+
 class SparseTensorData:
     """Stored entries of a sparse K-th order tensor, laid out for the kernels.
 
     Parameters
     ----------
-    coords : torch.Tensor of shape (nnz, K) or (K, nnz) with ``transposed=True``, int64
+    coords : torch.Tensor of shape (nnz, K) or (K, nnz) with ``transposed=True``, integer
         Coordinates of the stored entries (duplicates must already be summed). They are kept as
-        one contiguous index vector per mode, the layout gathers are fastest on.
+        one contiguous index vector per mode, the layout gathers are fastest on, in the
+        narrowest index type that holds every mode (no copy when they already are).
     values : torch.Tensor of shape (nnz,)
-        Their values, in the working dtype.
+        Their values, in the working dtype; kept as given (never written to).
     shape : tuple of int
         Shape of the tensor.
     chunk_bytes : int
@@ -100,14 +210,17 @@ class SparseTensorData:
         *,
         transposed: bool = False,
     ) -> None:
-        self.coords_t = (coords if transposed else coords.T).contiguous()
-        self.values = values
         self.shape = tuple(int(s) for s in shape)
+        idx = index_dtype(max(self.shape, default=1))
+        coords_t = coords if transposed else coords.T
+        self.coords_t = coords_t.to(idx).contiguous()
+        self.values = values
         self.chunk_bytes = int(chunk_bytes)
-        self._layouts: dict[int, list[_Chunk]] = {}
-        # Gather buffers reused across chunks and passes, one pair per thread (the parallel
-        # schedule runs passes concurrently): fresh multi-MB temporaries cost page faults.
-        self._workspaces: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._layouts: dict[tuple[int, int], _Layout] = {}
+        self._perms: dict[int, torch.Tensor | None] = {}
+        self._rowptrs: dict[int, torch.Tensor] = {}
+        self._workspaces: dict[int, _Workspace] = {}
+        self._lock = threading.Lock()
         self.norm_sq = float(torch.dot(values, values)) if values.numel() else 0.0
 
     @classmethod
@@ -121,10 +234,21 @@ class SparseTensorData:
         device: torch.device | str = "cpu",
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     ) -> SparseTensorData:
-        """Build from ``(nnz, K)`` integer coordinates and ``(nnz,)`` values held in numpy."""
-        c = torch.as_tensor(np.ascontiguousarray(coords, dtype=np.int64), device=device)
-        v = torch.as_tensor(np.ascontiguousarray(values), device=device).to(dtype)
-        return cls(c, v, shape, chunk_bytes)
+        """Build from ``(nnz, K)`` integer coordinates and ``(nnz,)`` values held in numpy.
+
+        Nothing is copied on the CPU when ``coords`` is the transpose of a C-contiguous
+        ``(K, nnz)`` array of the narrowest index type (as :func:`check_tensor` returns) and
+        ``values`` are already in ``dtype``; the arrays are then shared, and never written to.
+        """
+        shape = tuple(int(s) for s in shape)
+        idx = np.int32 if index_dtype(max(shape, default=1)) == torch.int32 else np.int64
+        coords_t = np.ascontiguousarray(np.asarray(coords).T, dtype=idx)
+        with warnings.catch_warnings():
+            # Read-only arrays are shared on purpose: the kernels never write to them.
+            warnings.filterwarnings("ignore", message=".*not writable.*")
+            c = torch.as_tensor(coords_t, device=device)
+            v = torch.as_tensor(np.ascontiguousarray(values), device=device).to(dtype)
+        return cls(c, v, shape, chunk_bytes, transposed=True)
 
     @property
     def coords(self) -> torch.Tensor:
@@ -148,7 +272,7 @@ class SparseTensorData:
         return self.values.device
 
     def to(self, device: torch.device | str) -> SparseTensorData:
-        """A copy on ``device`` (layouts are rebuilt there lazily)."""
+        """A copy on ``device`` (permutations are rebuilt there lazily)."""
         device = torch.device(device)
         if device == self.device:
             return self
@@ -160,34 +284,84 @@ class SparseTensorData:
             transposed=True,
         )
 
-    def layout(self, mode: int, width: int) -> list[_Chunk]:
-        """The entries sorted by ``mode`` in chunks sized for ``width`` numbers per entry.
+    def _perm(self, mode: int) -> torch.Tensor | None:
+        """Stable order of the entries by ``mode``'s index; None when storage order is it."""
+        if mode not in self._perms:
+            with self._lock:
+                if mode not in self._perms:
+                    rows = self.coords_t[mode]
+                    if self.nnz < 2 or bool((rows[1:] >= rows[:-1]).all()):
+                        perm = None
+                    else:
+                        perm = _stable_order(
+                            rows, self._rowptr(mode), self.chunk_bytes, index_dtype(self.nnz)
+                        )
+                    self._perms[mode] = perm
+        return self._perms[mode]
 
-        The sort is done once per mode; the chunking is redone only when a wider pass needs
-        smaller chunks.
+    def _rowptr(self, mode: int) -> torch.Tensor:
+        """``rowptr[i]`` = number of entries whose ``mode`` index is below i (int64)."""
+        ptr = self._rowptrs.get(mode)
+        if ptr is None:
+            counts = torch.bincount(self.coords_t[mode], minlength=self.shape[mode])
+            ptr = torch.zeros(self.shape[mode] + 1, dtype=torch.int64, device=self.device)
+            torch.cumsum(counts, 0, out=ptr[1:])
+            self._rowptrs[mode] = ptr
+        return ptr
+
+    def layout(self, mode: int, width: int) -> _Layout:
+        """The entries in ``mode``'s order in chunks sized for ``width`` numbers per entry.
+
+        The sort is done once per mode; chunks are gathered from the single copy when visited.
         """
         n_per = _chunk_entries(width, self.values.element_size(), self.chunk_bytes)
-        cached = self._layouts.get(mode)
-        if cached is not None and all(c.coords.shape[0] <= n_per for c in cached):
-            return cached
-        order = torch.argsort(self.coords_t[mode], stable=True)
-        coords = self.coords_t.index_select(1, order)
-        values = self.values.index_select(0, order)
-        chunks = []
-        for start in range(0, self.nnz, n_per):
-            stop = min(start + n_per, self.nnz)
-            c = coords[:, start:stop].contiguous()
-            rows = c[mode]
-            row_start = int(rows[0])
-            row_stop = int(rows[-1]) + 1
-            local = rows - row_start
-            counts = torch.bincount(local, minlength=row_stop - row_start)
-            crow = torch.zeros(row_stop - row_start + 1, dtype=torch.int64, device=self.device)
-            torch.cumsum(counts, 0, out=crow[1:])
-            col = torch.arange(stop - start, dtype=torch.int64, device=self.device)
-            chunks.append(_Chunk(row_start, row_stop, c, values[start:stop], crow, col))
-        self._layouts[mode] = chunks
-        return chunks
+        key = (mode, n_per)
+        lay = self._layouts.get(key)
+        if lay is None:
+            self._perm(mode)
+            lay = _Layout(self, mode, n_per)
+            self._layouts[key] = lay
+        return lay
+
+    def workspace(self) -> _Workspace:
+        """This thread's buffers."""
+        key = threading.get_ident()
+        ws = self._workspaces.get(key)
+        if ws is None:
+            ws = _Workspace(self.device)
+            self._workspaces[key] = ws
+        return ws
+
+
+def _stable_order(
+    keys: torch.Tensor, rowptr: torch.Tensor, chunk_bytes: int, dtype: torch.dtype
+) -> torch.Tensor:
+    """``argsort(keys, stable=True)`` in ``dtype``, by a counting sort over chunks of ``keys``.
+
+    ``rowptr`` holds where each key's run starts in the sorted order. Each chunk is sorted on
+    its own and its entries are placed after those of earlier chunks with the same key, so the
+    temporaries stay within the chunk budget instead of a full int64 permutation and the sort's
+    own buffers (about 24 bytes per entry for a global ``argsort``).
+    """
+    nnz = keys.shape[0]
+    perm = torch.empty(nnz, dtype=dtype, device=keys.device)
+    cursor = rowptr[:-1].clone()  # next free position of each key
+    step = max(2**16, chunk_bytes // 32)
+    ones = torch.ones(min(step, nnz), dtype=torch.int64, device=keys.device)
+    for start in range(0, nnz, step):
+        stop = min(start + step, nnz)
+        k = keys[start:stop]
+        # Sorting the narrow keys themselves is several times faster than an int64 argsort.
+        ks, order = torch.sort(k, stable=True)
+        pos = torch.arange(stop - start, device=keys.device)
+        new_run = torch.ones_like(ks, dtype=torch.bool)
+        new_run[1:] = ks[1:] != ks[:-1]
+        # Rank of each entry inside its run of equal keys in this chunk.
+        run_first = torch.cummax(torch.where(new_run, pos, 0), 0).values
+        dest = cursor.index_select(0, ks) + (pos - run_first)
+        perm.index_copy_(0, dest, (order + start).to(dtype))
+        cursor.index_add_(0, k, ones[: k.shape[0]])
+    return perm
 
 
 def _gather_product(
@@ -205,15 +379,11 @@ def _gather_product(
 
 def _workspace(tensor: SparseTensorData, n: int, width: int):
     """Two ``(n, width)`` buffers of this thread, grown when a pass needs more."""
-    key = threading.get_ident()
-    bufs = tensor._workspaces.get(key)
-    if bufs is None or bufs[0].numel() < n * width:
-        # A layout's first chunk is its largest, so one allocation serves the whole pass.
-        bufs = tuple(
-            torch.empty(n * width, dtype=tensor.dtype, device=tensor.device) for _ in range(2)
-        )
-        tensor._workspaces[key] = bufs
-    return bufs[0][: n * width].view(n, width), bufs[1][: n * width].view(n, width)
+    ws = tensor.workspace()
+    return (
+        ws.get("h", n * width, tensor.dtype).view(n, width),
+        ws.get("tmp", n * width, tensor.dtype).view(n, width),
+    )
 
 
 def _gather_product_into(
@@ -259,7 +429,9 @@ def mttkrp(
     """
     rank = factors[(mode + 1) % len(factors)].shape[1]
     out = torch.zeros(tensor.shape[mode], rank, dtype=tensor.dtype, device=tensor.device)
-    for chunk in tensor.layout(mode, rank):
+    # A plain MTTKRP never reads the chunk's own-mode indices: leave them ungathered.
+    chunks = tensor.layout(mode, rank).chunks(tensor.workspace(), own_mode=False)
+    for chunk in chunks:
         if tensor.order > 2 and factors[mode].dtype == tensor.dtype:
             h = _gather_product_into(
                 chunk.coords, factors, mode, *_workspace(tensor, chunk.coords.shape[1], rank)
@@ -343,9 +515,20 @@ def observed_sq_error(
     biases: Sequence[torch.Tensor | None] | None = None,
     mean: float = 0.0,
 ) -> float:
-    """``Σ_{e stored} (x_e − prediction_e)²``: the completion (masked) loss."""
-    r = observed_residuals(tensor, factors, biases, mean)
-    return float(torch.dot(r, r))
+    """``Σ_{e stored} (x_e − prediction_e)²``: the completion (masked) loss.
+
+    Summed chunk by chunk in storage order, so no residual vector over all entries is formed.
+    """
+    rank = factors[0].shape[1]
+    step = _chunk_entries(rank, tensor.values.element_size(), tensor.chunk_bytes)
+    total = 0.0
+    for start in range(0, tensor.nnz, step):
+        stop = min(start + step, tensor.nnz)
+        c = tensor.coords_t[:, start:stop]
+        pred = _gather_product(c, factors, None).sum(1)
+        r = tensor.values[start:stop] - pred - _entry_offsets(c, biases, mean).to(pred.dtype)
+        total += float(torch.dot(r, r))
+    return total
 
 
 def mode_normal_equations(
@@ -371,7 +554,7 @@ def mode_normal_equations(
     rhs = torch.zeros(n, width, dtype=tensor.dtype, device=tensor.device)
     grams = torch.zeros(n, width * width, dtype=tensor.dtype, device=tensor.device)
     target_sq = 0.0
-    for chunk in tensor.layout(mode, width * width):
+    for chunk in tensor.layout(mode, width * width).chunks(tensor.workspace()):
         h = _gather_product(chunk.coords, factors, mode)
         if with_bias:
             h = torch.cat([h, torch.ones_like(h[:, :1])], 1)

@@ -44,6 +44,7 @@ def estimate_fit_bytes(
     itemsize: int,
     *,
     loss_bytes: int,
+    entrywise: bool = False,
     solver: str,
     chunk_bytes: int,
     laplacian_nnz: Sequence[int] = (),
@@ -52,25 +53,37 @@ def estimate_fit_bytes(
     hidden: int = 32,
     n_steps: int = 10,
 ) -> int:
-    """Peak bytes of a fit: stored entries × modes, per-mode layouts, factors, solver buffers.
+    """Peak bytes of a fit: the stored entries once, per-mode permutations, factors, buffers.
 
-    The terms follow what the engine allocates: the coordinates and values of the stored
-    entries (one copy per device in use), a sorted copy of them per mode (coordinates,
-    values and scatter indices), the chunk temporaries (bounded by ``chunk_bytes`` each, a few
-    alive at once), the factors and their working copies, the loss's own buffers
-    (``loss_bytes``: per-row Gram matrices for the observed loss), the Laplacians, and for the
-    HyperLearn solver the activations autograd keeps for ``n_steps`` diffusion steps (the
-    stacked Chebyshev terms and the LSTM gates).
+    The terms follow what the engine allocates: one copy of the stored entries (coordinates in
+    the narrowest index type, int32 below 2^31, and the values, counted even when they are the
+    caller's array), a permutation per mode except the first (the validated entries are in
+    row-major order, so already sorted by mode 0), one copy of both per further device in use,
+    a row pointer per mode, the chunk temporaries (bounded by ``chunk_bytes``: the gather
+    buffers of each thread, the chunk's gathered indices and values, and the chunked counting
+    sort that builds a permutation), the factors and their working copies, the loss's own
+    buffers (``loss_bytes``: per-row Gram matrices for the observed loss), the Laplacians, and
+    for the HyperLearn solver the activations autograd keeps for ``n_steps`` diffusion steps
+    (the stacked Chebyshev terms and the LSTM gates). The largest transient over all entries
+    is added once: sorting unsorted or duplicated input during validation, or, for an
+    entry-wise loss (``entrywise``), the held-out split and the residual vectors.
     """
     order = len(shape)
-    entries = nnz * (order * 8 + itemsize)
-    # The validated numpy copy stays alive through the fit, and building a mode's layout holds
-    # the sort permutation and the sorted copy while its chunks are cut.
-    validated = nnz * (order * 8 + itemsize)
-    sorting = nnz * (order * 8 + itemsize + 8)
-    layouts = order * nnz * (order * 8 + itemsize + 8)
-    # Per mode and its chunks: the gathered product, its copy for the scatter, the output rows.
-    chunk_work = 4 * chunk_bytes
+    idx = 4 if max(shape, default=1) <= 2**31 - 1 else 8
+    pidx = 4 if nnz <= 2**31 - 1 else 8
+    entries = nnz * (order * idx + itemsize)
+    perms = max(order - 1, 0) * nnz * pidx
+    data = n_devices * (entries + perms)
+    rowptrs = 16 * (sum(shape) + order)
+    # Validation of unsorted input: linear index, its order, the sorted index, sort buffers.
+    transient = 32 * nnz
+    if entrywise:
+        # A held-out split copies the training entries; the mean update forms residuals.
+        transient = max(transient, entries + 24 * nnz)
+    # Gather buffers (two per thread, one thread per mode in the parallel schedule), the
+    # chunk's indices and values, the scatter product, and a permutation's sort buffers.
+    threads = order if solver == "hyperlearn" else 1
+    chunk_work = (3 * threads + 3) * chunk_bytes
     factors = 6 * sum(shape) * rank * itemsize
     # The loss's own buffers (per-row Grams for the observed loss): Loss.buffer_bytes.
     solver_bufs = loss_bytes
@@ -80,13 +93,4 @@ def estimate_fit_bytes(
         solver_bufs = max(solver_bufs, 0) + 2 * max(shape) * per_row * itemsize
         # The parallel schedule trains every block at once.
         solver_bufs += sum(shape) * per_row * itemsize + _HYPERLEARN_FIXED
-    return int(
-        n_devices * entries
-        + validated
-        + sorting
-        + layouts
-        + chunk_work
-        + factors
-        + solver_bufs
-        + graphs
-    )
+    return int(data + rowptrs + transient + chunk_work + factors + solver_bufs + graphs)

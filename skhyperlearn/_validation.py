@@ -20,9 +20,15 @@ __all__ = ["TensorInput", "check_int", "check_laplacians", "check_tensor", "work
 
 @dataclass
 class TensorInput:
-    """A validated sparse tensor: distinct coordinates, finite values, working dtype."""
+    """A validated sparse tensor: distinct coordinates, finite values, working dtype.
 
-    coords: np.ndarray  # (nnz, K) int64, duplicates summed
+    ``coords`` is the ``(nnz, K)`` transpose of a C-contiguous ``(K, nnz)`` array in the
+    narrowest index type that holds every mode (int32 below 2^31), the layout the kernels use,
+    so that they share it instead of copying it. ``values`` may be a read-only view of the
+    caller's array when no conversion was needed: nothing downstream writes to it.
+    """
+
+    coords: np.ndarray  # (nnz, K) int32/int64 view of a (K, nnz) array, duplicates summed
     values: np.ndarray  # (nnz,) float32 or float64
     shape: tuple[int, ...]
     laplacians: list | None = None  # graphs carried by a Hypergraph container, if any
@@ -37,17 +43,48 @@ def working_dtype(dtype: np.dtype) -> np.dtype:
     return np.dtype(np.float32) if dtype == np.float32 else np.dtype(np.float64)
 
 
-def _sum_duplicates(coords: np.ndarray, values: np.ndarray, shape: tuple[int, ...]):
-    """Sum the values of repeated coordinates (pydata sparse's convention), sorted row-major."""
-    if coords.shape[0] == 0:
-        return coords, values
-    linear = np.ravel_multi_index(tuple(coords.T), shape)
-    if coords.shape[0] > 1 and np.all(linear[1:] > linear[:-1]):
-        return coords, values
-    uniq, inverse = np.unique(linear, return_inverse=True)
-    summed = np.zeros(uniq.shape[0], dtype=values.dtype)
-    np.add.at(summed, inverse, values)
-    return np.stack(np.unravel_index(uniq, shape), axis=1).astype(np.int64), summed
+def _index_dtype(shape: Sequence[int]) -> np.dtype:
+    """The narrowest index type the kernels gather with that holds every mode of ``shape``."""
+    return np.dtype(np.int32) if max(shape, default=1) <= 2**31 - 1 else np.dtype(np.int64)
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    """A read-only view of ``a`` (the caller's array stays writeable)."""
+    view = a.view()
+    view.flags.writeable = False
+    return view
+
+
+def _sum_duplicates(coords_t: np.ndarray, values: np.ndarray, shape: tuple[int, ...]):
+    """Sum the values of repeated coordinates (pydata sparse's convention), sorted row-major.
+
+    ``coords_t`` is ``(K, nnz)``; returns ``(K, nnz')`` coordinates in the narrowest index type
+    and the values. Input already sorted and distinct (the common case) costs one linear index
+    and an index-type conversion; the values are then returned as given, not copied.
+    """
+    idx = _index_dtype(shape)
+    if coords_t.shape[1] == 0:
+        return np.zeros(coords_t.shape, dtype=idx), values
+    linear = np.ravel_multi_index(tuple(coords_t), shape)
+    if coords_t.shape[1] == 1 or np.all(linear[1:] > linear[:-1]):
+        del linear
+        out = np.ascontiguousarray(coords_t, dtype=idx)
+        return (_readonly(out) if out is coords_t else out), values
+    order = np.argsort(linear, kind="stable")
+    linear = linear[order]
+    # First entry of each run of equal coordinates, in row-major order.
+    starts = np.flatnonzero(np.concatenate(([True], linear[1:] != linear[:-1])))
+    del linear
+    first = order[starts]
+    out = np.empty((coords_t.shape[0], starts.shape[0]), dtype=idx)
+    for k in range(coords_t.shape[0]):
+        out[k] = coords_t[k][first]
+    del first
+    if starts.shape[0] == order.shape[0]:
+        summed = values[order]
+    else:
+        summed = np.add.reduceat(values[order], starts)
+    return out, summed
 
 
 def _from_coo(x: sparse.COO, name: str) -> TensorInput:
@@ -57,16 +94,16 @@ def _from_coo(x: sparse.COO, name: str) -> TensorInput:
     if data.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got values of dtype {data.dtype}.")
     dtype = working_dtype(data.dtype)
-    # Copies, so that neither sorting nor summing duplicates touches the caller's arrays.
-    coords = np.array(x.coords.T, dtype=np.int64)
-    values = np.array(data, dtype=dtype)
-    if not np.all(np.isfinite(values)):
+    # The caller's values are used as they are when already in the working dtype (read-only, so
+    # nothing can write through to them); sorting and summing duplicates make new arrays.
+    values = _readonly(data) if data.dtype == dtype else data.astype(dtype)
+    if not np.isfinite(values).all():
         raise ValueError(f"{name} contains NaN or infinity among its stored values.")
     if x.fill_value != 0 and not (isinstance(x.fill_value, float) and x.fill_value == 0.0):
         raise ValueError(f"{name} must have fill_value 0, got {x.fill_value!r}.")
     shape = tuple(int(s) for s in x.shape)
-    coords, values = _sum_duplicates(coords, values, shape)
-    return TensorInput(coords, values, shape)
+    coords_t, values = _sum_duplicates(np.asarray(x.coords), values, shape)
+    return TensorInput(coords_t.T, values, shape)
 
 
 def _from_dense(x: np.ndarray, name: str) -> TensorInput:
@@ -81,8 +118,10 @@ def _from_dense(x: np.ndarray, name: str) -> TensorInput:
         input_name=name,
     )
     nz = np.nonzero(arr)
-    coords = np.stack(nz, axis=1).astype(np.int64)
-    return TensorInput(coords, arr[nz].astype(arr.dtype, copy=True), tuple(arr.shape))
+    coords_t = np.empty((arr.ndim, nz[0].shape[0]), dtype=_index_dtype(arr.shape))
+    for k, c in enumerate(nz):
+        coords_t[k] = c
+    return TensorInput(coords_t.T, arr[nz].astype(arr.dtype, copy=True), tuple(arr.shape))
 
 
 def _from_scipy(x, name: str) -> TensorInput:
@@ -94,11 +133,13 @@ def _from_scipy(x, name: str) -> TensorInput:
     mat = check_array(
         x, accept_sparse=True, dtype=[np.float64, np.float32], input_name=name
     ).tocoo()
-    coords = np.stack([mat.row, mat.col], axis=1).astype(np.int64)
+    coords_t = np.stack([mat.row, mat.col])
     values = np.array(mat.data, dtype=mat.dtype)
-    coords, values = _sum_duplicates(coords, values, tuple(mat.shape))
+    coords_t, values = _sum_duplicates(coords_t, values, tuple(mat.shape))
     keep = values != 0
-    return TensorInput(coords[keep], values[keep], tuple(int(s) for s in mat.shape))
+    if not keep.all():
+        coords_t, values = np.ascontiguousarray(coords_t[:, keep]), values[keep]
+    return TensorInput(coords_t.T, values, tuple(int(s) for s in mat.shape))
 
 
 def _real_array(x, name: str, min_order: int):
