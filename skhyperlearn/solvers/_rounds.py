@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ._checkpoint import Checkpoint
 from ._problem import Problem, State
 from ._schedules import Update
 
@@ -76,17 +77,29 @@ def run_rounds(
     tol: float,
     callback: Callback | None = None,
     log: Callable[[str], None] | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> RunResult:
     """Rounds of ``update`` under ``schedule`` from ``state`` (updated in place).
 
     Training stops when J moved by at most ``tol`` relative to the previous round (with
     ``tol=0``: when it did not move at all), when the callback returns True, when the factors
-    stop being finite, or after ``max_iter`` rounds.
+    stop being finite, or after ``max_iter`` rounds. With ``checkpoint``, the run resumes from
+    the saved round when a checkpoint exists, and saves every ``checkpoint.every`` rounds.
     """
     result = RunResult()
     kind = getattr(update, "kind", "round")
+    first = 1
+    if checkpoint is not None:
+        saved = checkpoint.load(problem, state, update, callback)
+        if saved is not None:
+            result.history = list(saved["history"])
+            result.n_iter = first = saved["iteration"]
+            first += 1
+            if saved["stop_reason"] is not None:
+                result.stop_reason = saved["stop_reason"]
+                return result
     with schedule:
-        for it in range(1, max_iter + 1):
+        for it in range(first, max_iter + 1):
             tic = time.perf_counter()
             if problem.bias:
                 state.mean = problem.loss.update_mean(problem, state)
@@ -102,13 +115,19 @@ def run_rounds(
             stop = callback is not None and callback(message) is True
             if log is not None:
                 log(_format(kind, it, message, problem.lam))
+            reason = None
             if not math.isfinite(info["loss"]):
-                result.stop_reason = "nonfinite"
-                break
-            if stop:
-                result.stop_reason = "callback"
-                break
-            if _stalled(result.history, tol):
-                result.stop_reason = "tol"
+                reason = "nonfinite"
+            elif stop:
+                reason = "callback"
+            elif _stalled(result.history, tol):
+                reason = "tol"
+            # A non-finite state is never saved: the last checkpoint stays the one to resume.
+            if checkpoint is not None and reason != "nonfinite":
+                if reason is not None or it % checkpoint.every == 0 or it == max_iter:
+                    # max_iter is not saved as a stop: a resume with a larger one goes on.
+                    checkpoint.save(it, problem, state, update, callback, result.history, reason)
+            if reason is not None:
+                result.stop_reason = reason
                 break
     return result
