@@ -4,8 +4,10 @@ A checkpoint holds the round reached, the state (factors, biases, mean), the per
 own state (the diffusion blocks' weights, Adam's moments and the biases they solved), the
 monitor's record (best state, scores, stall count), J's history, and why the run stopped if it
 did. It is written every ``every`` rounds (and when the run stops), atomically (a temporary
-file, then a rename), so a crash while writing keeps the previous checkpoint. Under the
-distributed schedule each rank writes its own file (``PATH.rank{r}of{w}``): it owns its blocks.
+file, then a rename), and the previous one is kept as ``PATH.prev``, so a crash while writing
+loses at most the round being saved. Under the distributed schedule each rank writes its own
+file (``PATH.rank{r}of{w}``: it owns its blocks) after a barrier (every rank reached the round),
+and on resume the ranks agree on the latest round that every one of them saved.
 
 Resuming runs again what precedes the rounds (hold-out, initial state, exact sweeps: all
 deterministic given ``random_state``), then loads the checkpoint and goes on from the next round,
@@ -18,6 +20,7 @@ import os
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 
 from ._problem import Problem, State
 
@@ -28,6 +31,22 @@ _VERSION = 1
 
 def _cpu(tensors):
     return None if tensors is None else [t.detach().cpu() for t in tensors]
+
+
+def _distributed() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def _collective(what: str, fn, *args):
+    from ._distributed import DistributedFault
+
+    try:
+        return fn(*args)
+    except (RuntimeError, dist.DistError) as exc:
+        raise DistributedFault(
+            f"rank {dist.get_rank()}/{dist.get_world_size()}: {what} failed (a rank died, hung "
+            f"past the timeout or left the group): {exc}"
+        ) from exc
 
 
 class Checkpoint:
@@ -46,12 +65,15 @@ class Checkpoint:
         self.every = int(every)
 
     def file(self) -> Path:
-        import torch.distributed as dist
-
-        if dist.is_available() and dist.is_initialized():
+        """This process's checkpoint file."""
+        if _distributed():
             r, w = dist.get_rank(), dist.get_world_size()
             return self.path.with_name(f"{self.path.name}.rank{r}of{w}")
         return self.path
+
+    def _previous(self) -> Path:
+        target = self.file()
+        return target.with_name(target.name + ".prev")
 
     @staticmethod
     def _key(problem: Problem, state: State, update) -> dict:
@@ -76,22 +98,52 @@ class Checkpoint:
             "history": list(history),
             "stop_reason": stop_reason,
         }
+        if _distributed():
+            # Every rank reached this round: no rank saves a round another never finished.
+            _collective(f"the barrier before saving round {iteration}", dist.barrier)
         target = self.file()
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".tmp")
         torch.save(payload, tmp)
+        if target.exists():
+            os.replace(target, self._previous())
         os.replace(tmp, target)
+
+    def _saved(self) -> dict:
+        """This process's readable checkpoints by round."""
+        out = {}
+        for path in (self._previous(), self.file()):
+            if path.exists():
+                try:
+                    saved = torch.load(path, map_location="cpu", weights_only=False)
+                except (OSError, RuntimeError, EOFError):  # a file cut short by a crash
+                    continue
+                saved["_path"] = str(path)
+                out[int(saved["iteration"])] = saved
+        return out
 
     def load(self, problem: Problem, state: State, update, callback) -> dict | None:
         """Restore ``state``, ``update`` and ``callback`` in place; None when nothing is saved."""
-        target = self.file()
-        if not target.exists():
+        candidates = self._saved()
+        rounds = set(candidates)
+        if _distributed():
+            everyone = [None] * dist.get_world_size()
+            _collective("agreeing on the checkpoint", dist.all_gather_object, everyone, rounds)
+            if not any(everyone):
+                return None
+            rounds = set.intersection(*everyone)
+            if not rounds:
+                raise ValueError(
+                    f"the ranks' checkpoints under {str(self.path)!r} share no round "
+                    f"({everyone}); remove them to start again."
+                )
+        if not rounds:
             return None
-        saved = torch.load(target, map_location="cpu", weights_only=False)
+        saved = candidates[max(rounds)]
         key = self._key(problem, state, update)
         if saved.get("version") != _VERSION or saved.get("key") != key:
             raise ValueError(
-                f"checkpoint {str(target)!r} was written by another fit ({saved.get('key')}, "
+                f"checkpoint {saved['_path']!r} was written by another fit ({saved.get('key')}, "
                 f"this fit: {key}); remove it or choose another checkpoint path."
             )
         state.factors = problem.place(saved["factors"])
