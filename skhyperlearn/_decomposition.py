@@ -24,6 +24,7 @@ from ._params import BaseHyperLearn
 from ._validation import TensorInput, check_laplacians, check_tensor
 from .solvers._als import ExactUpdate, solve_mode
 from .solvers._checkpoint import Checkpoint
+from .solvers._distributed import check_process_group
 from .solvers._faults import apply_fault_policy, run_guarded
 from .solvers._hyperlearn import BlockConfig, BlockUpdate, block_seed
 from .solvers._init import initial_state, resolve_init
@@ -547,6 +548,8 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
     def _fit(self, X, checkpoint=None, checkpoint_every=1) -> State:
         checkpoint = _check_checkpoint(checkpoint, checkpoint_every)
+        if self.schedule == "distributed":
+            check_process_group()  # before any work, not after the initial sweeps
         plan = self._check_params(X)
         rng = check_random_state(self.random_state)
         tic = time.perf_counter()

@@ -22,7 +22,14 @@ import torch.distributed as dist
 
 from ._problem import Problem, State
 
-__all__ = ["Distributed", "DistributedFault", "owned_modes", "owner", "traffic"]
+__all__ = [
+    "Distributed",
+    "DistributedFault",
+    "check_process_group",
+    "owned_modes",
+    "owner",
+    "traffic",
+]
 
 #: This process's bytes sent or received by the distributed schedule's broadcasts, and rounds.
 traffic = {"bytes": 0, "rounds": 0}
@@ -40,6 +47,16 @@ def owner(mode: int, world_size: int) -> int:
 def owned_modes(order: int, rank: int, world_size: int) -> list[int]:
     """The modes rank ``rank`` updates."""
     return [k for k in range(order) if owner(k, world_size) == rank]
+
+
+def check_process_group() -> None:
+    """Raise a ValueError naming ``schedule`` when no process group is initialised."""
+    if not (dist.is_available() and dist.is_initialized()):
+        raise ValueError(
+            "schedule='distributed' needs an initialised torch.distributed process group "
+            "(launch with torchrun -m skhyperlearn.distributed, or call "
+            "skhyperlearn.distributed.init_process_group first)."
+        )
 
 
 def _comm_device() -> torch.device:
@@ -60,12 +77,7 @@ class Distributed:
     """
 
     def __init__(self, mode_order: list[int]) -> None:
-        if not (dist.is_available() and dist.is_initialized()):
-            raise ValueError(
-                "schedule='distributed' needs an initialised torch.distributed process group "
-                "(launch with torchrun -m skhyperlearn.distributed, or call "
-                "torch.distributed.init_process_group first)."
-            )
+        check_process_group()
         self.mode_order = sorted(mode_order)
         self.rank = dist.get_rank()
         self.world_size = dist.get_world_size()
@@ -82,7 +94,9 @@ class Distributed:
 
     def _broadcast(self, tensor: torch.Tensor, src: int, what: str) -> torch.Tensor:
         dev = _comm_device()
-        buf = tensor.detach().to(dev).contiguous()
+        # A copy: a receiving rank must not overwrite the previous round's tensor in place
+        # (another object, such as a block's initial factors, may share its storage).
+        buf = tensor.detach().to(dev, copy=True).contiguous()
         try:
             dist.broadcast(buf, src=src)
         except (RuntimeError, dist.DistError) as exc:  # DistBackendError is a RuntimeError
