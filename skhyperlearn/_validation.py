@@ -6,6 +6,7 @@ was given. Nothing the caller passed in is modified: arrays are copied before th
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,7 +15,7 @@ import scipy.sparse as sp
 import sparse
 from sklearn.utils import check_array
 
-__all__ = ["TensorInput", "check_laplacians", "check_tensor", "working_dtype"]
+__all__ = ["TensorInput", "check_int", "check_laplacians", "check_tensor", "working_dtype"]
 
 
 @dataclass
@@ -247,3 +248,14 @@ def check_laplacians(laplacians, shape: Sequence[int], name: str = "laplacians")
         None if lap is None else _check_one_laplacian(lap, k, n, name)
         for k, (lap, n) in enumerate(zip(laplacians, shape, strict=True))
     ]
+
+
+def check_int(value, name: str, low: int, high: int | None = None) -> int:
+    """``value`` as an int in ``[low, high]``; the error names ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}.")
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be {bound}, got {value}.")
+    return value
