@@ -8,6 +8,11 @@
 (b) ML-100K (Monti's split, 943 × 1682, 80,000 training ratings, 10-NN user and movie graphs):
     time per round of ``solver="hyperlearn"`` (Monti's sizes) and per sweep of ``solver="als"``.
 (c) A 10^7-entry synthetic 3-mode tensor: time per sweep / round and peak device memory.
+(d) The distributed schedule over NCCL with one process (gloo with ``--device cpu``): a
+    one-rank process group on 127.0.0.1, ``schedule="distributed"`` against
+    ``schedule="parallel"`` on the same device (same tolerances as (a)), time per round and
+    bytes broadcast per round. Several GPUs: ``torchrun --nproc-per-node K -m
+    skhyperlearn.distributed --backend nccl ...``.
 
 Times are the wall time between consecutive callbacks with ``torch.cuda.synchronize()`` at both
 ends (so kernels still queued are counted), median over the rounds after a warm-up.
@@ -308,13 +313,71 @@ def large(device: str, quick: bool, log: Report) -> None:
     log.table(rows, TIMING_COLUMNS)
 
 
+# ----------------------------------------------------------------------------- (d) distributed
+def distributed(device: str, quick: bool, log: Report) -> bool:
+    import datetime
+    import os
+    import socket
+
+    import torch.distributed as dist
+
+    from skhyperlearn.solvers import _distributed
+
+    backend = "nccl" if device.startswith("cuda") else "gloo"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK="0", WORLD_SIZE="1")
+    if backend == "nccl":
+        torch.cuda.set_device(torch.device(device))
+    dist.init_process_group(backend, timeout=datetime.timedelta(seconds=120))
+    try:
+        data = make_hypergraph((600, 500, 400), rank=4, n_entries=30_000, random_state=0)
+        tensor = data.tensor.astype(np.float32)
+        n_iter = 3 if quick else 6
+        fits = {}
+        for schedule in ("parallel", "distributed"):
+            timer = RoundTimer(device)
+            model = HyperLearnDecomposition(
+                solver="hyperlearn", max_iter=n_iter, tol=0.0, init_iter=2, devices=device,
+                laplacians=data.laplacians, schedule=schedule, random_state=0, callback=timer,
+                **MONTI,
+            )  # fmt: skip
+            before = dict(_distributed.traffic)
+            timer.start()
+            model.fit(tensor)
+            sent = _distributed.traffic["bytes"] - before["bytes"]
+            fits[schedule] = (model, timer.median(1), sent / n_iter)
+        ref, got = fits["parallel"][0], fits["distributed"][0]
+        dj = max(
+            abs(a - b) / abs(a) for a, b in zip(ref.loss_history_, got.loss_history_, strict=True)
+        )
+        df = max(
+            np.abs(a - b).max() / np.abs(a).max()
+            for a, b in zip(ref.factors_, got.factors_, strict=True)
+        )
+        ok = dj <= J_RTOL and df <= FACTOR_RTOL
+        log()
+        log(f"(d) {backend} process group of one rank on {device}: schedule='distributed' vs "
+            f"'parallel', (600, 500, 400), 30,000 entries, float32, Monti's block, {n_iter} "
+            f"rounds")  # fmt: skip
+        log(f"    max relative J difference {dj:.2e} (≤ {J_RTOL:g}), factors {df:.2e} "
+            f"(≤ {FACTOR_RTOL:g}): {'ok' if ok else 'FAIL'}")  # fmt: skip
+        log(f"    time per round: parallel {fits['parallel'][1]:.4f} s, distributed "
+            f"{fits['distributed'][1]:.4f} s; broadcast {fits['distributed'][2]:,.0f} bytes "
+            f"per round (Σ N_k·R·4 = {4 * 1500 * MONTI['rank']:,})")  # fmt: skip
+        return ok
+    finally:
+        dist.destroy_process_group()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda:0", help="cuda:0 (default) or cpu")
     parser.add_argument("--movielens", type=Path, default=DEFAULT_MOVIELENS)
     parser.add_argument("--out", type=Path, default=None, help="also write the report here")
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
-    parser.add_argument("--skip", default="", help="comma list of parts to skip: a,b,c")
+    parser.add_argument("--skip", default="", help="comma list of parts to skip: a,b,c,d")
     args = parser.parse_args(argv)
     log = Report()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -337,6 +400,7 @@ def main(argv=None) -> int:
         ("a", lambda: agreement(args.device, args.quick, log)),
         ("b", lambda: movielens(args.movielens, args.device, args.quick, log)),
         ("c", lambda: large(args.device, args.quick, log)),
+        ("d", lambda: distributed(args.device, args.quick, log)),
     ]
     for name, part in parts:
         if name in skip:

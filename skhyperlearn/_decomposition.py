@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import warnings
@@ -25,6 +26,8 @@ from ._params import BaseHyperLearn
 from ._typing import TensorLike
 from ._validation import TensorInput, check_laplacians, check_tensor
 from .solvers._als import ExactUpdate, solve_mode
+from .solvers._checkpoint import Checkpoint
+from .solvers._distributed import check_process_group
 from .solvers._faults import apply_fault_policy, run_guarded
 from .solvers._hyperlearn import BlockConfig, BlockUpdate, block_seed
 from .solvers._init import initial_state, resolve_init
@@ -75,6 +78,16 @@ def _hold_out(data: TensorInput, early: bool, fraction: float, rng):
     dtype = torch_dtype(data.values.dtype)
     val = (torch.as_tensor(data.coords[held]), torch.as_tensor(data.values[held], dtype=dtype))
     return train, val
+
+
+def _check_checkpoint(checkpoint, every) -> Checkpoint | None:
+    if checkpoint is None:
+        return None
+    if not isinstance(checkpoint, str | os.PathLike):
+        raise TypeError(f"checkpoint must be None or a path, got {type(checkpoint).__name__}.")
+    if isinstance(every, bool) or not isinstance(every, Integral) or every < 1:
+        raise ValueError(f"checkpoint_every must be an integer >= 1, got {every!r}.")
+    return Checkpoint(checkpoint, int(every))
 
 
 def _unpack(guarded):
@@ -144,10 +157,14 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         (e.g. ``["cuda:0", "cuda:1", "cuda:2"]``). Each mode's data and Laplacian live there.
     cg_tol : float, default=1e-8
         Relative residual at which the conjugate-gradient solves of graph modes stop.
-    schedule : {"sequential", "parallel"}, default="sequential"
+    schedule : {"sequential", "parallel", "distributed"}, default="sequential"
         Both solvers: modes take turns seeing the freshest factors (``"sequential"``,
         Gauss–Seidel), or every mode is updated at once from the previous round's factors,
-        concurrently, one worker per device (``"parallel"``, Jacobi).
+        concurrently, one worker per device (``"parallel"``, Jacobi). ``"distributed"``: the
+        parallel round over the ranks of a torch.distributed process group (launch with
+        ``torchrun -m skhyperlearn.distributed``), each rank updating the modes it owns
+        (mode k on rank k mod world size) and broadcasting their factors; every rank ends
+        with the same fitted estimator.
     n_terms : int, default=5
         HyperLearn solver: Chebyshev terms ``p + 1`` of each block's graph convolution.
     hidden : int, default=32
@@ -427,27 +444,43 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         """The progress bar's name for a phase, when verbose asks for bars (2 and above)."""
         return phase if self.verbose >= 2 else None
 
-    def _solve(self, problem, state, laplacians, rng, monitor, max_iter=None, phase="training"):
+    def _solve(
+        self,
+        problem,
+        state,
+        laplacians,
+        rng,
+        monitor,
+        max_iter=None,
+        checkpoint=None,
+        phase="training",
+    ):
         """Run the chosen solver from ``state``; returns the run and the HyperLearn blocks."""
+        schedule = make_schedule(self.schedule, self._mode_order(problem.order))
         if self.solver == "als":
             update = ExactUpdate(self.cg_tol)
         else:
             config = BlockConfig(
                 self.n_terms, self.hidden, self.n_steps, self.learning_rate, self.inner_steps
             )
-            update = BlockUpdate(problem, state, laplacians, config, block_seed(rng))
+            # Under the distributed schedule a rank builds the blocks of its own modes only.
+            modes = getattr(schedule, "owned", None)
+            update = BlockUpdate(problem, state, laplacians, config, block_seed(rng), modes)
         run = run_rounds(
             problem,
             state,
             update,
-            make_schedule(self.schedule, self._mode_order(problem.order)),
+            schedule,
             max_iter=self.max_iter if max_iter is None else max_iter,
             tol=self.tol,
             callback=monitor,
             # With bars (verbose >= 2) the per-iteration lines would break them.
             log=self._log if self.verbose == 1 else None,
+            checkpoint=checkpoint,
             progress=self._bar(phase),
         )
+        if hasattr(schedule, "gather_blocks"):
+            schedule.gather_blocks(update)
         return run, getattr(update, "blocks", None)
 
     def _refit(self, plan: _FitPlan, init_sweeps: int, n_iter: int, chosen: State, blocks):
@@ -483,7 +516,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             return problem, chosen, blocks
         return problem, state, refit_blocks
 
-    def _train(self, plan: _FitPlan, rng):
+    def _train(self, plan: _FitPlan, rng, checkpoint: Checkpoint | None = None):
         """Split, build, start, run, keep the best and refit: the fitted state and its record."""
         train, validation = _hold_out(plan.data, plan.early_stopping, self.validation_fraction, rng)
         estimate = self._check_memory(plan, train)
@@ -500,7 +533,12 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         )
         monitor.seed(start)
         (run, blocks), interrupted = _unpack(
-            run_guarded(lambda: self._solve(problem, state, plan.laplacians, rng, monitor), monitor)
+            run_guarded(
+                lambda: self._solve(
+                    problem, state, plan.laplacians, rng, monitor, checkpoint=checkpoint
+                ),
+                monitor,
+            )
         )
         apply_fault_policy(monitor, self.on_nonfinite)
         state = monitor.best_state if monitor.best_state is not None else start
@@ -539,11 +577,14 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 stacklevel=4,
             )
 
-    def _fit(self, X) -> State:
+    def _fit(self, X, checkpoint=None, checkpoint_every=1) -> State:
+        checkpoint = _check_checkpoint(checkpoint, checkpoint_every)
+        if self.schedule == "distributed":
+            check_process_group()  # before any work, not after the initial sweeps
         plan = self._check_params(X)
         rng = check_random_state(self.random_state)
         tic = time.perf_counter()
-        problem, state, record = self._train(plan, rng)
+        problem, state, record = self._train(plan, rng, checkpoint)
         self._fold_in_sample_mode(problem, state, problem.laplacians[self.sample_mode])
         if not state.is_finite():
             raise FloatingPointError(
@@ -607,7 +648,14 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             state.biases[s] = b
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: TensorLike, y: Any = None) -> HyperLearnDecomposition:
+    def fit(
+        self,
+        X: TensorLike,
+        y: Any = None,
+        *,
+        checkpoint: str | os.PathLike | None = None,
+        checkpoint_every: int = 1,
+    ) -> HyperLearnDecomposition:
         """Learn the factor matrices of every mode of X.
 
         Parameters
@@ -616,18 +664,36 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             Tensor of order K ≥ 2.
         y : Ignored
             Not used, present for API consistency.
+        checkpoint : str or path-like, default=None
+            File where the training rounds are saved (factors, biases, blocks, optimizer
+            states, the early-stopping record, the round). When it exists, fit resumes from it
+            and ends where the uninterrupted fit ends; a checkpoint of another fit is refused.
+            Under ``schedule="distributed"`` each rank writes ``PATH.rank{r}of{w}``. The refit
+            after early stopping on held-out entries is not checkpointed.
+        checkpoint_every : int, default=1
+            Save after every ``checkpoint_every``-th round (and when training stops).
 
         Returns
         -------
         self : HyperLearnDecomposition
         """
-        self._fit(X)
+        self._fit(X, checkpoint, checkpoint_every)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit_transform(self, X: TensorLike, y: Any = None) -> np.ndarray:
-        """Fit and return the sample-mode factors, shape ``(X.shape[sample_mode], rank)``."""
-        self._fit(X)
+    def fit_transform(
+        self,
+        X: TensorLike,
+        y: Any = None,
+        *,
+        checkpoint: str | os.PathLike | None = None,
+        checkpoint_every: int = 1,
+    ) -> np.ndarray:
+        """Fit and return the sample-mode factors, shape ``(X.shape[sample_mode], rank)``.
+
+        ``checkpoint`` and ``checkpoint_every`` as in :meth:`fit`.
+        """
+        self._fit(X, checkpoint, checkpoint_every)
         return self.factors_[self.sample_mode].copy()
 
     # ------------------------------------------------------------------ inference

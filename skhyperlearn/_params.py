@@ -44,7 +44,7 @@ class BaseHyperLearn(_CompactReprMixin, BaseEstimator):
         "init_iter": [Interval(Integral, 1, None, closed="left")],
         "devices": [None, str, list, tuple, torch.device],
         "cg_tol": [Interval(Real, 0, 1, closed="neither")],
-        "schedule": [StrOptions({"sequential", "parallel"})],
+        "schedule": [StrOptions({"sequential", "parallel", "distributed"})],
         # the HyperLearn solver only
         "n_terms": [Interval(Integral, 1, None, closed="left")],
         "hidden": [Interval(Integral, 1, None, closed="left")],

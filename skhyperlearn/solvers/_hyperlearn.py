@@ -103,15 +103,46 @@ class BlockUpdate:
     kind = "round"
 
     def __init__(
-        self, problem: Problem, state: State, laplacians: Sequence, config: BlockConfig, seed: int
+        self,
+        problem: Problem,
+        state: State,
+        laplacians: Sequence,
+        config: BlockConfig,
+        seed: int,
+        modes: Sequence[int] | None = None,
     ) -> None:
         biases = state.biases or [None] * problem.order
-        self.blocks = [
-            ModeBlock(
+        self.modes = list(range(problem.order)) if modes is None else sorted(modes)
+        # Each block's seed depends on its mode only: a rank that owns some modes builds the
+        # same blocks a single process builds for them. Blocks of other modes stay None.
+        self.blocks: list = [None] * problem.order
+        for k in self.modes:
+            self.blocks[k] = ModeBlock(
                 problem, k, laplacians[k], state.factors[k], biases[k], config, seed + 7919 * k
             )
-            for k in range(problem.order)
-        ]
+
+    def state_dict(self) -> dict:
+        """The owned blocks' weights, optimizer states and biases (what a checkpoint keeps)."""
+        return {
+            k: {
+                "block": self.blocks[k].block.state_dict(),
+                "optimizer": self.blocks[k].optimizer.state_dict(),
+                "bias": self.blocks[k].bias,
+            }
+            for k in self.modes
+        }
+
+    def load_state_dict(self, saved: dict) -> None:
+        if sorted(saved) != self.modes:
+            raise ValueError(
+                f"checkpoint holds the blocks of modes {sorted(saved)}, not {self.modes}"
+            )
+        for k in self.modes:
+            mb = self.blocks[k]
+            mb.block.load_state_dict(saved[k]["block"])
+            mb.optimizer.load_state_dict(saved[k]["optimizer"])
+            bias = saved[k]["bias"]
+            mb.bias = None if bias is None else bias.to(mb.a0.device)
 
     def __call__(
         self, problem: Problem, state: State, mode: int

@@ -78,6 +78,32 @@ class Monitor:
             return True
         return False
 
+    def state_dict(self) -> dict:
+        """The record a checkpoint keeps (the best state on the CPU)."""
+        best = None if self.best_state is None else self.best_state.numpy()
+        return {
+            "best_score": self.best_score,
+            "best_state": best,
+            "best_iter": self.best_iter,
+            "scores": list(self.scores),
+            "losses": list(self.losses),
+            "fault": self.fault,
+            "stop_reason": self.stop_reason,
+            "stall": self._stall,
+        }
+
+    def load_state_dict(self, saved: dict) -> None:
+        self.best_score, self.best_iter = saved["best_score"], saved["best_iter"]
+        self.scores, self.losses = list(saved["scores"]), list(saved["losses"])
+        self.fault, self.stop_reason, self._stall = (
+            saved["fault"], saved["stop_reason"], saved["stall"]
+        )  # fmt: skip
+        self.best_state = None
+        if saved["best_state"] is not None:
+            factors, biases, mean = saved["best_state"]
+            place = self.problem.place
+            self.best_state = State(place(factors), None if biases is None else place(biases), mean)
+
     def __call__(self, info: dict) -> bool:
         iteration = info["iteration"]
         state = State(info["factors"], info["biases"], info["mean"])

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ._checkpoint import Checkpoint
 from ._problem import Problem, State
 from ._schedules import Update
 
@@ -60,12 +61,12 @@ def _format(kind: str, iteration: int, info: dict, lam: float) -> str:
     return line + f"  {info['time']:.3f} s"
 
 
-def _progress_bar(desc: str | None, total: int, unit: str):
+def _progress_bar(desc: str | None, total: int, unit: str, initial: int = 0):
     if desc is None:
         return contextlib.nullcontext()
     from tqdm.auto import tqdm  # only fits that ask for a bar pay for the import
 
-    return tqdm(total=total, desc=desc, unit=unit, leave=True, dynamic_ncols=True)
+    return tqdm(total=total, initial=initial, desc=desc, unit=unit, leave=True, dynamic_ncols=True)
 
 
 def _advance(bar, info: dict) -> None:
@@ -95,20 +96,33 @@ def run_rounds(
     tol: float,
     callback: Callback | None = None,
     log: Callable[[str], None] | None = None,
+    checkpoint: Checkpoint | None = None,
     progress: str | None = None,
 ) -> RunResult:
     """Rounds of ``update`` under ``schedule`` from ``state`` (updated in place).
 
     Training stops when J moved by at most ``tol`` relative to the previous round (with
     ``tol=0``: when it did not move at all), when the callback returns True, when the factors
-    stop being finite, or after ``max_iter`` rounds. ``progress`` names a tqdm progress bar
-    over the rounds (on standard error), ``None`` for none.
+    stop being finite, or after ``max_iter`` rounds. With ``checkpoint``, the run resumes from
+    the saved round when a checkpoint exists, and saves every ``checkpoint.every`` rounds.
+    ``progress`` names a tqdm progress bar over the rounds (on standard error), ``None`` for
+    none.
     """
     result = RunResult()
     kind = getattr(update, "kind", "round")
-    bar = _progress_bar(progress, max_iter, kind)
+    first = 1
+    if checkpoint is not None:
+        saved = checkpoint.load(problem, state, update, callback)
+        if saved is not None:
+            result.history = list(saved["history"])
+            result.n_iter = first = saved["iteration"]
+            first += 1
+            if saved["stop_reason"] is not None:
+                result.stop_reason = saved["stop_reason"]
+                return result
+    bar = _progress_bar(progress, max_iter, kind, initial=first - 1)
     with schedule, bar:
-        for it in range(1, max_iter + 1):
+        for it in range(first, max_iter + 1):
             tic = time.perf_counter()
             if problem.bias:
                 state.mean = problem.loss.update_mean(problem, state)
@@ -125,13 +139,19 @@ def run_rounds(
             if log is not None:
                 log(_format(kind, it, message, problem.lam))
             _advance(bar, message)
+            reason = None
             if not math.isfinite(info["loss"]):
-                result.stop_reason = "nonfinite"
-                break
-            if stop:
-                result.stop_reason = "callback"
-                break
-            if _stalled(result.history, tol):
-                result.stop_reason = "tol"
+                reason = "nonfinite"
+            elif stop:
+                reason = "callback"
+            elif _stalled(result.history, tol):
+                reason = "tol"
+            # A non-finite state is never saved: the last checkpoint stays the one to resume.
+            if checkpoint is not None and reason != "nonfinite":
+                if reason is not None or it % checkpoint.every == 0 or it == max_iter:
+                    # max_iter is not saved as a stop: a resume with a larger one goes on.
+                    checkpoint.save(it, problem, state, update, callback, result.history, reason)
+            if reason is not None:
+                result.stop_reason = reason
                 break
     return result

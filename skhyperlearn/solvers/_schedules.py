@@ -9,6 +9,8 @@ interface.
   round.
 - :class:`Parallel` (Jacobi): every mode starts from the previous round's factors; the modes run
   concurrently, one worker thread per mode, each on its own device.
+- :class:`~._distributed.Distributed`: the parallel round over the ranks of a torch.distributed
+  group, each rank updating the modes it owns and broadcasting their factors.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import torch
 
 from ._problem import Problem, State
 
-__all__ = ["SCHEDULES", "Parallel", "Sequential", "Update", "make_schedule"]
+__all__ = ["SCHEDULES", "Distributed", "Parallel", "Sequential", "Update", "make_schedule"]
 
 #: A per-mode update: new factors, new bias (or None) and the mode's quadratic at ``state``.
 Update = Callable[[Problem, State, int], tuple]
@@ -90,10 +92,12 @@ class Parallel:
         return None
 
 
+from ._distributed import Distributed  # noqa: E402  (it needs nothing from this module)
+
 #: Schedules by the name given as ``schedule=``.
-SCHEDULES = {"sequential": Sequential, "parallel": Parallel}
+SCHEDULES = {"sequential": Sequential, "parallel": Parallel, "distributed": Distributed}
 
 
-def make_schedule(name: str, mode_order: list[int]) -> Sequential | Parallel:
+def make_schedule(name: str, mode_order: list[int]) -> Sequential | Parallel | Distributed:
     """The schedule named ``name`` over ``mode_order``."""
     return SCHEDULES[name](mode_order)
