@@ -7,14 +7,29 @@ was given. Nothing the caller passed in is modified: arrays are copied before th
 from __future__ import annotations
 
 from collections.abc import Sequence
+import math
+import warnings
 from dataclasses import dataclass
+from numbers import Integral
 
 import numpy as np
 import scipy.sparse as sp
 import sparse
 from sklearn.utils import check_array
 
-__all__ = ["TensorInput", "check_laplacians", "check_tensor", "working_dtype"]
+__all__ = [
+    "TensorInput",
+    "check_int",
+    "check_laplacians",
+    "check_tensor",
+    "check_value_range",
+    "n_cells",
+    "working_dtype",
+]
+
+# Share of the dtype's largest number that ‖X‖² may reach: J, the Grams and the CG residuals
+# are sums of squares of that size, and a sweep adds a few of them together.
+_OVERFLOW_MARGIN = 1e-4
 
 
 @dataclass
@@ -36,10 +51,69 @@ def working_dtype(dtype: np.dtype) -> np.dtype:
     return np.dtype(np.float32) if dtype == np.float32 else np.dtype(np.float64)
 
 
+def n_cells(shape: Sequence[int]) -> int:
+    """The number of cells of a tensor of ``shape``, exact (a Python int never wraps)."""
+    return math.prod(int(n) for n in shape)
+
+
+def _fits_int64(shape: Sequence[int]) -> bool:
+    """Whether every linear (row-major) index of ``shape`` fits in an int64."""
+    return n_cells(shape) <= np.iinfo(np.int64).max
+
+
+def check_int(value, name: str, low: int | None = None, high: int | None = None) -> int:
+    """``value`` as a Python int: numpy integers accepted, booleans and non-integers refused.
+
+    The one integer check of every public entry point that takes counts, modes or sizes
+    (``np.int64`` and ``np.uint64`` from array arithmetic are as good as ``int``; ``True`` is
+    not a mode).
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__}).")
+    out = int(value)
+    if (low is not None and out < low) or (high is not None and out > high):
+        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be {bound}, got {out}.")
+    return out
+
+
+def check_value_range(values: np.ndarray, name: str = "X") -> None:
+    """Refuse values whose squares overflow the working dtype; warn when they underflow.
+
+    The data term and the Grams are sums of squared values: values near 1e300 (float64) or
+    1e20 (float32) overflow on the first sweep whatever the solver does, so the fit is refused
+    before any work. Values whose squares are subnormal lose precision: a warning says so.
+    """
+    if values.size == 0:
+        return
+    info = np.finfo(values.dtype)
+    mags = np.abs(values)
+    big = float(mags.max())
+    # In float64 whatever the working dtype, so that the check itself cannot overflow.
+    total = big * big * float(values.size)
+    if not math.isfinite(total) or total > float(info.max) * _OVERFLOW_MARGIN:
+        raise ValueError(
+            f"{name} has values up to {big:.3g}: the sums of their squares overflow "
+            f"{values.dtype} (largest {float(info.max):.3g}). Divide {name} by a constant "
+            "(without graphs the fitted model scales with it; with graphs see lam)."
+        )
+    small = float(mags[mags > 0].min()) if np.any(mags > 0) else 0.0
+    if 0.0 < small and small * small < float(info.tiny):
+        warnings.warn(
+            f"{name} has values down to {small:.3g}, whose squares underflow {values.dtype} "
+            f"(smallest normal {float(info.tiny):.3g}): the fit loses precision. Multiply "
+            f"{name} by a constant.",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
 def _sum_duplicates(coords: np.ndarray, values: np.ndarray, shape: tuple[int, ...]):
     """Sum the values of repeated coordinates (pydata sparse's convention), sorted row-major."""
     if coords.shape[0] == 0:
         return coords, values
+    if not _fits_int64(shape):
+        return _sum_duplicates_by_rows(coords, values)
     linear = np.ravel_multi_index(tuple(coords.T), shape)
     if coords.shape[0] > 1 and np.all(linear[1:] > linear[:-1]):
         return coords, values
@@ -47,6 +121,14 @@ def _sum_duplicates(coords: np.ndarray, values: np.ndarray, shape: tuple[int, ..
     summed = np.zeros(uniq.shape[0], dtype=values.dtype)
     np.add.at(summed, inverse, values)
     return np.stack(np.unravel_index(uniq, shape), axis=1).astype(np.int64), summed
+
+
+def _sum_duplicates_by_rows(coords: np.ndarray, values: np.ndarray):
+    """:func:`_sum_duplicates` for shapes with more than 2^63 cells (no linear index fits)."""
+    uniq, inverse = np.unique(coords, axis=0, return_inverse=True)
+    summed = np.zeros(uniq.shape[0], dtype=values.dtype)
+    np.add.at(summed, inverse.ravel(), values)
+    return uniq.astype(np.int64), summed
 
 
 def _from_coo(x: sparse.COO, name: str) -> TensorInput:
@@ -128,13 +210,27 @@ def _real_array(x, name: str, min_order: int):
     return x
 
 
+def _drop_explicit_zeros(out: TensorInput) -> TensorInput:
+    """One rule for every format: the stored entries are the non-zero values.
+
+    An ndarray has no way to store a zero, and scipy matrices drop theirs; explicit zeros of a
+    COO tensor (or duplicates that cancel) are dropped too, so that the same data fit through
+    any format gives the same model.
+    """
+    keep = out.values != 0
+    if bool(keep.all()):
+        return out
+    return TensorInput(out.coords[keep], out.values[keep], out.shape, out.laplacians)
+
+
 def check_tensor(x, name: str = "X", *, min_order: int = 2) -> TensorInput:
     """Validate a tensor given as ``sparse.COO``, scipy sparse, ndarray or a Hypergraph container.
 
     Parameters
     ----------
     x : sparse.COO, sparse array, scipy sparse matrix, array-like or Hypergraph
-        The tensor. Repeated coordinates of a COO tensor are summed, as pydata sparse does.
+        The tensor. Repeated coordinates of a COO tensor are summed, as pydata sparse does;
+        stored zeros are dropped whatever the format (the stored entries are the non-zeros).
     name : str
         Parameter name used in error messages.
     min_order : int
@@ -165,10 +261,12 @@ def check_tensor(x, name: str = "X", *, min_order: int = 2) -> TensorInput:
         raise ValueError(f"{name} must be a tensor of order ≥ {min_order}, got shape {out.shape}.")
     if any(s < 1 for s in out.shape):
         raise ValueError(f"{name} has an empty mode: shape {out.shape}.")
+    out = _drop_explicit_zeros(out)
     if out.coords.shape[0] == 0:
         raise ValueError(
             f"{name} is empty: it has no stored (non-zero) entries, shape {out.shape}."
         )
+    check_value_range(out.values, name)
     out.laplacians = laplacians
     return out
 
