@@ -6,9 +6,9 @@ was given. Nothing the caller passed in is modified: arrays are copied before th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Integral
 
@@ -20,9 +20,12 @@ from sklearn.utils import check_array
 __all__ = [
     "TensorInput",
     "check_int",
+    "check_laplacian_list",
     "check_laplacians",
     "check_tensor",
     "check_value_range",
+    "drop_zeros",
+    "laplacian_size",
     "n_cells",
     "working_dtype",
 ]
@@ -178,8 +181,7 @@ def _from_scipy(x, name: str) -> TensorInput:
     coords = np.stack([mat.row, mat.col], axis=1).astype(np.int64)
     values = np.array(mat.data, dtype=mat.dtype)
     coords, values = _sum_duplicates(coords, values, tuple(mat.shape))
-    keep = values != 0
-    return TensorInput(coords[keep], values[keep], tuple(int(s) for s in mat.shape))
+    return TensorInput(coords, values, tuple(int(s) for s in mat.shape))
 
 
 def _real_array(x, name: str, min_order: int):
@@ -210,17 +212,20 @@ def _real_array(x, name: str, min_order: int):
     return x
 
 
-def _drop_explicit_zeros(out: TensorInput) -> TensorInput:
-    """One rule for every format: the stored entries are the non-zero values.
+def drop_zeros(data: TensorInput, name: str = "X") -> TensorInput:
+    """``data`` without its stored zeros (for losses where a zero cell is an absent one).
 
-    An ndarray has no way to store a zero, and scipy matrices drop theirs; explicit zeros of a
-    COO tensor (or duplicates that cancel) are dropped too, so that the same data fit through
-    any format gives the same model.
+    Raises when nothing is left: a tensor of zeros has no hyperedge to learn from.
     """
-    keep = out.values != 0
+    keep = data.values != 0
     if bool(keep.all()):
-        return out
-    return TensorInput(out.coords[keep], out.values[keep], out.shape, out.laplacians)
+        return data
+    if not bool(keep.any()):
+        raise ValueError(
+            f"{name} has only zero values among its {keep.size} stored entries: with "
+            "loss='hypergraph' a zero is an absent hyperedge, so there is nothing to fit."
+        )
+    return TensorInput(data.coords[keep], data.values[keep], data.shape, data.laplacians)
 
 
 def check_tensor(x, name: str = "X", *, min_order: int = 2) -> TensorInput:
@@ -229,8 +234,9 @@ def check_tensor(x, name: str = "X", *, min_order: int = 2) -> TensorInput:
     Parameters
     ----------
     x : sparse.COO, sparse array, scipy sparse matrix, array-like or Hypergraph
-        The tensor. Repeated coordinates of a COO tensor are summed, as pydata sparse does;
-        stored zeros are dropped whatever the format (the stored entries are the non-zeros).
+        The tensor. Repeated coordinates of a COO tensor are summed, as pydata sparse does.
+        One rule for explicit zeros: a sparse input (pydata or scipy) keeps every stored entry,
+        zeros included; an ndarray stores its non-zero cells (it cannot say more).
     name : str
         Parameter name used in error messages.
     min_order : int
@@ -261,7 +267,6 @@ def check_tensor(x, name: str = "X", *, min_order: int = 2) -> TensorInput:
         raise ValueError(f"{name} must be a tensor of order ≥ {min_order}, got shape {out.shape}.")
     if any(s < 1 for s in out.shape):
         raise ValueError(f"{name} has an empty mode: shape {out.shape}.")
-    out = _drop_explicit_zeros(out)
     if out.coords.shape[0] == 0:
         raise ValueError(
             f"{name} is empty: it has no stored (non-zero) entries, shape {out.shape}."
@@ -321,7 +326,50 @@ def _check_one_laplacian(lap, k: int, n: int, name: str):
             f"{where} has positive off-diagonal entries (max {float(off_vals.max()):.3g}), i.e. "
             "negative graph weights; a Laplacian's off-diagonal entries are -w_ij <= 0."
         )
+    _check_semidefinite(mat, where, scale)
     return mat
+
+
+# Up to this size the smallest eigenvalue is computed exactly (dense); above, a short power
+# iteration looks for a negative one.
+_DENSE_EIG_SIZE = 500
+_POWER_STEPS = 30
+
+
+def _check_semidefinite(mat: sp.csr_array, where: str, scale: float) -> None:
+    """Refuse a Laplacian with a negative eigenvalue (J would be unbounded below).
+
+    The checks before leave a symmetric matrix with a non-negative diagonal and non-positive
+    off-diagonal entries. Such a matrix is semidefinite when its rows sum to ≥ 0 (diagonal
+    dominance: every combinatorial Laplacian ``D - W``), which costs one pass. Otherwise
+    (normalized Laplacians, or a diagonal too small for the weights) the smallest eigenvalue is
+    computed exactly up to 500 nodes; above, 30 power steps on ``cI - L`` (a non-negative matrix
+    whose top eigenvector is the one of L's smallest eigenvalue) give Rayleigh quotients, each
+    an upper bound of that eigenvalue: one below ``-tol`` proves a negative eigenvalue. A small
+    negative eigenvalue that 30 steps do not reach passes: the check is cheap, not exhaustive.
+    """
+    n = mat.shape[0]
+    tol = max(1e-8, 100 * n * np.finfo(np.float64).eps) * scale
+    if float((mat @ np.ones(n)).min()) >= -tol:
+        return
+    if n <= _DENSE_EIG_SIZE:
+        lowest = float(np.linalg.eigvalsh(mat.toarray())[0])
+    else:
+        shift = float(mat.diagonal().max())
+        v = np.full(n, 1.0 / np.sqrt(n))
+        lowest = float(v @ (mat @ v))
+        for _ in range(_POWER_STEPS):
+            if lowest < -tol:
+                break
+            w = shift * v - mat @ v
+            v = w / np.linalg.norm(w)
+            lowest = min(lowest, float(v @ (mat @ v)))
+    if lowest < -tol:
+        raise ValueError(
+            f"{where} has a negative eigenvalue ({lowest:.3g}): a graph Laplacian is positive "
+            "semidefinite (otherwise J has no minimum). Build it with "
+            "skhyperlearn.graphs.normalized_laplacian."
+        )
 
 
 def check_laplacians(laplacians, shape: Sequence[int], name: str = "laplacians") -> list:
@@ -329,6 +377,17 @@ def check_laplacians(laplacians, shape: Sequence[int], name: str = "laplacians")
     order = len(shape)
     if laplacians is None:
         return [None] * order
+    check_laplacian_list(laplacians, order, name)
+    return [
+        None if lap is None else _check_one_laplacian(lap, k, n, name)
+        for k, (lap, n) in enumerate(zip(laplacians, shape, strict=True))
+    ]
+
+
+def check_laplacian_list(
+    laplacians, order: int, name: str = "laplacians", what: str | None = None
+) -> None:
+    """The container of ``laplacians``: a list or tuple of ``order`` entries (types only)."""
     if sp.issparse(laplacians) or isinstance(laplacians, np.ndarray):
         raise TypeError(
             f"{name} must be a list of {order} Laplacians (one per mode, None for a mode "
@@ -338,10 +397,15 @@ def check_laplacians(laplacians, shape: Sequence[int], name: str = "laplacians")
         raise TypeError(f"{name} must be a list or tuple, got {type(laplacians).__name__}.")
     if len(laplacians) != order:
         raise ValueError(
-            f"{name} has {len(laplacians)} entries but X is a tensor of order {order}; "
+            f"{name} has {len(laplacians)} entries but "
+            f"{what or f'X is a tensor of order {order}'}; "
             f"give one Laplacian (or None) per mode."
         )
-    return [
-        None if lap is None else _check_one_laplacian(lap, k, n, name)
-        for k, (lap, n) in enumerate(zip(laplacians, shape, strict=True))
-    ]
+
+
+def laplacian_size(lap, k: int, name: str = "laplacians") -> int:
+    """The number of rows of ``laplacians[k]`` (a sparse matrix, an ndarray or nested lists)."""
+    shape = lap.shape if sp.issparse(lap) else np.shape(lap)
+    if len(shape) != 2:
+        raise ValueError(f"{name}[{k}] must be a 2-D matrix, got shape {tuple(shape)}.")
+    return int(shape[0])

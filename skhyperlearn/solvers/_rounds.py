@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ._problem import Problem, State
 from ._schedules import Update
 
@@ -59,6 +61,15 @@ def _format(kind: str, iteration: int, info: dict, lam: float) -> str:
     return line + f"  {info['time']:.3f} s"
 
 
+def wants_stop(answer) -> bool:
+    """Whether a callback's return value asks to stop: True, including numpy's ``np.True_``.
+
+    Only booleans count, so that a callback returning some other object by accident (a count,
+    a list) never stops a fit.
+    """
+    return isinstance(answer, (bool, np.bool_)) and bool(answer)
+
+
 def _stalled(history: list[float], tol: float) -> bool:
     if len(history) < 2:
         return False
@@ -99,7 +110,7 @@ def run_rounds(
             result.history.append(info["loss"])
             result.n_iter = it
             message = report(it, info, state)
-            stop = callback is not None and callback(message) is True
+            stop = callback is not None and wants_stop(callback(message))
             if log is not None:
                 log(_format(kind, it, message, problem.lam))
             if not math.isfinite(info["loss"]):
