@@ -96,6 +96,20 @@ def _check_adjacency_values(W: sp.csr_array) -> float:
     return gap
 
 
+def _rescale_weights(W: sp.csr_array) -> None:
+    """Divide W, in place, by the power of two nearest its largest weight.
+
+    The normalized Laplacian does not change when W is scaled, but its degrees overflow for
+    weights near 1e308 (the graph silently became the identity) and lose precision for
+    subnormal ones; a power of two scales every weight exactly.
+    """
+    if W.data.size == 0:
+        return
+    top = float(W.data.max())
+    if top > 0:
+        W.data = np.ldexp(W.data, -int(np.frexp(top)[1]))
+
+
 def normalized_laplacian(adjacency, *, copy: bool = True) -> sp.csr_array:
     """Symmetric normalized Laplacian ``L = I − D^{-1/2} W D^{-1/2}`` of a weighted graph.
 
@@ -143,6 +157,7 @@ def normalized_laplacian(adjacency, *, copy: bool = True) -> sp.csr_array:
     gap = _check_adjacency_values(W)
     if gap > 0:
         W = sp.csr_array((W + W.T) * 0.5)
+    _rescale_weights(W)
     # W is a private copy unless the caller allowed overwriting (copy=False): work in place
     L = csgraph.laplacian(W, normed=True, copy=False)
     # csgraph scales w_ij by d_i^{-1/2} then d_j^{-1/2}: the rounding differs between (i, j) and
