@@ -9,7 +9,14 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._decomposition import HyperLearnDecomposition
 from ._params import BaseHyperLearn
-from ._validation import check_int, check_laplacian_list, laplacian_size, n_cells, working_dtype
+from ._validation import (
+    check_int,
+    check_laplacian_list,
+    check_value_range,
+    laplacian_size,
+    n_cells,
+    working_dtype,
+)
 
 __all__ = ["HyperLearnRegressor"]
 
@@ -205,7 +212,7 @@ class HyperLearnRegressor(RegressorMixin, BaseHyperLearn):
         if self.shape is not None:
             shape = tuple(
                 check_int(n, f"shape[{k}]", low=1)
-                for k, n in enumerate(np.asarray(self.shape).ravel())
+                for k, n in enumerate(np.asarray(self.shape, dtype=object).ravel())
             )
             if len(shape) != order:
                 raise ValueError(
@@ -258,6 +265,7 @@ class HyperLearnRegressor(RegressorMixin, BaseHyperLearn):
         shape = self._infer_shape(coords)
         dtype = working_dtype(y.dtype)
         values = np.asarray(y, dtype=dtype)
+        check_value_range(values, "y")
         # Average repeated coordinates: one observed entry holding their least-squares value.
         linear = np.ravel_multi_index(tuple(coords.T), shape)
         cells, inverse, counts = np.unique(linear, return_inverse=True, return_counts=True)

@@ -386,19 +386,21 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
     def _check_memory(self, plan: _FitPlan, data: TensorInput) -> int:
         """Estimate the fit's peak memory and refuse, before any work, when over max_memory."""
+        # Python ints: numpy ones (np.uint8(2) passes the constraints) would wrap in products.
+        rank = int(self.rank)
         estimate = estimate_fit_bytes(
             data.shape,
             data.values.shape[0],
-            self.rank,
+            rank,
             data.values.dtype.itemsize,
-            loss_bytes=plan.loss.buffer_bytes(data.shape, self.rank, data.values.dtype.itemsize),
+            loss_bytes=plan.loss.buffer_bytes(data.shape, rank, data.values.dtype.itemsize),
             solver=self.solver,
             chunk_bytes=self._chunk_bytes(),
             laplacian_nnz=[lap.nnz for lap in plan.laplacians if lap is not None],
             n_devices=len(set(plan.devices)),
-            n_terms=self.n_terms,
-            hidden=self.hidden,
-            n_steps=self.n_steps,
+            n_terms=int(self.n_terms),
+            hidden=int(self.hidden),
+            n_steps=int(self.n_steps),
         )
         if self.max_memory is not None and estimate > self._max_memory_bytes():
             raise MemoryError(
