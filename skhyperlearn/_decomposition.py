@@ -317,10 +317,14 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                     f"validation_fraction={self.validation_fraction} leaves {n_val} of {nnz} "
                     "stored entries for validation; need at least 1 and fewer than all."
                 )
+        devices = resolve_devices(self.devices, data.order)
+        return _FitPlan(data, laplacians, devices, loss, *self._weights(loss), bool(early))
+
+    def _weights(self, loss: Loss) -> tuple[float, float]:
+        """``lam`` and ``alpha``, with "auto" resolved by the loss."""
         lam = loss.default_lam if self.lam == "auto" else float(self.lam)
         alpha = loss.default_alpha if self.alpha == "auto" else float(self.alpha)
-        devices = resolve_devices(self.devices, data.order)
-        return _FitPlan(data, laplacians, devices, loss, lam, alpha, bool(early))
+        return lam, alpha
 
     def _resolve_graphs(self, data: TensorInput) -> list:
         """One Laplacian per mode from X (a Hypergraph) and ``laplacians=``, checked.
@@ -678,10 +682,8 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 lap = fitted
         graphs = [lap if k == s else None for k in range(data.order)]
         loss = get_loss(self.loss)
-        lam = loss.default_lam if self.lam == "auto" else float(self.lam)
-        alpha = loss.default_alpha if self.alpha == "auto" else float(self.alpha)
         devices = available_or_cpu(self.devices_)
-        plan = _FitPlan(data, graphs, devices, loss, lam, alpha, False)
+        plan = _FitPlan(data, graphs, devices, loss, *self._weights(loss), False)
         problem = self._build_problem(plan, data)
         state = self._fitted_state(problem, data.shape[s])
         self._fold_in_sample_mode(problem, state, problem.laplacians[s])

@@ -16,6 +16,8 @@ from scipy.sparse import csgraph
 from sklearn.neighbors import kneighbors_graph
 from sklearn.utils import check_array
 
+from ._validation import check_int
+
 __all__ = [
     "cooccurrence_graph",
     "graph_laplacians",
@@ -210,16 +212,6 @@ def graph_laplacians(adjacencies: Sequence) -> list[sp.csr_array | None]:
 # --------------------------------------------------------------------------------------------
 
 
-def _check_int(value, name: str, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}.")
-    value = int(value)
-    if value < low or (high is not None and value > high):
-        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be {bound}, got {value}.")
-    return value
-
-
 def knn_graph(
     features,
     n_neighbors: int = 10,
@@ -255,7 +247,7 @@ def knn_graph(
     n_samples = X.shape[0]
     if n_samples < 2:
         raise ValueError(f"features must have at least 2 samples, got {n_samples}.")
-    n_neighbors = _check_int(n_neighbors, "n_neighbors", 1, n_samples - 1)
+    n_neighbors = check_int(n_neighbors, "n_neighbors", 1, n_samples - 1)
     if mode not in ("connectivity", "distance"):
         raise ValueError(f"mode must be 'connectivity' or 'distance', got {mode!r}.")
     if sigma is not None:
@@ -399,7 +391,7 @@ def cooccurrence_graph(
         if len(set(others)) != len(others):
             raise ValueError(f"other_modes has repeated modes: {list(other_modes)}.")
     if n_neighbors is not None:
-        n_neighbors = _check_int(n_neighbors, "n_neighbors", 1)
+        n_neighbors = check_int(n_neighbors, "n_neighbors", 1)
     if normalize not in (None, "cosine", "jaccard"):
         raise ValueError(f"normalize must be None, 'cosine' or 'jaccard', got {normalize!r}.")
 

@@ -113,7 +113,7 @@ def load_lastfm2k(data_home: str | os.PathLike | None = None, *, order: int = 3)
     Raises
     ------
     FileNotFoundError
-        If a required file is missing (the message names it).
+        Naming the first required file that is missing.
     ValueError
         If ``order`` is not 3 or 4 or a file is malformed.
     """

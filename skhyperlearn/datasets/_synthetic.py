@@ -11,6 +11,7 @@ import sparse
 from scipy.sparse.linalg import expm_multiply
 from sklearn.utils import Bunch, check_random_state
 
+from .._validation import check_int
 from ..graphs import knn_graph, normalized_laplacian
 
 __all__ = ["make_hypergraph"]
@@ -36,14 +37,6 @@ low-pass filtered by the heat kernel exp(−smoothness · L_k), so it is smooth 
 value (plus optional Gaussian noise), for values="binary" the value 1 at cells drawn with
 probability proportional to the CP value.
 """
-
-
-def _check_int(value, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}.")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}.")
-    return int(value)
 
 
 def _check_real(value, name: str, low: float, high: float = math.inf) -> float:
@@ -83,7 +76,7 @@ def _check_communities(n_communities, shape: tuple[int, ...], rank: int) -> list
         )
     out = []
     for k, (c, n) in enumerate(zip(n_communities, shape, strict=True)):
-        c = _check_int(c, f"n_communities[{k}]", 1)
+        c = check_int(c, f"n_communities[{k}]", 1)
         if c > n:
             raise ValueError(f"n_communities[{k}] = {c} exceeds shape[{k}] = {n}.")
         out.append(c)
@@ -102,7 +95,7 @@ def _n_entries(n_entries, density, shape: tuple[int, ...], rank: int) -> int:
     if n_entries is None:
         # 5 % of the cells, but no more than ~20 entries per parameter of the planted model
         return max(1, min(n_cells, round(0.05 * n_cells), 20 * rank * sum(shape)))
-    n_entries = _check_int(n_entries, "n_entries", 1)
+    n_entries = check_int(n_entries, "n_entries", 1)
     if n_entries > n_cells:
         raise ValueError(f"n_entries = {n_entries} exceeds the number of cells {n_cells}.")
     return n_entries
@@ -325,12 +318,12 @@ def make_hypergraph(
     ((30, 20, 10), 500, 3)
     """
     shape = _check_shape(shape)
-    rank = _check_int(rank, "rank", 1)
+    rank = check_int(rank, "rank", 1)
     n_entries = _n_entries(n_entries, density, shape, rank)
     if values not in ("binary", "real"):
         raise ValueError(f"values must be 'binary' or 'real', got {values!r}.")
     noise = _check_real(noise, "noise", 0.0, 1.0 if values == "binary" else math.inf)
-    n_neighbors = _check_int(n_neighbors, "n_neighbors", 1)
+    n_neighbors = check_int(n_neighbors, "n_neighbors", 1)
     smoothness = _check_real(smoothness, "smoothness", 0.0)
     communities = _check_communities(n_communities, shape, rank)
     rng = check_random_state(random_state)

@@ -207,9 +207,7 @@ class DiffusionBlock(nn.Module):
         super().__init__()
         if n_steps < 0:
             raise ValueError(f"n_steps must be >= 0, got {n_steps}")
-        self.rank = rank
-        self.hidden = hidden
-        self.n_steps = n_steps
+        self.rank, self.hidden, self.n_steps = rank, hidden, n_steps
         self.cheb = ChebyshevFilter(rank, hidden, n_terms)
         self.activation = activation() if isinstance(activation, type) else activation
         self.lstm = nn.LSTMCell(hidden, hidden)
