@@ -72,7 +72,7 @@ def check_int(value, name: str, low: int | None = None, high: int | None = None)
     not a mode).
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__}).")
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}.")
     out = int(value)
     if (low is not None and out < low) or (high is not None and out > high):
         bound = f">= {low}" if high is None else f"in [{low}, {high}]"
