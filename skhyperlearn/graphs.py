@@ -301,8 +301,9 @@ def _tensor_coords(tensor) -> tuple[np.ndarray, tuple[int, ...]]:
 
 
 def _normalize_mode(m, order: int, name: str) -> int:
-    if isinstance(m, bool) or not isinstance(m, Integral):
+    if isinstance(m, (bool, np.bool_)) or not isinstance(m, Integral):
         raise TypeError(f"{name} must be an integer mode index, got {m!r}.")
+    m = check_int(m, name)
     if not -order <= m < order:
         raise ValueError(f"{name} must be in [{-order}, {order - 1}] for an order-{order} tensor.")
     return int(m) % order
