@@ -577,6 +577,27 @@ _graph_case(
     TypeError,
     "n_neighbors must be an integer",
 )
+_KNN_F = np.array([[0.0, 1.0], [1.0, 0.0], [1e-5, 1e-5], [2e-5, 2e-5], [3.0, 3.0]])
+for _c in (1e200, 1e-200):
+    for _mode in ("connectivity", "distance"):
+        _graph_case(
+            f"graphs-knn-features-{_c:g}-{_mode}",
+            lambda c=_c: {"f": _KNN_F * c},
+            lambda d, m=_mode: graphs.knn_graph(d["f"], n_neighbors=2, mode=m),
+            check=lambda w, d, m=_mode: np.testing.assert_allclose(
+                w.toarray(), graphs.knn_graph(_KNN_F, n_neighbors=2, mode=m).toarray(), rtol=1e-12
+            ),
+        )
+_graph_case(
+    "graphs-knn-features-1e200-given-sigma",
+    lambda: {"f": _KNN_F * 1e200},
+    lambda d: graphs.knn_graph(d["f"], n_neighbors=2, mode="distance", sigma=1e195),
+    check=lambda w, d: np.testing.assert_allclose(
+        w.toarray(),
+        graphs.knn_graph(_KNN_F, n_neighbors=2, mode="distance", sigma=1e-5).toarray(),
+        rtol=1e-12,
+    ),
+)
 _graph_case(
     "graphs-knn-nan-features",
     lambda: {"f": np.array([[0.0], [np.nan], [1.0]])},
