@@ -10,7 +10,14 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._decomposition import HyperLearnDecomposition
 from ._params import BaseHyperLearn
-from ._validation import working_dtype
+from ._validation import (
+    check_int,
+    check_laplacian_list,
+    check_value_range,
+    laplacian_size,
+    n_cells,
+    working_dtype,
+)
 
 __all__ = ["HyperLearnRegressor"]
 
@@ -171,6 +178,10 @@ class HyperLearnRegressor(RegressorMixin, BaseHyperLearn):
     @staticmethod
     def _as_coords(X) -> np.ndarray:
         """Integer coordinates from a validated 2-D array (integer-valued floats accepted)."""
+        if X.dtype.kind == "u" and X.size and int(X.max()) > np.iinfo(np.int64).max:
+            raise ValueError(
+                f"X holds coordinate {int(X.max())}, beyond the largest index (2^63 - 1)."
+            )
         if X.dtype.kind in "iu":
             return X.astype(np.int64, copy=False)
         if X.dtype.kind == "b" or not np.all(np.equal(np.mod(X, 1), 0)):
@@ -200,7 +211,10 @@ class HyperLearnRegressor(RegressorMixin, BaseHyperLearn):
         order = coords.shape[1]
         seen = coords.max(axis=0) + 1
         if self.shape is not None:
-            shape = tuple(int(n) for n in np.asarray(self.shape).ravel())
+            shape = tuple(
+                check_int(n, f"shape[{k}]", low=1)
+                for k, n in enumerate(np.asarray(self.shape, dtype=object).ravel())
+            )
             if len(shape) != order:
                 raise ValueError(
                     f"shape has {len(shape)} entries but X has {order} columns (one per mode)."
@@ -209,14 +223,16 @@ class HyperLearnRegressor(RegressorMixin, BaseHyperLearn):
                 raise ValueError(f"shape must hold positive sizes, got {shape}.")
         else:
             laps = self.laplacians
-            if laps is not None and (len(laps) != order):
-                raise ValueError(
-                    f"laplacians has {len(laps)} entries but X has {order} columns; give one "
-                    "Laplacian (or None) per mode."
-                )
+            if laps is not None:
+                check_laplacian_list(laps, order, what=f"X has {order} columns")
             shape = tuple(
-                int(lap.shape[0]) if laps is not None and lap is not None else int(seen[k])
+                laplacian_size(lap, k) if laps is not None and lap is not None else int(seen[k])
                 for k, lap in enumerate(laps if laps is not None else [None] * order)
+            )
+        if n_cells(shape) > np.iinfo(np.int64).max:
+            raise ValueError(
+                f"shape {shape} has {n_cells(shape):.3g} cells, more than 2^63: no sparse "
+                "tensor can index them."
             )
         over = [k for k in range(order) if seen[k] > shape[k]]
         if over:
@@ -250,6 +266,7 @@ class HyperLearnRegressor(RegressorMixin, BaseHyperLearn):
         shape = self._infer_shape(coords)
         dtype = working_dtype(y.dtype)
         values = np.asarray(y, dtype=dtype)
+        check_value_range(values, "y")
         # Average repeated coordinates: one observed entry holding their least-squares value.
         linear = np.ravel_multi_index(tuple(coords.T), shape)
         cells, inverse, counts = np.unique(linear, return_inverse=True, return_counts=True)

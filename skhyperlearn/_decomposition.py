@@ -24,7 +24,7 @@ from ._kernels import DEFAULT_CHUNK_BYTES, cp_values
 from ._memory import estimate_fit_bytes, format_bytes, parse_bytes
 from ._params import BaseHyperLearn
 from ._typing import TensorLike
-from ._validation import TensorInput, check_laplacians, check_tensor
+from ._validation import TensorInput, check_laplacians, check_tensor, drop_zeros, n_cells
 from .solvers._als import ExactUpdate, solve_mode
 from .solvers._checkpoint import Checkpoint
 from .solvers._distributed import check_process_group
@@ -121,9 +121,19 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         Weight λ > 0 of the data term against the graph terms (whose weight is ½). ``"auto"``:
         1.0 for ``loss="hypergraph"`` and 0.1 for ``loss="observed"`` (values found to work
         for binary hyperedges and for ratings on a 1–5 scale; tune it with ``GridSearchCV``).
+
+        Scale of X: with ``A_k = c^(1/K)·A'_k`` the data term of ``c·X`` is c² times that of X
+        while every graph and ridge term is ``c^(2/K)`` times its own, so fitting ``c·X`` with
+        ``lam`` is the same problem as fitting X with ``lam·c^(2 − 2/K)`` (not ``lam·c²``): the
+        factors are ``c^(1/K)`` times those and the reconstruction c times (from the
+        correspondingly scaled start; biases of ``loss="observed"`` excepted when ``alpha > 0``).
+        Without graphs and ridge, the fit does not depend on the scale of X at all.
     laplacians : list of (sparse matrix, ndarray or None), default=None
         One Laplacian per mode (shape ``(N_k, N_k)``), ``None`` for a mode without a graph. Use
-        :func:`skhyperlearn.graphs.normalized_laplacian` to build one from an adjacency.
+        :func:`skhyperlearn.graphs.normalized_laplacian` to build one from an adjacency. Each
+        must be symmetric positive semidefinite (checked). When X is a ``Hypergraph`` that
+        carries graphs, its graphs win for their modes (with a warning where both give one)
+        and ``laplacians`` fills the others.
     loss : {"hypergraph", "observed"}, default="hypergraph"
         ``"hypergraph"``: every cell counts and absent hyperedges are zeros (computed over the
         stored entries only). ``"observed"``: only the stored entries count (completion).
@@ -170,7 +180,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     hidden : int, default=32
         HyperLearn solver: width q of the convolution output and of the LSTM state.
     n_steps : int, default=10
-        HyperLearn solver: diffusion steps T with shared weights.
+        HyperLearn solver: diffusion steps T with shared weights (at least 1 with that solver).
     learning_rate : float, default=1e-3
         HyperLearn solver: Adam's learning rate.
     inner_steps : int, default=1
@@ -194,8 +204,8 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         ``factors``, ``biases`` and ``mean`` (torch tensors, on each mode's device) and, with
         early stopping, ``validation_rmse``; returning True stops training cleanly.
     warm_start : bool, default=False
-        Start from the fitted factors of a previous call to fit (same X shape) instead of
-        ``init``.
+        Start from the fitted factors of a previous call to fit (same X shape and rank; a
+        changed rank is refused) instead of ``init``.
     max_memory : int, str or None, default=None
         Refuse to fit, before any work, when the estimated peak memory exceeds this (bytes, or
         a string such as ``"4GB"``); chunks of stored entries are then sized to stay within it.
@@ -240,7 +250,10 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     Notes
     -----
     Repeated coordinates of a COO tensor are summed, as pydata ``sparse`` does. For ndarray
-    input, the stored entries are its non-zero cells.
+    input, the stored entries are its non-zero cells. Explicit zeros follow one rule in every
+    sparse format (pydata ``sparse`` and scipy alike): with ``loss="observed"`` a stored zero
+    is an observed 0; with ``loss="hypergraph"`` it is the same as an absent cell (J does not
+    change) and is dropped.
 
     :meth:`transform` folds new entities in by the exact solve of the sample mode with the other
     factors fixed; the sample mode's graph is taken from X when X is a ``Hypergraph``, else from
@@ -287,16 +300,29 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             raise ValueError(
                 f"sample_mode={self.sample_mode} is out of range for X of order {data.order}."
             )
-        graphs = data.laplacians if data.laplacians is not None else self.laplacians
-        name = "X.laplacians" if data.laplacians is not None else "laplacians"
-        laplacians = check_laplacians(graphs, data.shape, name)
+        laplacians = self._resolve_graphs(data)
         self._check_init(data.shape)
-        if self.warm_start and hasattr(self, "factors_") and self.tensor_shape_ != data.shape:
+        if self.warm_start and hasattr(self, "factors_"):
+            if self.tensor_shape_ != data.shape:
+                raise ValueError(
+                    f"warm_start=True needs X of the fitted shape {tuple(self.tensor_shape_)}, "
+                    f"got {data.shape}."
+                )
+            fitted_rank = self.factors_[0].shape[1]
+            if fitted_rank != self.rank:
+                raise ValueError(
+                    f"warm_start=True starts from the fitted factors of rank {fitted_rank}, but "
+                    f"rank={self.rank}; set warm_start=False to fit the new rank from init."
+                )
+        if self.solver == "hyperlearn" and self.n_steps < 1:
             raise ValueError(
-                f"warm_start=True needs X of the fitted shape {tuple(self.tensor_shape_)}, "
-                f"got {data.shape}."
+                f"n_steps={self.n_steps}: the HyperLearn solver's blocks need at least one "
+                "diffusion step (n_steps=0 is only meaningful with solver='als', which ignores it)."
             )
         loss = get_loss(self.loss)
+        if not loss.entrywise:
+            # Every cell counts: a stored zero is an absent cell (same J), whatever the format.
+            data = drop_zeros(data)
         nnz = data.values.shape[0]
         early = self.early_stopping
         if early == "auto":
@@ -321,6 +347,27 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         lam = loss.default_lam if self.lam == "auto" else float(self.lam)
         alpha = loss.default_alpha if self.alpha == "auto" else float(self.alpha)
         return lam, alpha
+
+    def _resolve_graphs(self, data: TensorInput) -> list:
+        """One Laplacian per mode from X (a Hypergraph) and ``laplacians=``, checked.
+
+        Where both give a graph for a mode, the Hypergraph's wins (it was built with X's
+        entities) and a warning names those modes; ``laplacians=`` fills the modes the
+        Hypergraph has no graph for.
+        """
+        own = check_laplacians(data.laplacians, data.shape, "X.laplacians")
+        given = check_laplacians(self.laplacians, data.shape, "laplacians")
+        if data.laplacians is None:
+            return given
+        both = [k for k in range(data.order) if own[k] is not None and given[k] is not None]
+        if both:
+            warnings.warn(
+                f"X (a Hypergraph) carries graphs for modes {both} and laplacians= gives some "
+                "too: X's graphs are used there, laplacians= only for modes X has none for.",
+                UserWarning,
+                stacklevel=5,
+            )
+        return [o if o is not None else g for o, g in zip(own, given, strict=True)]
 
     def _check_init(self, shape) -> None:
         if isinstance(self.init, str):
@@ -349,34 +396,43 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     def _log(self, message: str) -> None:
         print(f"[{type(self).__name__}] {message}", file=sys.stdout, flush=True)
 
+    def _max_memory_bytes(self) -> int:
+        # numpy scalars (np.int64 from arithmetic) are as good as int; np.True_ is no size.
+        value = self.max_memory
+        if isinstance(value, np.generic) and not isinstance(value, np.bool_):
+            value = value.item()
+        return parse_bytes(value)
+
     def _chunk_bytes(self) -> int:
         if self.max_memory is None:
             return DEFAULT_CHUNK_BYTES
         # A few chunk temporaries are alive at once; keep them a small share of the budget.
-        limit = parse_bytes(self.max_memory)
+        limit = self._max_memory_bytes()
         return int(min(DEFAULT_CHUNK_BYTES, max(limit // 32, 2**20)))
 
     def _check_memory(self, plan: _FitPlan, data: TensorInput) -> int:
         """Estimate the fit's peak memory and refuse, before any work, when over max_memory."""
+        # Python ints: numpy ones (np.uint8(2) passes the constraints) would wrap in products.
+        rank = int(self.rank)
         estimate = estimate_fit_bytes(
             data.shape,
             data.values.shape[0],
-            self.rank,
+            rank,
             data.values.dtype.itemsize,
-            loss_bytes=plan.loss.buffer_bytes(data.shape, self.rank, data.values.dtype.itemsize),
+            loss_bytes=plan.loss.buffer_bytes(data.shape, rank, data.values.dtype.itemsize),
             entrywise=plan.loss.entrywise,
             solver=self.solver,
             chunk_bytes=self._chunk_bytes(),
             laplacian_nnz=[lap.nnz for lap in plan.laplacians if lap is not None],
             n_devices=len(set(plan.devices)),
-            n_terms=self.n_terms,
-            hidden=self.hidden,
-            n_steps=self.n_steps,
+            n_terms=int(self.n_terms),
+            hidden=int(self.hidden),
+            n_steps=int(self.n_steps),
         )
-        if self.max_memory is not None and estimate > parse_bytes(self.max_memory):
+        if self.max_memory is not None and estimate > self._max_memory_bytes():
             raise MemoryError(
                 f"max_memory: the fit needs an estimated {format_bytes(estimate)} but "
-                f"max_memory={self.max_memory!r} ({format_bytes(parse_bytes(self.max_memory))})"
+                f"max_memory={self.max_memory!r} ({format_bytes(self._max_memory_bytes())})"
                 f"; {data.values.shape[0]} stored entries × {data.order} modes at rank "
                 f"{self.rank}. Raise max_memory, lower the rank, or use fewer entries."
             )
@@ -635,7 +691,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         self.blocks_ = None if record.blocks is None else [b.block.cpu() for b in record.blocks]
         self.tensor_shape_ = plan.data.shape
         others = [s for k, s in enumerate(plan.data.shape) if k != self.sample_mode]
-        self.n_features_in_ = int(np.prod(others))
+        self.n_features_in_ = n_cells(others)
         self.devices_ = [str(d) for d in plan.devices]
         self._laplacians_fit = plan.laplacians
 
@@ -816,7 +872,8 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
     @property
     def _n_features_out(self) -> int:
-        return self.rank
+        # The fitted rank: set_params(rank=...) before a refit does not rename the features.
+        return self.factors_[0].shape[1] if hasattr(self, "factors_") else self.rank
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

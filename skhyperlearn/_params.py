@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from numbers import Integral, Real
 
+import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -61,6 +62,26 @@ class BaseHyperLearn(_CompactReprMixin, BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
+
+    def _validate_params(self) -> None:
+        """scikit-learn's checks, after refusing booleans where numbers are expected.
+
+        ``True`` is an ``Integral`` to Python, so ``sample_mode=True`` or ``rank=True`` would
+        pass the intervals and mean 1; a boolean is accepted only where the constraints say
+        "boolean" (``bias``, ``warm_start``, ``early_stopping``) or "verbose".
+        """
+        for name, constraints in self._parameter_constraints.items():
+            value = getattr(self, name)
+            if (
+                isinstance(value, (bool, np.bool_))
+                and "boolean" not in constraints
+                and "verbose" not in constraints
+            ):
+                raise TypeError(
+                    f"The {name!r} parameter of {type(self).__name__} must be a number, not a "
+                    f"boolean; got {name}={value!r}."
+                )
+        super()._validate_params()
 
     def _set_shared(self, params: dict) -> None:
         """Store the shared parameters from a subclass's ``locals()`` (each under its name)."""

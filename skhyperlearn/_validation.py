@@ -6,16 +6,33 @@ was given. Nothing the caller passed in is modified: arrays are copied before th
 
 from __future__ import annotations
 
-import numbers
+import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from numbers import Integral
 
 import numpy as np
 import scipy.sparse as sp
 import sparse
 from sklearn.utils import check_array
 
-__all__ = ["TensorInput", "check_int", "check_laplacians", "check_tensor", "working_dtype"]
+__all__ = [
+    "TensorInput",
+    "check_int",
+    "check_laplacian_list",
+    "check_laplacians",
+    "check_tensor",
+    "check_value_range",
+    "drop_zeros",
+    "laplacian_size",
+    "n_cells",
+    "working_dtype",
+]
+
+# Share of the dtype's largest number that ‖X‖² may reach: J, the Grams and the CG residuals
+# are sums of squares of that size, and a sweep adds a few of them together.
+_OVERFLOW_MARGIN = 1e-4
 
 
 @dataclass
@@ -43,6 +60,63 @@ def working_dtype(dtype: np.dtype) -> np.dtype:
     return np.dtype(np.float32) if dtype == np.float32 else np.dtype(np.float64)
 
 
+def n_cells(shape: Sequence[int]) -> int:
+    """The number of cells of a tensor of ``shape``, exact (a Python int never wraps)."""
+    return math.prod(int(n) for n in shape)
+
+
+def _fits_int64(shape: Sequence[int]) -> bool:
+    """Whether every linear (row-major) index of ``shape`` fits in an int64."""
+    return n_cells(shape) <= np.iinfo(np.int64).max
+
+
+def check_int(value, name: str, low: int | None = None, high: int | None = None) -> int:
+    """``value`` as a Python int: numpy integers accepted, booleans and non-integers refused.
+
+    The one integer check of every public entry point that takes counts, modes or sizes
+    (``np.int64`` and ``np.uint64`` from array arithmetic are as good as ``int``; ``True`` is
+    not a mode).
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}.")
+    out = int(value)
+    if (low is not None and out < low) or (high is not None and out > high):
+        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be {bound}, got {out}.")
+    return out
+
+
+def check_value_range(values: np.ndarray, name: str = "X") -> None:
+    """Refuse values whose squares overflow the working dtype; warn when they underflow.
+
+    The data term and the Grams are sums of squared values: values near 1e300 (float64) or
+    1e20 (float32) overflow on the first sweep whatever the solver does, so the fit is refused
+    before any work. Values whose squares are subnormal lose precision: a warning says so.
+    """
+    if values.size == 0:
+        return
+    info = np.finfo(values.dtype)
+    mags = np.abs(values)
+    big = float(mags.max())
+    # In float64 whatever the working dtype, so that the check itself cannot overflow.
+    total = big * big * float(values.size)
+    if not math.isfinite(total) or total > float(info.max) * _OVERFLOW_MARGIN:
+        raise ValueError(
+            f"{name} has values up to {big:.3g}: the sums of their squares overflow "
+            f"{values.dtype} (largest {float(info.max):.3g}). Divide {name} by a constant "
+            "(without graphs the fitted model scales with it; with graphs see lam)."
+        )
+    small = float(mags[mags > 0].min()) if np.any(mags > 0) else 0.0
+    if 0.0 < small and small * small < float(info.tiny):
+        warnings.warn(
+            f"{name} has values down to {small:.3g}, whose squares underflow {values.dtype} "
+            f"(smallest normal {float(info.tiny):.3g}): the fit loses precision. Multiply "
+            f"{name} by a constant.",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
 def _index_dtype(shape: Sequence[int]) -> np.dtype:
     """The narrowest index type the kernels gather with that holds every mode of ``shape``."""
     return np.dtype(np.int32) if max(shape, default=1) <= 2**31 - 1 else np.dtype(np.int64)
@@ -65,6 +139,9 @@ def _sum_duplicates(coords_t: np.ndarray, values: np.ndarray, shape: tuple[int, 
     idx = _index_dtype(shape)
     if coords_t.shape[1] == 0:
         return np.zeros(coords_t.shape, dtype=idx), values
+    if not _fits_int64(shape):
+        coords, summed = _sum_duplicates_by_rows(coords_t.T, values)
+        return np.ascontiguousarray(coords.T, dtype=idx), summed
     linear = np.ravel_multi_index(tuple(coords_t), shape)
     if coords_t.shape[1] == 1 or np.all(linear[1:] > linear[:-1]):
         del linear
@@ -85,6 +162,14 @@ def _sum_duplicates(coords_t: np.ndarray, values: np.ndarray, shape: tuple[int, 
     else:
         summed = np.add.reduceat(values[order], starts)
     return out, summed
+
+
+def _sum_duplicates_by_rows(coords: np.ndarray, values: np.ndarray):
+    """:func:`_sum_duplicates` for shapes with more than 2^63 cells (no linear index fits)."""
+    uniq, inverse = np.unique(coords, axis=0, return_inverse=True)
+    summed = np.zeros(uniq.shape[0], dtype=values.dtype)
+    np.add.at(summed, inverse.ravel(), values)
+    return uniq.astype(np.int64), summed
 
 
 def _from_coo(x: sparse.COO, name: str) -> TensorInput:
@@ -136,9 +221,7 @@ def _from_scipy(x, name: str) -> TensorInput:
     coords_t = np.stack([mat.row, mat.col])
     values = np.array(mat.data, dtype=mat.dtype)
     coords_t, values = _sum_duplicates(coords_t, values, tuple(mat.shape))
-    keep = values != 0
-    if not keep.all():
-        coords_t, values = np.ascontiguousarray(coords_t[:, keep]), values[keep]
+    # Stored zeros are kept here as in every sparse format; _check_params applies the one rule.
     return TensorInput(coords_t.T, values, tuple(int(s) for s in mat.shape))
 
 
@@ -170,6 +253,24 @@ def _real_array(x, name: str, min_order: int):
     return x
 
 
+def drop_zeros(data: TensorInput, name: str = "X") -> TensorInput:
+    """``data`` without its stored zeros (for losses where a zero cell is an absent one).
+
+    Raises when nothing is left: a tensor of zeros has no hyperedge to learn from.
+    """
+    keep = data.values != 0
+    if bool(keep.all()):
+        return data
+    if not bool(keep.any()):
+        raise ValueError(
+            f"{name} has only zero values among its {keep.size} stored entries: with "
+            "loss='hypergraph' a zero is an absent hyperedge, so there is nothing to fit."
+        )
+    # Keep the kernels' layout: (nnz, K) as the transpose of a contiguous (K, nnz) array.
+    coords = np.ascontiguousarray(data.coords.T[:, keep]).T
+    return TensorInput(coords, data.values[keep], data.shape, data.laplacians)
+
+
 def check_tensor(x, name: str = "X", *, min_order: int = 2) -> TensorInput:
     """Validate a tensor given as ``sparse.COO``, scipy sparse, ndarray or a Hypergraph container.
 
@@ -177,6 +278,8 @@ def check_tensor(x, name: str = "X", *, min_order: int = 2) -> TensorInput:
     ----------
     x : sparse.COO, sparse array, scipy sparse matrix, array-like or Hypergraph
         The tensor. Repeated coordinates of a COO tensor are summed, as pydata sparse does.
+        One rule for explicit zeros: a sparse input (pydata or scipy) keeps every stored entry,
+        zeros included; an ndarray stores its non-zero cells (it cannot say more).
     name : str
         Parameter name used in error messages.
     min_order : int
@@ -211,6 +314,7 @@ def check_tensor(x, name: str = "X", *, min_order: int = 2) -> TensorInput:
         raise ValueError(
             f"{name} is empty: it has no stored (non-zero) entries, shape {out.shape}."
         )
+    check_value_range(out.values, name)
     out.laplacians = laplacians
     return out
 
@@ -265,7 +369,50 @@ def _check_one_laplacian(lap, k: int, n: int, name: str):
             f"{where} has positive off-diagonal entries (max {float(off_vals.max()):.3g}), i.e. "
             "negative graph weights; a Laplacian's off-diagonal entries are -w_ij <= 0."
         )
+    _check_semidefinite(mat, where, scale)
     return mat
+
+
+# Up to this size the smallest eigenvalue is computed exactly (dense); above, a short power
+# iteration looks for a negative one.
+_DENSE_EIG_SIZE = 500
+_POWER_STEPS = 30
+
+
+def _check_semidefinite(mat: sp.csr_array, where: str, scale: float) -> None:
+    """Refuse a Laplacian with a negative eigenvalue (J would be unbounded below).
+
+    The checks before leave a symmetric matrix with a non-negative diagonal and non-positive
+    off-diagonal entries. Such a matrix is semidefinite when its rows sum to ≥ 0 (diagonal
+    dominance: every combinatorial Laplacian ``D - W``), which costs one pass. Otherwise
+    (normalized Laplacians, or a diagonal too small for the weights) the smallest eigenvalue is
+    computed exactly up to 500 nodes; above, 30 power steps on ``cI - L`` (a non-negative matrix
+    whose top eigenvector is the one of L's smallest eigenvalue) give Rayleigh quotients, each
+    an upper bound of that eigenvalue: one below ``-tol`` proves a negative eigenvalue. A small
+    negative eigenvalue that 30 steps do not reach passes: the check is cheap, not exhaustive.
+    """
+    n = mat.shape[0]
+    tol = max(1e-8, 100 * n * np.finfo(np.float64).eps) * scale
+    if float((mat @ np.ones(n)).min()) >= -tol:
+        return
+    if n <= _DENSE_EIG_SIZE:
+        lowest = float(np.linalg.eigvalsh(mat.toarray())[0])
+    else:
+        shift = float(mat.diagonal().max())
+        v = np.full(n, 1.0 / np.sqrt(n))
+        lowest = float(v @ (mat @ v))
+        for _ in range(_POWER_STEPS):
+            if lowest < -tol:
+                break
+            w = shift * v - mat @ v
+            v = w / np.linalg.norm(w)
+            lowest = min(lowest, float(v @ (mat @ v)))
+    if lowest < -tol:
+        raise ValueError(
+            f"{where} has a negative eigenvalue ({lowest:.3g}): a graph Laplacian is positive "
+            "semidefinite (otherwise J has no minimum). Build it with "
+            "skhyperlearn.graphs.normalized_laplacian."
+        )
 
 
 def check_laplacians(laplacians, shape: Sequence[int], name: str = "laplacians") -> list:
@@ -273,6 +420,17 @@ def check_laplacians(laplacians, shape: Sequence[int], name: str = "laplacians")
     order = len(shape)
     if laplacians is None:
         return [None] * order
+    check_laplacian_list(laplacians, order, name)
+    return [
+        None if lap is None else _check_one_laplacian(lap, k, n, name)
+        for k, (lap, n) in enumerate(zip(laplacians, shape, strict=True))
+    ]
+
+
+def check_laplacian_list(
+    laplacians, order: int, name: str = "laplacians", what: str | None = None
+) -> None:
+    """The container of ``laplacians``: a list or tuple of ``order`` entries (types only)."""
     if sp.issparse(laplacians) or isinstance(laplacians, np.ndarray):
         raise TypeError(
             f"{name} must be a list of {order} Laplacians (one per mode, None for a mode "
@@ -282,21 +440,15 @@ def check_laplacians(laplacians, shape: Sequence[int], name: str = "laplacians")
         raise TypeError(f"{name} must be a list or tuple, got {type(laplacians).__name__}.")
     if len(laplacians) != order:
         raise ValueError(
-            f"{name} has {len(laplacians)} entries but X is a tensor of order {order}; "
+            f"{name} has {len(laplacians)} entries but "
+            f"{what or f'X is a tensor of order {order}'}; "
             f"give one Laplacian (or None) per mode."
         )
-    return [
-        None if lap is None else _check_one_laplacian(lap, k, n, name)
-        for k, (lap, n) in enumerate(zip(laplacians, shape, strict=True))
-    ]
 
 
-def check_int(value, name: str, low: int, high: int | None = None) -> int:
-    """``value`` as an int in ``[low, high]``; the error names ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}.")
-    value = int(value)
-    if value < low or (high is not None and value > high):
-        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be {bound}, got {value}.")
-    return value
+def laplacian_size(lap, k: int, name: str = "laplacians") -> int:
+    """The number of rows of ``laplacians[k]`` (a sparse matrix, an ndarray or nested lists)."""
+    shape = lap.shape if sp.issparse(lap) else np.shape(lap)
+    if len(shape) != 2:
+        raise ValueError(f"{name}[{k}] must be a 2-D matrix, got shape {tuple(shape)}.")
+    return int(shape[0])

@@ -99,6 +99,20 @@ def _check_adjacency_values(W: sp.csr_array) -> float:
     return gap
 
 
+def _rescale_weights(W: sp.csr_array) -> None:
+    """Divide W, in place, by the power of two nearest its largest weight.
+
+    The normalized Laplacian does not change when W is scaled, but its degrees overflow for
+    weights near 1e308 (the graph silently became the identity) and lose precision for
+    subnormal ones; a power of two scales every weight exactly.
+    """
+    if W.data.size == 0:
+        return
+    top = float(W.data.max())
+    if top > 0:
+        W.data = np.ldexp(W.data, -int(np.frexp(top)[1]))
+
+
 def normalized_laplacian(
     adjacency: ArrayLike | sp.sparray | sp.spmatrix | sparse.SparseArray, *, copy: bool = True
 ) -> sp.csr_array:
@@ -148,6 +162,7 @@ def normalized_laplacian(
     gap = _check_adjacency_values(W)
     if gap > 0:
         W = sp.csr_array((W + W.T) * 0.5)
+    _rescale_weights(W)
     # W is a private copy unless the caller allowed overwriting (copy=False): work in place
     L = csgraph.laplacian(W, normed=True, copy=False)
     # csgraph scales w_ij by d_i^{-1/2} then d_j^{-1/2}: the rounding differs between (i, j) and
@@ -200,6 +215,33 @@ def graph_laplacians(adjacencies: Sequence) -> list[sp.csr_array | None]:
 # --------------------------------------------------------------------------------------------
 
 
+# Metrics whose distances scale with the features (cosine: do not change at all).
+_HOMOGENEOUS_METRICS = {"minkowski", "euclidean", "l2", "manhattan", "l1", "cityblock"}
+_HOMOGENEOUS_METRICS |= {"chebyshev", "infinity", "cosine"}
+
+
+def _rescaled_features(X, metric):
+    """Features divided by a power of two near their largest magnitude, and that power.
+
+    Neighbours do not change when every feature is scaled, but distances of features near
+    1e200 overflow (and near 1e-200 underflow) when squared; a power of two scales exactly.
+    Other metrics (callables, Mahalanobis, ...) are left alone, with unit 1.
+    """
+    if not isinstance(metric, str) or metric not in _HOMOGENEOUS_METRICS:
+        return X, 1.0
+    values = X.data if sp.issparse(X) else X
+    top = float(np.abs(values).max()) if values.size else 0.0
+    if top == 0.0:
+        return X, 1.0
+    exponent = int(np.frexp(top)[1])
+    if sp.issparse(X):
+        X = X.copy()  # never the caller's buffers
+        X.data = np.ldexp(X.data, -exponent)
+    else:
+        X = np.ldexp(X, -exponent)
+    return X, 1.0 if metric == "cosine" else float(np.ldexp(1.0, exponent))
+
+
 def knn_graph(
     features: ArrayLike | sp.sparray | sp.spmatrix,
     n_neighbors: int = 10,
@@ -244,13 +286,16 @@ def knn_graph(
         if not isinstance(sigma, Real) or not np.isfinite(sigma) or sigma <= 0:
             raise ValueError(f"sigma must be a positive finite number, got {sigma!r}.")
 
+    X, unit = _rescaled_features(X, metric)
     G = kneighbors_graph(X, n_neighbors, mode=mode, metric=metric)
     G = sp.csr_array(G, dtype=np.float64)
     if mode == "distance":
-        d = G.data
+        d = G.data  # in units of `unit`: the weights depend on d / sigma only
         if sigma is None:
             positive = d[d > 0]
             sigma = float(np.median(positive)) if positive.size else 1.0
+        else:
+            sigma = float(sigma) / unit
         # keep far neighbours as (tiny) edges rather than letting exp underflow drop them
         G.data = np.maximum(np.exp(-(d**2) / (2.0 * sigma**2)), np.finfo(np.float64).tiny)
     else:
@@ -289,8 +334,9 @@ def _tensor_coords(tensor) -> tuple[np.ndarray, tuple[int, ...]]:
 
 
 def _normalize_mode(m, order: int, name: str) -> int:
-    if isinstance(m, bool) or not isinstance(m, Integral):
+    if isinstance(m, (bool, np.bool_)) or not isinstance(m, Integral):
         raise TypeError(f"{name} must be an integer mode index, got {m!r}.")
+    m = check_int(m, name)
     if not -order <= m < order:
         raise ValueError(f"{name} must be in [{-order}, {order - 1}] for an order-{order} tensor.")
     return int(m) % order

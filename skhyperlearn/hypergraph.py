@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 import sparse
 
-from ._validation import check_laplacians
+from ._validation import check_int, check_laplacians
 from .graphs import normalized_laplacian
 
 __all__ = ["Hypergraph"]
@@ -386,8 +386,7 @@ def _check_graph(graph: Any, k: int, n: int) -> sp.csr_array | None:
 
 
 def _check_mode(mode: Any, ndim: int, name: str) -> int:
-    if not isinstance(mode, numbers.Integral) or isinstance(mode, bool):
-        raise TypeError(f"{name} must be an int, got {type(mode).__name__}.")
+    mode = check_int(mode, name)
     if not -ndim <= mode < ndim:
         raise ValueError(f"{name} must be in [0, {ndim}) for a tensor of order {ndim}, got {mode}.")
     return int(mode) % ndim

@@ -23,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 REF = "tests/test_references.py"
 HL = "tests/test_hyperlearn.py"
+SCALE = "tests/test_scale_properties.py"
+CAT2 = "tests/test_catalogue2.py"
 LOSSES = "skhyperlearn/solvers/losses"
 
 # (name, file, original line fragment, mutated fragment, tests to run)
@@ -52,7 +54,7 @@ MUTATIONS = [
     ("bias dropped from the ridge of J", "skhyperlearn/solvers/_problem.py",
      "out = out + (b * b).sum()", "out = out", [REF]),
     ("ridge dropped from the blocks' exact bias", f"{LOSSES}/_observed.py",
-     "/ (lam * count + alpha + 1e-12)", "/ (lam * count + 1e-12)", [REF]),
+     "den = lam * count + alpha", "den = lam * count", [REF]),
     ("mean update half a step", f"{LOSSES}/_observed.py",
      "return state.mean + float(res.mean())", "return state.mean + 0.5 * float(res.mean())",
      [REF]),
@@ -67,6 +69,11 @@ MUTATIONS = [
      [REF, "tests/test_kernels.py"]),
     ("kernel: the mode's own bias left in its target", "skhyperlearn/_kernels.py",
      "if b is not None and j != skip:", "if b is not None:", [REF, "tests/test_kernels.py"]),
+    ("ridge floor absolute again (1 at least)", f"{LOSSES}/_hypergraph.py",
+     "floor = relative_floor(self.gram.dtype, scale)",
+     "floor = relative_floor(self.gram.dtype, max(scale, 1.0))", [SCALE]),
+    ("Laplacians no longer checked semidefinite", "skhyperlearn/_validation.py",
+     "    _check_semidefinite(mat, where, scale)\n", "", [CAT2]),
 ]  # fmt: skip
 
 

@@ -32,6 +32,15 @@ edges). Non-commercial use only; cite the Last.fm website (http://www.lastfm.com
 
 def _read_names(path: Path, header: tuple[str, ...], encoding: str) -> dict[int, str]:
     """``id -> name`` from a tab-separated file whose first two columns are id and name."""
+    try:
+        return _parse_names(path, header, encoding)
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{path} is not {encoding} text (wrong encoding?): {exc.reason} at byte {exc.start}."
+        ) from None
+
+
+def _parse_names(path: Path, header: tuple[str, ...], encoding: str) -> dict[int, str]:
     names: dict[int, str] = {}
     with open(path, encoding=encoding, newline=None) as handle:
         first = handle.readline().rstrip("\n").split("\t")

@@ -318,12 +318,16 @@ def load_monti_movielens(
         ) from exc
     if not h5py.is_hdf5(path):
         raise ValueError(f"{path} is not a MATLAB v7.3 (HDF5) file.")
-    with h5py.File(path, "r") as f:
-        ratings = _mat_dense(f, "M", path)
-        train_mask = _mat_dense(f, "Otraining", path)
-        test_mask = _mat_dense(f, "Otest", path)
-        users = _mat_sparse(f, "W_users", path)
-        movies = _mat_sparse(f, "W_movies", path)
+    try:
+        with h5py.File(path, "r") as f:
+            ratings = _mat_dense(f, "M", path)
+            train_mask = _mat_dense(f, "Otraining", path)
+            test_mask = _mat_dense(f, "Otest", path)
+            users = _mat_sparse(f, "W_users", path)
+            movies = _mat_sparse(f, "W_movies", path)
+    except (OSError, KeyError, RuntimeError) as exc:
+        # HDF5's own messages (a truncated file, a corrupt chunk) do not say which file.
+        raise ValueError(f"{path} cannot be read (truncated or corrupt HDF5 file?): {exc}") from exc
     n_users, n_items = ratings.shape
     for name, value, shape in (
         ("Otraining", train_mask, ratings.shape),

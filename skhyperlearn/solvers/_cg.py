@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
 
-__all__ = ["pcg", "ridge_floor"]
+__all__ = ["pcg", "relative_floor", "ridge_floor"]
 
 # Relative floor on the diagonal of each system: keeps a mode solvable when its Gram matrix is
 # singular (rank above a mode's size, rows without entries) without visibly changing J.
@@ -17,6 +18,17 @@ def ridge_floor(dtype: torch.dtype) -> float:
     """The relative diagonal floor of a mode's system in ``dtype``."""
     # In float32 a 1e-10 floor is below rounding and leaves singular rows singular.
     return max(_RIDGE_FLOOR, 100 * torch.finfo(dtype).eps)
+
+
+def relative_floor(dtype: torch.dtype, scale: float) -> float:
+    """The diagonal floor of a system whose largest diagonal entry is ``scale``.
+
+    Relative to the system, never absolute: an absolute floor would swamp the systems of data
+    scaled by 1e-10 (all-zero factors) and the fit would depend on the scale of X. A system
+    that is all zeros gets the smallest normal number, which only keeps divisions defined.
+    """
+    tiny = torch.finfo(dtype).tiny
+    return max(ridge_floor(dtype) * scale, tiny) if math.isfinite(scale) else tiny
 
 
 def pcg(

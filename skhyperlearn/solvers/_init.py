@@ -6,6 +6,7 @@ polish it before the chosen solver runs.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -14,6 +15,9 @@ import torch
 from scipy.sparse.linalg import LinearOperator, eigsh
 
 from ._problem import Problem, State
+
+# Exact products of dimensions: numpy's int64 products wrap above 2^63 cells.
+n_cells = math.prod
 
 __all__ = ["initial_state", "resolve_init", "svd_factors"]
 
@@ -24,8 +28,13 @@ _AUTO_SVD_MAX_ORDER = 4
 
 def _min_unfolding_dim(shape: Sequence[int]) -> int:
     """The smallest dimension of any mode unfolding: svds needs a rank below it."""
-    total = int(np.prod(shape, dtype=np.int64))
+    total = n_cells(shape)
     return min(min(n, total // n) for n in shape)
+
+
+def _unfoldings_indexable(shape: Sequence[int]) -> bool:
+    """Whether every unfolding's columns can be numbered in int64 (scipy's largest index)."""
+    return all(n_cells(shape) // n <= np.iinfo(np.int64).max for n in shape)
 
 
 def resolve_init(init, solver: str, shape: Sequence[int], nnz: int, rank: int):
@@ -39,7 +48,8 @@ def resolve_init(init, solver: str, shape: Sequence[int], nnz: int, rank: int):
     if not isinstance(init, str):
         return init, False
     can_svd = (
-        rank < _min_unfolding_dim(shape)
+        _unfoldings_indexable(shape)
+        and rank < _min_unfolding_dim(shape)
         and nnz <= _AUTO_SVD_MAX_ENTRIES
         and len(shape) <= _AUTO_SVD_MAX_ORDER
     )
@@ -53,8 +63,13 @@ def resolve_init(init, solver: str, shape: Sequence[int], nnz: int, rank: int):
 def _unfolding(coords: np.ndarray, values: np.ndarray, shape: Sequence[int], mode: int):
     """The sparse mode-``mode`` unfolding ``X_(k)`` (rows: mode k; columns: the other modes)."""
     others = [j for j in range(len(shape)) if j != mode]
+    if n_cells([shape[j] for j in others]) > np.iinfo(np.int64).max:
+        raise ValueError(
+            f"init='svd' cannot unfold mode {mode} of shape {tuple(shape)}: its unfolding has "
+            "more than 2^63 columns. Use init='random'."
+        )
     cols = np.ravel_multi_index(tuple(coords[:, j] for j in others), [shape[j] for j in others])
-    n_cols = int(np.prod([shape[j] for j in others], dtype=np.int64))
+    n_cols = n_cells([shape[j] for j in others])
     return sp.csr_array(
         (values.astype(np.float64), (coords[:, mode], cols)), shape=(shape[mode], n_cols)
     )
@@ -124,7 +139,7 @@ def initial_state(
         else:
             # Scale so that [[A]] has roughly the magnitude of the stored values.
             typical = float(np.sqrt(np.mean(values.astype(np.float64) ** 2)))
-            scale = (max(typical, 1e-12) / rank) ** (1.0 / len(shape)) * 2.0
+            scale = (max(typical, np.finfo(np.float64).tiny) / rank) ** (1.0 / len(shape)) * 2.0
             arrays = _random_factors(shape, rank, scale, random_state)
     else:
         arrays = [np.array(a, dtype=np.float64) for a in init]

@@ -13,6 +13,7 @@ import torch
 
 from .._kernels import cp_values
 from ._problem import Problem, State
+from ._rounds import wants_stop
 
 __all__ = ["Monitor", "validation_rmse"]
 
@@ -116,7 +117,7 @@ class Monitor:
             info["validation_rmse"] = score
         self.scores.append(score)
         self._stall = 0 if self._keep_if_best(score, state, iteration) else self._stall + 1
-        if self.callback is not None and self.callback(dict(info)) is True:
+        if self.callback is not None and wants_stop(self.callback(dict(info))):
             self.stop_reason = "callback"
             return True
         if self.n_iter_no_change is not None and self._stall >= self.n_iter_no_change:

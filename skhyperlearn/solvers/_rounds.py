@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ._checkpoint import Checkpoint
 from ._problem import Problem, State
 from ._schedules import Update
@@ -79,6 +81,15 @@ def _advance(bar, info: dict) -> None:
     bar.update(1)
 
 
+def wants_stop(answer) -> bool:
+    """Whether a callback's return value asks to stop: True, including numpy's ``np.True_``.
+
+    Only booleans count, so that a callback returning some other object by accident (a count,
+    a list) never stops a fit.
+    """
+    return isinstance(answer, (bool, np.bool_)) and bool(answer)
+
+
 def _stalled(history: list[float], tol: float) -> bool:
     if len(history) < 2:
         return False
@@ -135,7 +146,7 @@ def run_rounds(
             result.history.append(info["loss"])
             result.n_iter = it
             message = report(it, info, state)
-            stop = callback is not None and callback(message) is True
+            stop = callback is not None and wants_stop(callback(message))
             if log is not None:
                 log(_format(kind, it, message, problem.lam))
             _advance(bar, message)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from ..._kernels import gram_hadamard, hypergraph_sq_error, mttkrp
-from .._cg import pcg, ridge_floor
+from .._cg import pcg, relative_floor
 from .._sparse import csr_diagonal
 from ._base import Loss, ModeQuadratic, register_loss
 
@@ -39,14 +39,18 @@ class HypergraphQuadratic(ModeQuadratic):
         g, v = torch.linalg.eigh(self.gram)
         shifts = 2.0 * lam * g.clamp_min(0) + 2.0 * alpha
         rhs = 2.0 * lam * (self.linear @ v)
-        floor = ridge_floor(self.gram.dtype) * max(float(shifts.max()), 1.0)
+        lap_diag = None if lap is None else csr_diagonal(lap)
+        scale = float(shifts.max())
+        if lap_diag is not None and lap_diag.numel():
+            scale = max(scale, float(lap_diag.max()))
+        floor = relative_floor(self.gram.dtype, scale)
         if lap is None:
             # Pseudo-inverse on the null space of G: those directions carry no data.
             safe = torch.where(shifts > floor, shifts, 1)
             y = torch.where(shifts > floor, rhs / safe, 0)
             return y @ v.T, None
         shifts = shifts + floor
-        diag = csr_diagonal(lap)[:, None] + shifts
+        diag = lap_diag[:, None] + shifts
 
         def op(y: torch.Tensor) -> torch.Tensor:
             return lap @ y + y * shifts

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from ..._kernels import mode_normal_equations, observed_residuals, observed_sq_error
-from .._cg import pcg, ridge_floor
+from .._cg import pcg, relative_floor
 from .._sparse import csr_diagonal
 from ._base import Loss, ModeQuadratic, register_loss
 
@@ -37,7 +37,9 @@ def solve_rowwise(
     eye = torch.eye(width, dtype=grams.dtype, device=grams.device)
     system = 2.0 * lam * grams + 2.0 * alpha * eye
     scale = float(system.diagonal(dim1=1, dim2=2).abs().max()) if n else 1.0
-    system = system + ridge_floor(grams.dtype) * max(scale, 1.0) * eye
+    if lap is not None and n:
+        scale = max(scale, float(csr_diagonal(lap).abs().max()))
+    system = system + relative_floor(grams.dtype, scale) * eye
     b = 2.0 * lam * rhs
     if lap is None:
         return torch.linalg.solve(system, b.unsqueeze(-1)).squeeze(-1)
@@ -91,7 +93,10 @@ class RowwiseQuadratic(ModeQuadratic):
         rank = a.shape[1]
         cross = (self.gram[:, rank, :rank] * a).sum(1)
         count = self.gram[:, rank, rank]
-        return lam * (self.linear[:, rank] - cross) / (lam * count + alpha + 1e-12)
+        # Rows without entries (count 0) and no ridge have no bias to learn: zero, not 0/0.
+        den = lam * count + alpha
+        num = lam * (self.linear[:, rank] - cross)
+        return torch.where(den > 0, num / torch.where(den > 0, den, 1), 0)
 
 
 @register_loss
