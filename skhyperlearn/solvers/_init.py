@@ -61,15 +61,23 @@ def resolve_init(init, solver: str, shape: Sequence[int], nnz: int, rank: int):
 
 
 def _unfolding(coords: np.ndarray, values: np.ndarray, shape: Sequence[int], mode: int):
-    """The sparse mode-``mode`` unfolding ``X_(k)`` (rows: mode k; columns: the other modes)."""
+    """The sparse mode-``mode`` unfolding ``X_(k)`` restricted to its non-empty columns.
+
+    Columns without a stored entry change neither the left singular vectors nor the singular
+    values, and keeping them would make ``X_(k)ᵀ v`` a dense vector as long as the product of
+    the other modes (5·10¹⁰ numbers for a 4th-order Last.fm unfolding): the columns are
+    renumbered over the distinct ones present, at most one per stored entry.
+    """
     others = [j for j in range(len(shape)) if j != mode]
-    if n_cells([shape[j] for j in others]) > np.iinfo(np.int64).max:
-        raise ValueError(
-            f"init='svd' cannot unfold mode {mode} of shape {tuple(shape)}: its unfolding has "
-            "more than 2^63 columns. Use init='random'."
+    if n_cells([shape[j] for j in others]) <= np.iinfo(np.int64).max:
+        linear = np.ravel_multi_index(
+            tuple(coords[:, j] for j in others), [shape[j] for j in others]
         )
-    cols = np.ravel_multi_index(tuple(coords[:, j] for j in others), [shape[j] for j in others])
-    n_cols = n_cells([shape[j] for j in others])
+        _, cols = np.unique(linear, return_inverse=True)
+    else:  # no linear index fits: distinct rows of the other modes' coordinates instead
+        _, cols = np.unique(coords[:, others], axis=0, return_inverse=True)
+    cols = cols.ravel()
+    n_cols = int(cols.max()) + 1 if cols.size else 0
     return sp.csr_array(
         (values.astype(np.float64), (coords[:, mode], cols)), shape=(shape[mode], n_cols)
     )
@@ -82,8 +90,14 @@ _DENSE_SVD_CELLS = 1_000_000
 def _leading_left_singular(unf, rank: int, random_state: np.random.RandomState):
     """Top ``rank`` left singular vectors and values of a sparse unfolding."""
     n, m = unf.shape
-    if n * m <= _DENSE_SVD_CELLS:
+    # With no more non-empty columns than the rank, the dense unfolding is no larger than the
+    # factor matrix it yields.
+    if n * m <= _DENSE_SVD_CELLS or m <= rank:
         u, s, _ = np.linalg.svd(unf.toarray(), full_matrices=False)
+        missing = rank - u.shape[1]
+        if missing > 0:  # directions the data does not reach: zero columns, zero values
+            u = np.hstack([u, np.zeros((n, missing))])
+            s = np.concatenate([s, np.zeros(missing)])
         return u[:, :rank], s[:rank]
     # Eigenvectors of X Xᵀ through products with X and Xᵀ: memory O(nnz + N_k·rank), never the
     # right singular vectors, which for a wide unfolding would dwarf the tensor.
@@ -103,10 +117,11 @@ def svd_factors(
     factors = []
     for k in range(len(shape)):
         unf = _unfolding(coords, values, shape, k)
-        if rank >= min(unf.shape):
+        full = (shape[k], n_cells(shape) // shape[k])
+        if rank >= min(full):
             raise ValueError(
                 f"rank={rank} cannot be produced by init='svd': the mode-{k} unfolding has shape "
-                f"{unf.shape} and svds needs rank < {min(unf.shape)}. Use init='random' or a "
+                f"{full} and svds needs rank < {min(full)}. Use init='random' or a "
                 "smaller rank."
             )
         u, s = _leading_left_singular(unf, rank, random_state)
