@@ -29,14 +29,7 @@ CONFIG = BlockConfig(**SMALL, learning_rate=1e-2)
 LOSSES = ["hypergraph", "observed"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # On a small, shared machine torch's intra-op threads make tiny sparse products orders of
-    # magnitude slower under load; one thread keeps the module fast and changes no result.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _data(loss, seed=0):
