@@ -164,9 +164,15 @@ def normalized_laplacian(
         W = sp.csr_array((W + W.T) * 0.5)
     _rescale_weights(W)
     # W is a private copy unless the caller allowed overwriting (copy=False): work in place
-    L = csgraph.laplacian(W, normed=True, copy=False)
-    # csgraph scales w_ij by d_i^{-1/2} then d_j^{-1/2}: the rounding differs between (i, j) and
-    # (j, i); averaging with the transpose makes L exactly symmetric for CG and eigensolvers
+    return _symmetric_laplacian(csgraph.laplacian(W, normed=True, copy=False))
+
+
+def _symmetric_laplacian(L) -> sp.csr_array:
+    """csgraph's Laplacian made exactly symmetric, float64 CSR with sorted indices.
+
+    csgraph scales w_ij by d_i^{-1/2} then d_j^{-1/2}: the rounding differs between (i, j) and
+    (j, i); averaging with the transpose makes L exactly symmetric for CG and eigensolvers.
+    """
     L = sp.csr_array(L, dtype=np.float64)
     L = sp.csr_array((L + L.T) * 0.5)
     L.eliminate_zeros()
@@ -242,6 +248,21 @@ def _rescaled_features(X, metric):
     return X, 1.0 if metric == "cosine" else float(np.ldexp(1.0, exponent))
 
 
+def _gaussian_weights(d: np.ndarray, sigma: float | None, unit: float) -> np.ndarray:
+    """Weights ``exp(−d² / (2σ²))`` of kNN distances ``d`` given in units of ``unit``.
+
+    Apart from ``knn_graph`` because the bandwidth has its own rules: the weights depend on
+    ``d / sigma`` only, so a given ``sigma`` is brought to the same unit as ``d``.
+    """
+    if sigma is None:
+        positive = d[d > 0]
+        sigma = float(np.median(positive)) if positive.size else 1.0
+    else:
+        sigma = float(sigma) / unit
+    # keep far neighbours as (tiny) edges rather than letting exp underflow drop them
+    return np.maximum(np.exp(-(d**2) / (2.0 * sigma**2)), np.finfo(np.float64).tiny)
+
+
 def knn_graph(
     features: ArrayLike | sp.sparray | sp.spmatrix,
     n_neighbors: int = 10,
@@ -290,14 +311,7 @@ def knn_graph(
     G = kneighbors_graph(X, n_neighbors, mode=mode, metric=metric)
     G = sp.csr_array(G, dtype=np.float64)
     if mode == "distance":
-        d = G.data  # in units of `unit`: the weights depend on d / sigma only
-        if sigma is None:
-            positive = d[d > 0]
-            sigma = float(np.median(positive)) if positive.size else 1.0
-        else:
-            sigma = float(sigma) / unit
-        # keep far neighbours as (tiny) edges rather than letting exp underflow drop them
-        G.data = np.maximum(np.exp(-(d**2) / (2.0 * sigma**2)), np.finfo(np.float64).tiny)
+        G.data = _gaussian_weights(G.data, sigma, unit)
     else:
         G.data[:] = 1.0
     W = G.maximum(G.T).tocsr()
@@ -365,6 +379,69 @@ def _top_k_per_row(W: sp.csr_array, k: int) -> sp.csr_array:
     )
 
 
+def _check_cooccurrence(tensor, mode, other_modes, n_neighbors, normalize):
+    """``cooccurrence_graph``'s checks in their order: coordinates, shape, modes, n_neighbors."""
+    coords, shape = _tensor_coords(tensor)
+    order = len(shape)
+    if order < 2:
+        raise ValueError(f"tensor must have at least 2 modes, got {order}.")
+    mode = _normalize_mode(mode, order, "mode")
+    others = _context_modes(other_modes, mode, order)
+    if n_neighbors is not None:
+        n_neighbors = check_int(n_neighbors, "n_neighbors", 1)
+    if normalize not in (None, "cosine", "jaccard"):
+        raise ValueError(f"normalize must be None, 'cosine' or 'jaccard', got {normalize!r}.")
+    return coords, shape, mode, others, n_neighbors
+
+
+def _context_modes(other_modes, mode: int, order: int) -> list[int]:
+    """The context modes, ``other_modes`` checked against ``mode`` (default: all the others)."""
+    if other_modes is None:
+        return [m for m in range(order) if m != mode]
+    if isinstance(other_modes, (str, bytes)) or not isinstance(other_modes, Sequence):
+        raise TypeError(f"other_modes must be a sequence of ints, got {other_modes!r}.")
+    others = [_normalize_mode(m, order, "other_modes") for m in other_modes]
+    if not others:
+        raise ValueError("other_modes must name at least one mode.")
+    if mode in others:
+        raise ValueError(f"other_modes must not contain mode {mode}.")
+    if len(set(others)) != len(others):
+        raise ValueError(f"other_modes has repeated modes: {list(other_modes)}.")
+    return others
+
+
+def _shared_contexts(coords: np.ndarray, shape, mode: int, others: list[int]):
+    """``B Bᵀ`` less its diagonal ``|C_i|`` (returned too: the normalizations need it).
+
+    ``B`` is the binary incidence of ``mode``'s entities (rows) and the context tuples of
+    ``others`` (columns), built from the stored entries ``coords`` (K, nnz) only.
+    """
+    n_nodes = shape[mode]
+    contexts = _context_ids(coords[others], tuple(shape[m] for m in others))
+    n_contexts = int(contexts.max()) + 1
+    B = sp.csr_array(
+        (np.ones(contexts.size), (coords[mode], contexts)), shape=(n_nodes, n_contexts)
+    )
+    B.sum_duplicates()
+    B.data[:] = 1.0  # an entity meets a context once, however many entries repeat it
+
+    W = sp.csr_array(B @ B.T)
+    sizes = W.diagonal()  # |C_i|
+    W.setdiag(0.0)
+    W.eliminate_zeros()
+    return W, sizes
+
+
+def _normalize_counts(W: sp.csr_array, sizes: np.ndarray, normalize: str) -> None:
+    """Shared-context counts of ``W`` divided in place by the cosine or Jaccard denominator."""
+    rows = np.repeat(np.arange(W.shape[0]), np.diff(W.indptr))
+    cols = W.indices
+    if normalize == "cosine":
+        W.data = W.data / np.sqrt(sizes[rows] * sizes[cols])
+    else:
+        W.data = W.data / (sizes[rows] + sizes[cols] - W.data)
+
+
 def cooccurrence_graph(
     tensor: sparse.SparseArray | sp.sparray | sp.spmatrix,
     mode: int,
@@ -407,50 +484,15 @@ def cooccurrence_graph(
     entities adds ``m²`` entries, so very popular contexts make the product dense-ish. Restrict
     ``other_modes`` or drop such contexts beforehand when that is a concern.
     """
-    coords, shape = _tensor_coords(tensor)
-    order = len(shape)
-    if order < 2:
-        raise ValueError(f"tensor must have at least 2 modes, got {order}.")
-    mode = _normalize_mode(mode, order, "mode")
-    if other_modes is None:
-        others = [m for m in range(order) if m != mode]
-    else:
-        if isinstance(other_modes, (str, bytes)) or not isinstance(other_modes, Sequence):
-            raise TypeError(f"other_modes must be a sequence of ints, got {other_modes!r}.")
-        others = [_normalize_mode(m, order, "other_modes") for m in other_modes]
-        if not others:
-            raise ValueError("other_modes must name at least one mode.")
-        if mode in others:
-            raise ValueError(f"other_modes must not contain mode {mode}.")
-        if len(set(others)) != len(others):
-            raise ValueError(f"other_modes has repeated modes: {list(other_modes)}.")
-    if n_neighbors is not None:
-        n_neighbors = check_int(n_neighbors, "n_neighbors", 1)
-    if normalize not in (None, "cosine", "jaccard"):
-        raise ValueError(f"normalize must be None, 'cosine' or 'jaccard', got {normalize!r}.")
-
+    coords, shape, mode, others, n_neighbors = _check_cooccurrence(
+        tensor, mode, other_modes, n_neighbors, normalize
+    )
     n_nodes = shape[mode]
     if coords.shape[1] == 0:
         return sp.csr_array((n_nodes, n_nodes), dtype=np.float64)
-    contexts = _context_ids(coords[others], tuple(shape[m] for m in others))
-    n_contexts = int(contexts.max()) + 1
-    B = sp.csr_array(
-        (np.ones(contexts.size), (coords[mode], contexts)), shape=(n_nodes, n_contexts)
-    )
-    B.sum_duplicates()
-    B.data[:] = 1.0  # an entity meets a context once, however many entries repeat it
-
-    W = sp.csr_array(B @ B.T)
-    sizes = W.diagonal()  # |C_i|
-    W.setdiag(0.0)
-    W.eliminate_zeros()
+    W, sizes = _shared_contexts(coords, shape, mode, others)
     if normalize is not None:
-        rows = np.repeat(np.arange(n_nodes), np.diff(W.indptr))
-        cols = W.indices
-        if normalize == "cosine":
-            W.data = W.data / np.sqrt(sizes[rows] * sizes[cols])
-        else:
-            W.data = W.data / (sizes[rows] + sizes[cols] - W.data)
+        _normalize_counts(W, sizes, normalize)
     if n_neighbors is not None:
         W = _top_k_per_row(W, n_neighbors)
         W = sp.csr_array(W.maximum(W.T))

@@ -303,16 +303,7 @@ class Hypergraph:
         mode_columns, values = _split_table(table, columns, weights)
         if mode_columns[0].shape[0] == 0:
             raise ValueError("table has no rows: a hypergraph needs at least one hyperedge.")
-        order = len(mode_columns)
-        if ids is None:
-            ids = [None] * order
-        elif isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence) or len(ids) != order:
-            raise ValueError(f"ids must be a list of {order} entries (one per mode column).")
-        vocabularies, coords = [], []
-        for k, (column, vocabulary) in enumerate(zip(mode_columns, ids, strict=True)):
-            vocab, codes = _encode(column, vocabulary, k)
-            vocabularies.append(vocab)
-            coords.append(codes)
+        vocabularies, coords = _encode_columns(mode_columns, ids)
         shape = tuple(len(v) for v in vocabularies)
         # has_duplicates=True makes pydata sparse sum the weights of repeated hyperedges.
         tensor = sparse.COO(np.stack(coords), values, shape=shape, has_duplicates=True)
@@ -546,6 +537,21 @@ def _encode(column: np.ndarray, vocabulary: Any, k: int) -> tuple[np.ndarray, np
         unknown = column[codes < 0][:5].tolist()
         raise ValueError(f"column {k} of table has ids missing from ids[{k}]: {unknown}")
     return vocab, codes
+
+
+def _encode_columns(mode_columns: list, ids) -> tuple[list, list]:
+    """Each mode column's vocabulary and codes, ``ids`` checked against the number of columns."""
+    order = len(mode_columns)
+    if ids is None:
+        ids = [None] * order
+    elif isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence) or len(ids) != order:
+        raise ValueError(f"ids must be a list of {order} entries (one per mode column).")
+    vocabularies, coords = [], []
+    for k, (column, vocabulary) in enumerate(zip(mode_columns, ids, strict=True)):
+        vocab, codes = _encode(column, vocabulary, k)
+        vocabularies.append(vocab)
+        coords.append(codes)
+    return vocabularies, coords
 
 
 def _lookup(vocabulary: np.ndarray, query: np.ndarray) -> np.ndarray:
