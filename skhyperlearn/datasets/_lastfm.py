@@ -78,6 +78,47 @@ def _friendship(pairs: np.ndarray, users: np.ndarray) -> sp.csr_array:
     return sp.csr_array(adjacency)
 
 
+def _read_files(folder: Path) -> tuple:
+    """Tag assignments, friendships, artist and tag names, each file checked as it is read."""
+    tagged = _read_int_table(folder / _TAGGED, _TAGGED_COLUMNS, skip_header=True)
+    months = tagged[:, 4]
+    if months.min() < 1 or months.max() > 12:
+        raise ValueError(f"{folder / _TAGGED} is malformed: months must lie in 1..12.")
+    friends = _read_int_table(
+        _require(folder / "user_friends.dat", "Last.fm friendships"),
+        _FRIENDS_COLUMNS,
+        skip_header=True,
+    )
+    # artists.dat is UTF-8 but tags.dat is ISO-8859-1 (see the data's PROVENANCE notes).
+    artist_names = _read_names(
+        _require(folder / "artists.dat", "Last.fm artist list"),
+        ("id", "name", "url", "pictureURL"),
+        "utf-8",
+    )
+    tag_names = _read_names(
+        _require(folder / "tags.dat", "Last.fm tag list"), ("tagID", "tagValue"), "latin-1"
+    )
+    return tagged, friends, artist_names, tag_names
+
+
+def _build_hypergraph(tagged: np.ndarray, friends: np.ndarray, order: int) -> tuple:
+    """Users (taggers and friends), their friendship graph and the tag-assignment hypergraph."""
+    months = tagged[:, 4]
+    users = np.union1d(tagged[:, 0], friends.ravel())
+    columns = [tagged[:, 0], tagged[:, 1], tagged[:, 2]]
+    if order == 4:
+        columns.append(tagged[:, 5] * 100 + months)
+    friendship = _friendship(friends, users)
+    graphs = [friendship] + [None] * (order - 1)
+    hypergraph = Hypergraph.from_edges(
+        np.stack(columns, axis=1),
+        ids=[users] + [None] * (order - 1),
+        graphs=graphs,
+        graph_kind="adjacency",
+    )
+    return users, friendship, hypergraph
+
+
 def load_lastfm2k(data_home: str | os.PathLike | None = None, *, order: int = 3) -> Bunch:
     """Load HetRec 2011 Last.fm 2K as a user × artist × tag (× month) hypergraph.
 
@@ -120,37 +161,8 @@ def load_lastfm2k(data_home: str | os.PathLike | None = None, *, order: int = 3)
     if order not in (3, 4) or isinstance(order, bool):
         raise ValueError(f"order must be 3 or 4, got {order!r}.")
     folder = _find_folder(data_home, _FOLDER, _TAGGED, "HetRec 2011 Last.fm 2K", _URL)
-    tagged = _read_int_table(folder / _TAGGED, _TAGGED_COLUMNS, skip_header=True)
-    months = tagged[:, 4]
-    if months.min() < 1 or months.max() > 12:
-        raise ValueError(f"{folder / _TAGGED} is malformed: months must lie in 1..12.")
-    friends = _read_int_table(
-        _require(folder / "user_friends.dat", "Last.fm friendships"),
-        _FRIENDS_COLUMNS,
-        skip_header=True,
-    )
-    # artists.dat is UTF-8 but tags.dat is ISO-8859-1 (see the data's PROVENANCE notes).
-    artist_names = _read_names(
-        _require(folder / "artists.dat", "Last.fm artist list"),
-        ("id", "name", "url", "pictureURL"),
-        "utf-8",
-    )
-    tag_names = _read_names(
-        _require(folder / "tags.dat", "Last.fm tag list"), ("tagID", "tagValue"), "latin-1"
-    )
-
-    users = np.union1d(tagged[:, 0], friends.ravel())
-    columns = [tagged[:, 0], tagged[:, 1], tagged[:, 2]]
-    if order == 4:
-        columns.append(tagged[:, 5] * 100 + months)
-    friendship = _friendship(friends, users)
-    graphs = [friendship] + [None] * (order - 1)
-    hypergraph = Hypergraph.from_edges(
-        np.stack(columns, axis=1),
-        ids=[users] + [None] * (order - 1),
-        graphs=graphs,
-        graph_kind="adjacency",
-    )
+    tagged, friends, artist_names, tag_names = _read_files(folder)
+    users, friendship, hypergraph = _build_hypergraph(tagged, friends, order)
     artist_ids, tag_ids = hypergraph.ids[1], hypergraph.ids[2]
     bunch = Bunch(
         hypergraph=hypergraph,

@@ -145,6 +145,55 @@ def _ratings(path: Path, n_users: int, n_items: int):
     return coords, ratings.astype(np.float64), stamps
 
 
+def _read_catalogue(folder: Path) -> dict:
+    """Users, movies and genres of ``u.user``/``u.item``/``u.genre``: checked before any rating."""
+    items = _read_fields(_require(folder / "u.item", "MovieLens 100K movie list"), 24)
+    users = _read_fields(_require(folder / "u.user", "MovieLens 100K user list"), 5)
+    genre_rows = _read_fields(_require(folder / "u.genre", "MovieLens 100K genre list"), 2)
+    n_items = _check_consecutive_ids([r[0] for r in items], folder / "u.item")
+    n_users = _check_consecutive_ids([r[0] for r in users], folder / "u.user")
+    if len(genre_rows) != _N_GENRE_FLAGS:
+        raise ValueError(
+            f"{folder / 'u.genre'} is malformed: expected {_N_GENRE_FLAGS} genres, "
+            f"got {len(genre_rows)}."
+        )
+    try:
+        genres = np.array([r[_ITEM_FIELDS:] for r in items], dtype=np.int64)
+        ages = np.array([r[1] for r in users], dtype=np.int64)
+    except ValueError:
+        raise ValueError(
+            f"{folder} is malformed: genre flags in u.item and ages in u.user must be integers."
+        ) from None
+    if not np.isin(genres, (0, 1)).all():
+        raise ValueError(f"{folder / 'u.item'} is malformed: genre flags must be 0 or 1.")
+    return dict(
+        n_users=n_users,
+        n_items=n_items,
+        genres=genres.astype(np.uint8),
+        genre_names=[r[0] for r in genre_rows],
+        item_titles=np.array([r[1] for r in items], dtype=object),
+        item_release_dates=np.array([r[2] for r in items], dtype=object),
+        user_age=ages,
+        user_gender=np.array([r[2] for r in users], dtype=object),
+        user_occupation=np.array([r[3] for r in users], dtype=object),
+        user_zip_code=np.array([r[4] for r in users], dtype=object),
+    )
+
+
+def _split_ratings(folder: Path, split: str | None, n_users: int, n_items: int):
+    """The training and test ratings of ``split`` (all of ``u.data`` and none for ``None``)."""
+    if split is None:
+        train = _ratings(folder / "u.data", n_users, n_items)
+        test = (np.zeros((0, 2), np.int64), np.zeros(0), np.zeros(0, np.int64))
+    else:
+        base = _require(folder / f"{split}.base", f"MovieLens 100K split {split}")
+        train = _ratings(base, n_users, n_items)
+        test = _ratings(
+            _require(folder / f"{split}.test", f"MovieLens 100K split {split}"), n_users, n_items
+        )
+    return train, test
+
+
 def load_movielens100k(
     data_home: str | os.PathLike | None = None, *, split: str | None = "u1"
 ) -> Bunch:
@@ -183,35 +232,9 @@ def load_movielens100k(
     if split is not None and split not in _SPLITS:
         raise ValueError(f"split must be one of {_SPLITS} or None, got {split!r}.")
     folder = _find_folder(data_home, "ml-100k", "u.data", "MovieLens 100K", _ML100K_URL)
-    items = _read_fields(_require(folder / "u.item", "MovieLens 100K movie list"), 24)
-    users = _read_fields(_require(folder / "u.user", "MovieLens 100K user list"), 5)
-    genre_rows = _read_fields(_require(folder / "u.genre", "MovieLens 100K genre list"), 2)
-    n_items = _check_consecutive_ids([r[0] for r in items], folder / "u.item")
-    n_users = _check_consecutive_ids([r[0] for r in users], folder / "u.user")
-    if len(genre_rows) != _N_GENRE_FLAGS:
-        raise ValueError(
-            f"{folder / 'u.genre'} is malformed: expected {_N_GENRE_FLAGS} genres, "
-            f"got {len(genre_rows)}."
-        )
-    try:
-        genres = np.array([r[_ITEM_FIELDS:] for r in items], dtype=np.int64)
-        ages = np.array([r[1] for r in users], dtype=np.int64)
-    except ValueError:
-        raise ValueError(
-            f"{folder} is malformed: genre flags in u.item and ages in u.user must be integers."
-        ) from None
-    if not np.isin(genres, (0, 1)).all():
-        raise ValueError(f"{folder / 'u.item'} is malformed: genre flags must be 0 or 1.")
-
-    if split is None:
-        train = _ratings(folder / "u.data", n_users, n_items)
-        test = (np.zeros((0, 2), np.int64), np.zeros(0), np.zeros(0, np.int64))
-    else:
-        base = _require(folder / f"{split}.base", f"MovieLens 100K split {split}")
-        train = _ratings(base, n_users, n_items)
-        test = _ratings(
-            _require(folder / f"{split}.test", f"MovieLens 100K split {split}"), n_users, n_items
-        )
+    catalogue = _read_catalogue(folder)
+    n_users, n_items = catalogue["n_users"], catalogue["n_items"]
+    train, test = _split_ratings(folder, split, n_users, n_items)
     return Bunch(
         train_coords=train[0],
         train_values=train[1],
@@ -220,16 +243,7 @@ def load_movielens100k(
         test_values=test[1],
         test_timestamps=test[2],
         shape=(n_users, n_items),
-        n_users=n_users,
-        n_items=n_items,
-        genres=genres.astype(np.uint8),
-        genre_names=[r[0] for r in genre_rows],
-        item_titles=np.array([r[1] for r in items], dtype=object),
-        item_release_dates=np.array([r[2] for r in items], dtype=object),
-        user_age=ages,
-        user_gender=np.array([r[2] for r in users], dtype=object),
-        user_occupation=np.array([r[3] for r in users], dtype=object),
-        user_zip_code=np.array([r[4] for r in users], dtype=object),
+        **catalogue,
         DESCR=_DESCR,
     )
 
@@ -264,6 +278,63 @@ def _mat_sparse(f, name: str, path: Path) -> sp.csr_array:
         shape=shape,
     )
     return sp.csr_array(csc)
+
+
+def _monti_path(path, data_home) -> Path:
+    """The ``.mat`` file to read: ``path``, else its place under the data folder."""
+    if path is None:
+        home = get_data_home(data_home)
+        path = home / "mgcnn" / "movielens" / "split_1.mat"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"Monti et al.'s MovieLens split not found: expected the file {path}. Set "
+                f"data_home or SKHYPERLEARN_DATA (source: {_MONTI_URL})."
+            )
+    return _require(Path(path), "Monti et al.'s MovieLens split (split_1.mat)")
+
+
+def _read_monti(path: Path) -> tuple:
+    """``M``, the two masks and the two graphs of the ``.mat`` file, their shapes checked."""
+    try:
+        import h5py
+    except ImportError as exc:
+        raise ImportError(
+            "load_monti_movielens needs h5py to read MATLAB v7.3 files: pip install h5py"
+        ) from exc
+    if not h5py.is_hdf5(path):
+        raise ValueError(f"{path} is not a MATLAB v7.3 (HDF5) file.")
+    try:
+        with h5py.File(path, "r") as f:
+            ratings = _mat_dense(f, "M", path)
+            train_mask = _mat_dense(f, "Otraining", path)
+            test_mask = _mat_dense(f, "Otest", path)
+            users = _mat_sparse(f, "W_users", path)
+            movies = _mat_sparse(f, "W_movies", path)
+    except (OSError, KeyError, RuntimeError) as exc:
+        # HDF5's own messages (a truncated file, a corrupt chunk) do not say which file.
+        raise ValueError(f"{path} cannot be read (truncated or corrupt HDF5 file?): {exc}") from exc
+    n_users, n_items = ratings.shape
+    for name, value, shape in (
+        ("Otraining", train_mask, ratings.shape),
+        ("Otest", test_mask, ratings.shape),
+        ("W_users", users, (n_users, n_users)),
+        ("W_movies", movies, (n_items, n_items)),
+    ):
+        if value.shape != shape:
+            raise ValueError(
+                f"{path} is malformed: {name} has shape {value.shape}; expected "
+                f"{shape} to match M {ratings.shape}."
+            )
+    return ratings, train_mask, test_mask, users, movies
+
+
+def _masked_ratings(ratings: np.ndarray, mask: np.ndarray, name: str, path: Path) -> tuple:
+    """Row-major coordinates and ratings where ``mask`` is set; M must be rated there."""
+    rows, cols = np.nonzero(mask)
+    values = ratings[rows, cols]
+    if not (values != 0).all():
+        raise ValueError(f"{path} is malformed: {name} marks entries where M is 0.")
+    return np.stack([rows, cols], axis=1).astype(np.int64), values
 
 
 def load_monti_movielens(
@@ -301,57 +372,16 @@ def load_monti_movielens(
     ValueError
         If the file is not a MATLAB v7.3 file or lacks / misshapes a variable.
     """
-    if path is None:
-        home = get_data_home(data_home)
-        path = home / "mgcnn" / "movielens" / "split_1.mat"
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"Monti et al.'s MovieLens split not found: expected the file {path}. Set "
-                f"data_home or SKHYPERLEARN_DATA (source: {_MONTI_URL})."
-            )
-    path = _require(Path(path), "Monti et al.'s MovieLens split (split_1.mat)")
-    try:
-        import h5py
-    except ImportError as exc:
-        raise ImportError(
-            "load_monti_movielens needs h5py to read MATLAB v7.3 files: pip install h5py"
-        ) from exc
-    if not h5py.is_hdf5(path):
-        raise ValueError(f"{path} is not a MATLAB v7.3 (HDF5) file.")
-    try:
-        with h5py.File(path, "r") as f:
-            ratings = _mat_dense(f, "M", path)
-            train_mask = _mat_dense(f, "Otraining", path)
-            test_mask = _mat_dense(f, "Otest", path)
-            users = _mat_sparse(f, "W_users", path)
-            movies = _mat_sparse(f, "W_movies", path)
-    except (OSError, KeyError, RuntimeError) as exc:
-        # HDF5's own messages (a truncated file, a corrupt chunk) do not say which file.
-        raise ValueError(f"{path} cannot be read (truncated or corrupt HDF5 file?): {exc}") from exc
+    path = _monti_path(path, data_home)
+    ratings, train_mask, test_mask, users, movies = _read_monti(path)
     n_users, n_items = ratings.shape
-    for name, value, shape in (
-        ("Otraining", train_mask, ratings.shape),
-        ("Otest", test_mask, ratings.shape),
-        ("W_users", users, (n_users, n_users)),
-        ("W_movies", movies, (n_items, n_items)),
-    ):
-        if value.shape != shape:
-            raise ValueError(
-                f"{path} is malformed: {name} has shape {value.shape}; expected "
-                f"{shape} to match M {ratings.shape}."
-            )
-    parts = []
-    for name, mask in (("Otraining", train_mask), ("Otest", test_mask)):
-        rows, cols = np.nonzero(mask)
-        values = ratings[rows, cols]
-        if not (values != 0).all():
-            raise ValueError(f"{path} is malformed: {name} marks entries where M is 0.")
-        parts.append((np.stack([rows, cols], axis=1).astype(np.int64), values))
+    train = _masked_ratings(ratings, train_mask, "Otraining", path)
+    test = _masked_ratings(ratings, test_mask, "Otest", path)
     return Bunch(
-        train_coords=parts[0][0],
-        train_values=parts[0][1],
-        test_coords=parts[1][0],
-        test_values=parts[1][1],
+        train_coords=train[0],
+        train_values=train[1],
+        test_coords=test[0],
+        test_values=test[1],
         shape=(n_users, n_items),
         n_users=n_users,
         n_items=n_items,
