@@ -244,79 +244,19 @@ def _sample_cells(factors, shape, n_entries: int, values: str, noise: float, rng
 # --------------------------------------------------------------------------------------------
 
 
-def make_hypergraph(
-    shape: Sequence[int] = (60, 50, 40),
-    rank: int = 4,
-    *,
-    n_entries: int | None = None,
-    density: float | None = None,
-    values: str = "binary",
-    noise: float = 0.0,
-    n_neighbors: int = 8,
-    smoothness: float = 2.0,
-    n_communities: int | Sequence[int] | None = None,
-    random_state: int | np.random.RandomState | None = None,
-) -> Bunch:
-    """Random sparse K-th order hypergraph with planted, graph-smooth CP factors.
-
-    For each mode k: entities are split into balanced communities, get latent positions around
-    their community's centre, and are linked by the kNN graph of those positions. The planted
-    factor ``A_k`` (N_k × rank, values in [0, 1]) is a community profile (each community owns
-    at least one component, so communities are visible in the factors) plus per-entity noise,
-    low-pass filtered with the heat kernel ``exp(−smoothness · L_k)`` of the graph. The tensor
-    stores ``n_entries`` distinct cells of the CP tensor ``[[A_1, …, A_K]]``.
-
-    Parameters
-    ----------
-    shape : sequence of int, default=(60, 50, 40)
-        ``(N_1, …, N_K)``, K >= 2 modes, every ``N_k >= 2``.
-    rank : int, default=4
-        Number of planted CP components R >= 1.
-    n_entries : int, optional
-        Number of distinct stored cells, ``1 <= n_entries <= prod(shape)``. Default: 5 % of the
-        cells, capped at ``20 · rank · sum(shape)``.
-    density : float, optional
-        Alternative to ``n_entries``: the fraction of cells stored, in (0, 1].
-    values : {"binary", "real"}, default="binary"
-        ``"real"``: cells are uniform at random and store the CP value ``Σ_r Π_k A_k[i_k, r]``
-        (a completion problem). ``"binary"``: each draw picks a cell with probability
-        proportional to its CP value (a hypergraph), without replacement, and stores 1.0.
-    noise : float, default=0.0
-        ``"real"``: Gaussian noise of standard deviation ``noise · std(values)`` is added.
-        ``"binary"``: the fraction in [0, 1] of draws made uniformly at random instead.
-    n_neighbors : int, default=8
-        Neighbours per entity in each mode's kNN graph (capped at ``N_k − 1``).
-    smoothness : float, default=2.0
-        Heat-kernel time ``τ >= 0``: a Laplacian eigencomponent ``λ`` of the factors is damped
-        by ``exp(−τλ)``; 0 leaves the per-entity noise unfiltered.
-    n_communities : int or sequence of int, optional
-        Communities per mode (one int for all modes, or one per mode, each ``<= N_k``).
-        Default: ``min(max(rank, 2), N_k)``.
-    random_state : int, RandomState instance or None, default=None
-        Seed; the output is deterministic for a fixed seed.
-
-    Returns
-    -------
-    data : sklearn.utils.Bunch
-        - ``tensor`` : sparse.COO of shape ``shape``, float64, coalesced (sorted, no duplicates);
-        - ``adjacencies`` : list of K symmetric ``scipy.sparse.csr_array`` kNN graphs;
-        - ``laplacians`` : list of K normalized Laplacians of those graphs;
-        - ``factors`` : list of K planted ``(N_k, rank)`` ndarrays;
-        - ``labels`` : list of K int64 arrays, the community of each entity;
-        - ``latent_positions`` : list of K ``(N_k, d_k)`` arrays the graphs were built on;
-        - ``shape``, ``rank``, ``DESCR``.
-
-    Raises
-    ------
-    ValueError
-        If a parameter is out of range; the message names it.
-
-    Examples
-    --------
-    >>> data = make_hypergraph((30, 20, 10), rank=3, n_entries=500, random_state=0)
-    >>> data.tensor.shape, data.tensor.nnz, len(data.laplacians)
-    ((30, 20, 10), 500, 3)
-    """
+def _checked_params(
+    shape,
+    rank,
+    n_entries,
+    density,
+    values,
+    noise,
+    n_neighbors,
+    smoothness,
+    n_communities,
+    random_state,
+) -> dict:
+    """``make_hypergraph``'s checks, in order, on its ``locals()``; returns ``_generate``'s."""
     shape = _check_shape(shape)
     rank = check_int(rank, "rank", 1)
     n_entries = _n_entries(n_entries, density, shape, rank)
@@ -327,7 +267,23 @@ def make_hypergraph(
     smoothness = _check_real(smoothness, "smoothness", 0.0)
     communities = _check_communities(n_communities, shape, rank)
     rng = check_random_state(random_state)
+    return dict(
+        shape=shape,
+        rank=rank,
+        n_entries=n_entries,
+        values=values,
+        noise=noise,
+        n_neighbors=n_neighbors,
+        smoothness=smoothness,
+        communities=communities,
+        rng=rng,
+    )
 
+
+def _generate(
+    shape, rank, n_entries, values, noise, n_neighbors, smoothness, communities, rng
+) -> Bunch:
+    """The planted modes, then the cells and their values: the work behind the checks."""
     modes = [
         _plant_mode(n, c, rank, n_neighbors, smoothness, rng)
         for n, c in zip(shape, communities, strict=True)
@@ -356,3 +312,65 @@ def make_hypergraph(
         rank=rank,
         DESCR=_DESCR,
     )
+
+
+def make_hypergraph(
+    shape: Sequence[int] = (60, 50, 40),
+    rank: int = 4,
+    *,
+    n_entries: int | None = None,
+    density: float | None = None,
+    values: str = "binary",
+    noise: float = 0.0,
+    n_neighbors: int = 8,
+    smoothness: float = 2.0,
+    n_communities: int | Sequence[int] | None = None,
+    random_state: int | np.random.RandomState | None = None,
+) -> Bunch:
+    """Random sparse K-th order hypergraph with planted, graph-smooth CP factors.
+
+    Each mode's factor is smooth on a kNN graph of its communities; the model is in ``DESCR``.
+
+    Parameters
+    ----------
+    shape : sequence of int, default=(60, 50, 40)
+        ``(N_1, …, N_K)``, K >= 2 modes, every ``N_k >= 2``.
+    rank : int, default=4
+        Number of planted CP components R >= 1.
+    n_entries : int, optional
+        Distinct stored cells in ``[1, prod(shape)]``; default 5 % of cells, ≤ ``20·R·sum(shape)``.
+    density : float, optional
+        Alternative to ``n_entries``: the fraction of cells stored, in (0, 1].
+    values : {"binary", "real"}, default="binary"
+        ``"real"``: uniform cells store their CP value ``Σ_r Π_k A_k[i_k, r]`` (completion).
+        ``"binary"``: cells drawn, without replacement, with probability ∝ CP value store 1.0.
+    noise : float, default=0.0
+        ``"real"``: Gaussian noise of standard deviation ``noise · std(values)`` is added.
+        ``"binary"``: the fraction in [0, 1] of draws made uniformly at random instead.
+    n_neighbors : int, default=8
+        Neighbours per entity in each mode's kNN graph (capped at ``N_k − 1``).
+    smoothness : float, default=2.0
+        Heat-kernel time ``τ >= 0`` of the factors' low-pass filter ``exp(−τ L_k)``.
+    n_communities : int or sequence of int, optional
+        Communities per mode (one int for all), each ``<= N_k``; default ``min(max(rank, 2), N_k)``.
+    random_state : int, RandomState instance or None, default=None
+        Seed; the output is deterministic for a fixed seed.
+
+    Returns
+    -------
+    data : sklearn.utils.Bunch
+        ``tensor`` (sparse.COO, float64, coalesced); lists of K: symmetric kNN ``adjacencies``
+        and normalized ``laplacians`` (csr_array), planted ``factors`` (N_k, rank), int64
+        ``labels`` (communities), ``latent_positions`` (N_k, d_k); ``shape``, ``rank``, ``DESCR``.
+
+    Raises
+    ------
+    ValueError
+        If a parameter is out of range; the message names it.
+
+    Examples
+    --------
+    >>> make_hypergraph((30, 20, 10), rank=3, n_entries=500, random_state=0).tensor.nnz
+    500
+    """
+    return _generate(**_checked_params(**locals()))
