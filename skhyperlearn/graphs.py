@@ -16,6 +16,7 @@ from numpy.typing import ArrayLike
 from scipy.sparse import csgraph
 from sklearn.neighbors import kneighbors_graph
 from sklearn.utils import check_array
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from ._validation import check_int
 
@@ -113,6 +114,11 @@ def _rescale_weights(W: sp.csr_array) -> None:
         W.data = np.ldexp(W.data, -int(np.frexp(top)[1]))
 
 
+@validate_params(
+    # copy is read as a truth value, as before: 0 or None still mean False
+    {"adjacency": ["array-like", "sparse matrix"], "copy": "no_validation"},
+    prefer_skip_nested_validation=True,
+)
 def normalized_laplacian(
     adjacency: ArrayLike | sp.sparray | sp.spmatrix | sparse.SparseArray, *, copy: bool = True
 ) -> sp.csr_array:
@@ -182,6 +188,12 @@ def _symmetric_laplacian(L) -> sp.csr_array:
     return L
 
 
+@validate_params(
+    # the body's message ("a list of adjacency matrices") says more than "a Sequence"; skipping
+    # the nested checks keeps each entry's message, prefixed with its position
+    {"adjacencies": "no_validation"},
+    prefer_skip_nested_validation=True,
+)
 def graph_laplacians(adjacencies: Sequence) -> list[sp.csr_array | None]:
     """Normalized Laplacian of each adjacency in a list, keeping ``None`` entries as ``None``.
 
@@ -263,6 +275,18 @@ def _gaussian_weights(d: np.ndarray, sigma: float | None, unit: float) -> np.nda
     return np.maximum(np.exp(-(d**2) / (2.0 * sigma**2)), np.finfo(np.float64).tiny)
 
 
+@validate_params(
+    {
+        "features": ["array-like", "sparse matrix"],
+        # the upper bound n_samples - 1 depends on features: checked in the body
+        "n_neighbors": [Integral],
+        "metric": [str, callable],
+        "mode": [StrOptions({"connectivity", "distance"})],
+        "sigma": [Interval(Real, 0, None, closed="neither"), None],
+    },
+    # kneighbors_graph validates the metric's name: its own check must run
+    prefer_skip_nested_validation=False,
+)
 def knn_graph(
     features: ArrayLike | sp.sparray | sp.spmatrix,
     n_neighbors: int = 10,
@@ -442,6 +466,18 @@ def _normalize_counts(W: sp.csr_array, sizes: np.ndarray, normalize: str) -> Non
         W.data = W.data / (sizes[rows] + sizes[cols] - W.data)
 
 
+@validate_params(
+    {
+        # the body names the accepted types and why a dense array is refused
+        "tensor": "no_validation",
+        # the range of a mode depends on the tensor's order: checked in the body
+        "mode": [Integral],
+        "other_modes": [Sequence, None],
+        "n_neighbors": [Interval(Integral, 1, None, closed="left"), None],
+        "normalize": [StrOptions({"cosine", "jaccard"}), None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def cooccurrence_graph(
     tensor: sparse.SparseArray | sp.sparray | sp.spmatrix,
     mode: int,

@@ -867,7 +867,8 @@ CASES: list[Case] = [
         "normalized_laplacian-str",
         *_func(graphs.normalized_laplacian, lambda: ["abc"]),
         TypeError,
-        r"adjacency must be a scipy sparse matrix/array or a dense array, got str",
+        r"The 'adjacency' parameter of normalized_laplacian must be an array-like or a sparse "
+        r"array or matrix. Got 'abc' instead",
     ),
     Case(
         "normalized_laplacian-empty",
@@ -909,7 +910,7 @@ CASES: list[Case] = [
         "knn_graph-n_neighbors-float",
         *_func(graphs.knn_graph, lambda: [_features(), 2.5]),
         TypeError,
-        r"n_neighbors must be an integer, got float",
+        r"The 'n_neighbors' parameter of knn_graph must be an instance of 'int'. Got 2.5",
     ),
     Case(
         "knn_graph-features-nan",
@@ -927,13 +928,14 @@ CASES: list[Case] = [
         "knn_graph-mode-foo",
         *_func(graphs.knn_graph, lambda: [_features(), 2], mode="foo"),
         ValueError,
-        r"mode must be 'connectivity' or 'distance', got 'foo'",
+        r"The 'mode' parameter of knn_graph must be a str among \{.*'connectivity'.*\}. Got 'foo'",
     ),
     Case(
         "knn_graph-sigma-negative",
         *_func(graphs.knn_graph, lambda: [_features(), 2], mode="distance", sigma=-1.0),
         ValueError,
-        r"sigma must be a positive finite number, got -1.0",
+        r"The 'sigma' parameter of knn_graph must be a float in the range \(0.0, inf\) or None. "
+        r"Got -1.0",
     ),
     Case(
         "cooccurrence_graph-mode-out-of-range",
@@ -945,7 +947,7 @@ CASES: list[Case] = [
         "cooccurrence_graph-mode-str",
         *_func(graphs.cooccurrence_graph, lambda: [_tensor(), "a"]),
         TypeError,
-        r"mode must be an integer mode index, got 'a'",
+        r"The 'mode' parameter of cooccurrence_graph must be an instance of 'int'. Got 'a'",
     ),
     Case(
         "cooccurrence_graph-dense-tensor",
@@ -963,13 +965,15 @@ CASES: list[Case] = [
         "cooccurrence_graph-normalize-foo",
         *_func(graphs.cooccurrence_graph, lambda: [_tensor(), 0], normalize="foo"),
         ValueError,
-        r"normalize must be None, 'cosine' or 'jaccard', got 'foo'",
+        r"The 'normalize' parameter of cooccurrence_graph must be a str among \{.*'cosine'.*\} "
+        r"or None. Got 'foo'",
     ),
     Case(
         "cooccurrence_graph-n_neighbors-0",
         *_func(graphs.cooccurrence_graph, lambda: [_tensor(), 0], n_neighbors=0),
         ValueError,
-        r"n_neighbors must be >= 1, got 0",
+        r"The 'n_neighbors' parameter of cooccurrence_graph must be an int in the range "
+        r"\[1, inf\) or None. Got 0",
     ),
     # ---------------------------------------------------------------- Hypergraph container
     Case(

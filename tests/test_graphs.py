@@ -135,7 +135,7 @@ def _bad_inputs():
         (sp.csr_matrix(asym), ValueError, "adjacency is not symmetric"),
         (W.astype(complex), TypeError, "adjacency must hold real numbers"),
         (np.array([["a", "b"], ["b", "a"]]), TypeError, "adjacency must hold real numbers"),
-        ("not a matrix", TypeError, "adjacency must be"),
+        ("not a matrix", TypeError, "'adjacency' parameter of normalized_laplacian must be"),
     ]
 
 
@@ -212,9 +212,10 @@ def test_knn_graph_duplicate_points_no_self_loops():
     [
         ({"n_neighbors": 10}, ValueError, "n_neighbors must be in"),
         ({"n_neighbors": 0}, ValueError, "n_neighbors must be in"),
-        ({"n_neighbors": 2.5}, TypeError, "n_neighbors must be an integer"),
-        ({"mode": "gauss"}, ValueError, "mode must be"),
-        ({"mode": "distance", "sigma": 0.0}, ValueError, "sigma must be"),
+        ({"n_neighbors": 2.5}, TypeError, "'n_neighbors' parameter of knn_graph must be an inst"),
+        ({"n_neighbors": True}, TypeError, "n_neighbors must be an integer, got bool"),
+        ({"mode": "gauss"}, ValueError, "'mode' parameter of knn_graph must be a str among"),
+        ({"mode": "distance", "sigma": 0.0}, ValueError, r"'sigma' .* range \(0.0, inf\)"),
         ({"sigma": 1.0}, ValueError, "sigma is only used"),
     ],
 )
@@ -327,9 +328,10 @@ def test_cooccurrence_does_not_densify_large_tensor():
         ({"mode": 0, "other_modes": []}, ValueError, "other_modes must name"),
         ({"mode": 0, "other_modes": [1, 1]}, ValueError, "other_modes has repeated"),
         ({"mode": 0, "other_modes": [5]}, ValueError, "other_modes must be in"),
-        ({"mode": 0, "n_neighbors": 0}, ValueError, "n_neighbors must be"),
-        ({"mode": 0, "normalize": "l2"}, ValueError, "normalize must be"),
-        ({"mode": 1.0}, TypeError, "mode must be an integer"),
+        ({"mode": 0, "n_neighbors": 0}, ValueError, r"'n_neighbors' .* range \[1, inf\)"),
+        ({"mode": 0, "normalize": "l2"}, ValueError, "'normalize' .* must be a str among"),
+        ({"mode": 1.0}, TypeError, "'mode' parameter of cooccurrence_graph must be an instance"),
+        ({"mode": True}, TypeError, "mode must be an integer mode index, got True"),
     ],
 )
 def test_cooccurrence_validation(kwargs, error, match):
