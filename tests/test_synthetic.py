@@ -193,18 +193,19 @@ def test_first_distinct_keeps_draw_order_and_survives_index_overflow():
         ({"shape": (5,)}, "shape must have at least 2"),
         ({"shape": (5, 1)}, r"shape\[1\] must be an integer >= 2"),
         ({"shape": 5}, "shape must be a sequence"),
-        ({"rank": 0}, "rank must be >= 1"),
-        ({"n_entries": 0}, "n_entries must be >= 1"),
+        ({"rank": 0}, r"'rank' parameter .* must be an int in the range \[1, inf\)"),
+        ({"n_entries": 0}, r"'n_entries' parameter .* an int in the range \[1, inf\) or None"),
         ({"shape": (3, 3), "n_entries": 10}, "n_entries = 10 exceeds"),
-        ({"density": 0.0}, "density must be in"),
-        ({"density": 1.5}, "density must be in"),
+        ({"density": 0.0}, r"'density' parameter .* a float in the range \(0.0, 1.0\] or None"),
+        ({"density": 1.5}, r"'density' parameter .* a float in the range \(0.0, 1.0\] or None"),
+        ({"density": True}, "density must be a finite number, got True"),
         ({"density": 0.5, "n_entries": 10}, "at most one of n_entries and density"),
-        ({"values": "ternary"}, "values must be"),
-        ({"noise": -0.1}, "noise must be in"),
+        ({"values": "ternary"}, r"'values' parameter .* a str among \{.*'real'.*\}. Got 'ternary'"),
+        ({"noise": -0.1}, r"'noise' parameter .* a float in the range \[0.0, inf\)"),
         ({"noise": 1.5}, "noise must be in"),
-        ({"n_neighbors": 0}, "n_neighbors must be >= 1"),
-        ({"smoothness": -1.0}, "smoothness must be in"),
-        ({"smoothness": float("nan")}, "smoothness must be a finite"),
+        ({"n_neighbors": 0}, r"'n_neighbors' parameter .* an int in the range \[1, inf\)"),
+        ({"smoothness": -1.0}, r"'smoothness' parameter .* a float in the range \[0.0, inf\)"),
+        ({"smoothness": float("nan")}, r"'smoothness' parameter .* \[0.0, inf\). Got nan"),
         ({"n_communities": [2, 2]}, "n_communities must have one entry per mode"),
         ({"n_communities": 100}, r"n_communities\[0\] = 100 exceeds"),
     ],
@@ -216,5 +217,7 @@ def test_validation(kwargs, match):
 
 
 def test_rank_type_error():
-    with pytest.raises(TypeError, match="rank must be an integer"):
+    with pytest.raises(TypeError, match="'rank' parameter of make_hypergraph must be an int"):
         make_hypergraph((4, 4), rank=2.0)
+    with pytest.raises(TypeError, match="rank must be an integer, got bool True"):
+        make_hypergraph((4, 4), rank=True)

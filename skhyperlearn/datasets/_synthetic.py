@@ -10,6 +10,7 @@ import numpy as np
 import sparse
 from scipy.sparse.linalg import expm_multiply
 from sklearn.utils import Bunch, check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from .._validation import check_int
 from ..graphs import knn_graph, normalized_laplacian
@@ -314,6 +315,24 @@ def _generate(
     )
 
 
+@validate_params(
+    # Bounds that depend on other parameters (n_entries <= prod(shape), noise <= 1 for binary
+    # values, n_communities <= N_k) and the refusal of booleans stay in the body, as does the
+    # type of shape (its message says what a shape is).
+    {
+        "shape": "no_validation",
+        "rank": [Interval(Integral, 1, None, closed="left")],
+        "n_entries": [Interval(Integral, 1, None, closed="left"), None],
+        "density": [Interval(Real, 0, 1, closed="right"), None],
+        "values": [StrOptions({"binary", "real"})],
+        "noise": [Interval(Real, 0, None, closed="left")],
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "smoothness": [Interval(Real, 0, None, closed="left")],
+        "n_communities": [Integral, Sequence, None],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_hypergraph(
     shape: Sequence[int] = (60, 50, 40),
     rank: int = 4,
