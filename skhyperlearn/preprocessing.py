@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 import sparse
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import StrOptions, validate_params
 
 from .hypergraph import Hypergraph
 
@@ -86,6 +86,16 @@ def _transform_counts(values: np.ndarray, counts: str) -> np.ndarray:
     return (values > 0).astype(values.dtype)
 
 
+@validate_params(
+    {
+        # X's kinds and checks (dtype, finiteness) are the body's, with messages naming them
+        "X": "no_validation",
+        # the elements (ints, in range, not repeated, not the sample mode) are checked in the body
+        "modes": [Integral, Sequence, np.ndarray],
+        "counts": [StrOptions(set(_COUNTS))],
+    },
+    prefer_skip_nested_validation=True,
+)
 def marginalize_modes(X, modes, *, counts: str = "raw"):
     """Sum a hypergraph tensor over its context modes, then transform the counts.
 

@@ -95,7 +95,7 @@ def test_inputs_are_not_modified():
         ("1", "raw", TypeError, "modes must be"),
         ([1.0], "raw", TypeError, "modes must hold ints"),
         ([True], "raw", TypeError, "modes must hold ints"),
-        (1, "sqrt", ValueError, "counts must be"),
+        (1, "sqrt", ValueError, r"'counts' parameter of marginalize_modes must be a str among"),
     ],
 )
 def test_bad_parameters_name_the_problem(modes, counts, error, match):

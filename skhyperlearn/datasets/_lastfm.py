@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import Bunch
+from sklearn.utils._param_validation import validate_params
 
 from ..hypergraph import Hypergraph
 from ._movielens import _find_folder, _read_int_table, _require
@@ -119,6 +120,15 @@ def _build_hypergraph(tagged: np.ndarray, friends: np.ndarray, order: int) -> tu
     return users, friendship, hypergraph
 
 
+@validate_params(
+    {
+        "data_home": [str, os.PathLike, None],
+        # the body's "order must be 3 or 4" is clearer than Options' "an int among {3, 4} or a
+        # float among {3.0, 4.0}", which is what it accepts
+        "order": "no_validation",
+    },
+    prefer_skip_nested_validation=True,
+)
 def load_lastfm2k(data_home: str | os.PathLike | None = None, *, order: int = 3) -> Bunch:
     """Load HetRec 2011 Last.fm 2K as a user × artist × tag (× month) hypergraph.
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import Bunch
+from sklearn.utils._param_validation import StrOptions, validate_params
 
 __all__ = ["load_monti_movielens", "load_movielens100k"]
 
@@ -194,6 +195,10 @@ def _split_ratings(folder: Path, split: str | None, n_users: int, n_items: int):
     return train, test
 
 
+@validate_params(
+    {"data_home": [str, os.PathLike, None], "split": [StrOptions(set(_SPLITS)), None]},
+    prefer_skip_nested_validation=True,
+)
 def load_movielens100k(
     data_home: str | os.PathLike | None = None, *, split: str | None = "u1"
 ) -> Bunch:
@@ -337,6 +342,10 @@ def _masked_ratings(ratings: np.ndarray, mask: np.ndarray, name: str, path: Path
     return np.stack([rows, cols], axis=1).astype(np.int64), values
 
 
+@validate_params(
+    {"path": [str, os.PathLike, None], "data_home": [str, os.PathLike, None]},
+    prefer_skip_nested_validation=True,
+)
 def load_monti_movielens(
     path: str | os.PathLike | None = None, *, data_home: str | os.PathLike | None = None
 ) -> Bunch:
