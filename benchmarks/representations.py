@@ -18,8 +18,10 @@ classifier. This harness does the same, as a user would run it, on the visible t
 Representations, at equal dimensions (``--dims``, default 10 and 32):
 
 - HyperLearn (``HyperLearnDecomposition``), exact solver with graphs, rank = dimension, λ chosen
-  by ``GridSearchCV`` inside the training folds (``--lams``); the same without graphs; the
-  HyperLearn solver (diffusion blocks) with graphs at the default λ;
+  by ``GridSearchCV`` inside the training folds (``--lams``); the same without graphs; the same
+  two with ``loss="implicit"`` (stored hyperedges weighted above absent cells); the HyperLearn
+  solver (diffusion blocks) with graphs at the default λ; HyperLearn after ``MarginalizeModes``
+  (the context modes summed out, log1p counts, a ridge);
 - TruncatedSVD of the sample mode's unfolding and of the sample × (largest other mode) count
   matrix (the other modes summed out); NMF of that matrix;
 - the raw counts of that matrix (all its columns: a reference, not a target);
@@ -287,6 +289,7 @@ def methods(task: Task, dim: int, args) -> list[tuple[str, object, dict | None]]
     fit_args = {"max_iter": args.max_iter, "random_state": 0}
     with_graphs = HyperLearnDecomposition(rank=dim, **fit_args)
     no_graphs = HyperLearnDecomposition(rank=dim, **fit_args)
+    implicit = HyperLearnDecomposition(rank=dim, loss="implicit", **fit_args)
     neural = HyperLearnDecomposition(
         rank=dim, solver="hyperlearn", max_iter=args.hyperlearn_rounds, random_state=0
     )
@@ -306,6 +309,16 @@ def methods(task: Task, dim: int, args) -> list[tuple[str, object, dict | None]]
         (
             "HyperLearn, exact solver, no graphs",
             Pipeline([("strip", _StripGraphs()), ("rep", no_graphs), *_classifier()]),
+            grid,
+        ),
+        (
+            "HyperLearn, implicit loss, graphs",
+            Pipeline([("rep", implicit), *_classifier()]),
+            grid,
+        ),
+        (
+            "HyperLearn, implicit loss, no graphs",
+            Pipeline([("strip", _StripGraphs()), ("rep", clone(implicit)), *_classifier()]),
             grid,
         ),
         (

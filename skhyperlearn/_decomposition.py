@@ -7,7 +7,7 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass
-from numbers import Integral
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -134,9 +134,16 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         must be symmetric positive semidefinite (checked). When X is a ``Hypergraph`` that
         carries graphs, its graphs win for their modes (with a warning where both give one)
         and ``laplacians`` fills the others.
-    loss : {"hypergraph", "observed"}, default="hypergraph"
+    loss : {"hypergraph", "implicit", "observed"}, default="hypergraph"
         ``"hypergraph"``: every cell counts and absent hyperedges are zeros (computed over the
-        stored entries only). ``"observed"``: only the stored entries count (completion).
+        stored entries only) — the paper's objective. ``"implicit"``: every cell counts, the
+        target is presence (1 where stored) and a stored entry of value x weighs
+        ``1 + confidence·x`` against 1 for an absent cell (implicit-feedback least squares;
+        better representations of binary, very sparse hyperedges). ``"observed"``: only the
+        stored entries count (completion).
+    confidence : float, default=30.0
+        With ``loss="implicit"``, how much more a stored entry of value 1 weighs than an absent
+        cell, minus one. Ignored by the other losses.
     solver : {"als", "hyperlearn"}, default="als"
         ``"als"``: exact block coordinate descent, one exact solve per mode per sweep.
         ``"hyperlearn"``: one MGCNN-LSTM diffusion block per mode (Chebyshev graph convolution
@@ -275,21 +282,23 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         **BaseHyperLearn._parameter_constraints,
         # A live set: every registered loss is accepted.
         "loss": [StrOptions(LOSS_NAMES)],
+        "confidence": [Interval(Real, 0, None, closed="left")],
         "sample_mode": [Interval(Integral, 0, None, closed="left")],
         "warm_start": ["boolean"],
     }
 
     # fmt: off
     def __init__(
-        self, rank=10, lam="auto", laplacians=None, *, loss="hypergraph", alpha="auto",
-        bias=True, solver="als", max_iter=100, tol=1e-6, init="auto", init_iter=20,
+        self, rank=10, lam="auto", laplacians=None, *, loss="hypergraph", confidence=30.0,
+        alpha="auto", bias=True, solver="als", max_iter=100, tol=1e-6, init="auto", init_iter=20,
         sample_mode=0, devices=None, cg_tol=1e-8, schedule="sequential",
         n_terms=5, hidden=32, n_steps=10, learning_rate=1e-3, inner_steps=1,
         early_stopping="auto", validation_fraction=0.1, n_iter_no_change=10, callback=None,
         warm_start=False, max_memory=None, on_nonfinite="raise", random_state=None, verbose=0,
     ):
         self._set_shared(locals())
-        self.loss, self.sample_mode, self.warm_start = loss, sample_mode, warm_start
+        self.loss, self.confidence = loss, confidence
+        self.sample_mode, self.warm_start = sample_mode, warm_start
     # fmt: on
 
     # ------------------------------------------------------------------ parameters
@@ -319,7 +328,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 f"n_steps={self.n_steps}: the HyperLearn solver's blocks need at least one "
                 "diffusion step (n_steps=0 is only meaningful with solver='als', which ignores it)."
             )
-        loss = get_loss(self.loss)
+        loss = get_loss(self.loss, confidence=self.confidence)
         if not loss.entrywise:
             # Every cell counts: a stored zero is an absent cell (same J), whatever the format.
             data = drop_zeros(data)
@@ -786,7 +795,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             if fitted is not None and fitted.shape[0] == data.shape[s]:
                 lap = fitted
         graphs = [lap if k == s else None for k in range(data.order)]
-        loss = get_loss(self.loss)
+        loss = get_loss(self.loss, confidence=self.confidence)
         devices = available_or_cpu(self.devices_)
         plan = _FitPlan(data, graphs, devices, loss, *self._weights(loss), False)
         problem = self._build_problem(plan, data)

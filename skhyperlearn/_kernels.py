@@ -35,6 +35,8 @@ __all__ = [
     "cp_values",
     "gram_hadamard",
     "hypergraph_sq_error",
+    "implicit_normal_equations",
+    "implicit_sq_error",
     "inner_product",
     "mode_normal_equations",
     "mttkrp",
@@ -568,3 +570,53 @@ def mode_normal_equations(
     if return_target_sq:
         return rhs, grams.reshape(n, width, width), target_sq
     return rhs, grams.reshape(n, width, width)
+
+
+def implicit_normal_equations(
+    tensor: SparseTensorData,
+    factors: Sequence[torch.Tensor],
+    mode: int,
+    confidence: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The stored entries' share of the implicit-feedback normal equations in ``A_mode``.
+
+    With ``h_e = Π_{j≠k} A_j[e_j]`` and weights ``w_e = confidence · x_e``, returns
+    ``linear[i] = Σ_{e_k=i} (1 + w_e) h_e`` of shape (N_k, R) and
+    ``grams[i] = Σ_{e_k=i} w_e h_e h_eᵀ`` of shape (N_k, R, R), in one pass; the absent cells'
+    share (the Gram of the Khatri–Rao product) is added by the caller.
+    """
+    rank = factors[mode].shape[1]
+    n = tensor.shape[mode]
+    linear = torch.zeros(n, rank, dtype=tensor.dtype, device=tensor.device)
+    grams = torch.zeros(n, rank * rank, dtype=tensor.dtype, device=tensor.device)
+    for chunk in tensor.layout(mode, rank * rank).chunks(tensor.workspace()):
+        h = _gather_product(chunk.coords, factors, mode)
+        w = chunk.values * confidence
+        rows = slice(chunk.row_start, chunk.row_stop)
+        linear[rows] += chunk.scatter(1.0 + w) @ h
+        outer = (h[:, :, None] * h[:, None, :]).reshape(h.shape[0], rank * rank)
+        grams[rows] += chunk.scatter(w) @ outer
+    return linear, grams.reshape(n, rank, rank)
+
+
+def implicit_sq_error(
+    tensor: SparseTensorData, factors: Sequence[torch.Tensor], confidence: float
+) -> float:
+    """``Σ_all cells (p − x̂)² + Σ_stored confidence·x_e (1 − x̂_e)²``, ``p`` = 1 where stored.
+
+    The all-cells sum is ``nnz − 2 Σ_stored x̂_e + 1ᵀ(⊛_k A_kᵀA_k)1``: only the stored entries
+    are visited, chunk by chunk in storage order.
+    """
+    rank = factors[0].shape[1]
+    step = _chunk_entries(rank, tensor.values.element_size(), tensor.chunk_bytes)
+    pred_sum = 0.0
+    weighted = 0.0
+    for start in range(0, tensor.nnz, step):
+        stop = min(start + step, tensor.nnz)
+        pred = _gather_product(tensor.coords_t[:, start:stop], factors, None).sum(1)
+        r = 1.0 - pred
+        pred_sum += float(pred.sum())
+        weighted += float(torch.dot(tensor.values[start:stop] * r, r))
+    model_sq = float(gram_hadamard(factors).sum())
+    # Cancellation can leave a tiny negative number when the presence fit is exact.
+    return max(tensor.nnz - 2.0 * pred_sum + model_sq, 0.0) + confidence * weighted

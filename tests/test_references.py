@@ -28,20 +28,30 @@ from skhyperlearn.solvers._als import solve_mode
 from skhyperlearn.solvers._hyperlearn import BlockConfig, ModeBlock
 from skhyperlearn.solvers._init import initial_state
 from skhyperlearn.solvers._problem import Problem
+from skhyperlearn.solvers.losses import LOSSES, get_loss
 
 SHAPE = (7, 6, 5)
 RANK = 3
 LAM = 0.7
 ALPHA = 0.3
+CONFIDENCE = 4.0
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _entries(loss, seed=0):
-    values = "binary" if loss == "hypergraph" else "real"
+    values = "real" if loss == "observed" else "binary"
     data = make_hypergraph(SHAPE, rank=2, n_entries=90, values=values, random_state=seed)
-    return np.asarray(data.tensor.coords.T), np.asarray(data.tensor.data, dtype=np.float64)
+    values = np.asarray(data.tensor.data, dtype=np.float64)
+    if loss == "implicit":
+        # Counts: the confidence of an entry grows with its value.
+        values = values * np.random.default_rng(seed).integers(1, 4, values.shape[0])
+    return np.asarray(data.tensor.coords.T), values
+
+
+def _loss(loss):
+    return get_loss(loss, confidence=CONFIDENCE)
 
 
 def _laplacians(graphs, seed=1):
@@ -62,7 +72,7 @@ def _problem(loss, bias, alpha, graphs, seed=0):
     coords, values = _entries(loss, seed)
     laps = _laplacians(graphs)
     problem = Problem.build(
-        coords, values, SHAPE, laps, loss=loss, lam=LAM, alpha=alpha, bias=bias,
+        coords, values, SHAPE, laps, loss=_loss(loss), lam=LAM, alpha=alpha, bias=bias,
         devices=[torch.device("cpu")] * len(SHAPE),
     )  # fmt: skip
     rng = np.random.RandomState(seed)
@@ -82,6 +92,12 @@ def _dense_J(factors, biases, mean, coords, values, laps, loss, alpha):
         x = torch.zeros(SHAPE, dtype=torch.float64)
         x[idx] = y
         data = ((x - model) ** 2).sum()
+    elif loss == "implicit":
+        presence = torch.zeros(SHAPE, dtype=torch.float64)
+        presence[idx] = 1.0
+        data = ((presence - model) ** 2).sum()
+        data = data + (CONFIDENCE * y * (1.0 - model[idx]) ** 2).sum()
+        data = data / (1.0 + CONFIDENCE)
     else:
         pred = model[idx] + mean
         if biases is not None:
@@ -103,6 +119,9 @@ CONFIGS = [
     ("hypergraph", False, 0.0, (0, 1, 2)),
     ("hypergraph", False, ALPHA, (1,)),
     ("hypergraph", False, ALPHA, ()),
+    ("implicit", False, ALPHA, (0, 2)),
+    ("implicit", False, 0.0, (1,)),
+    ("implicit", False, ALPHA, ()),
     ("observed", False, ALPHA, (0, 2)),
     ("observed", True, ALPHA, (0, 1, 2)),
     ("observed", True, 0.0, (1,)),
@@ -224,7 +243,7 @@ class _Recorder:
         monkeypatch.setattr(Problem, "gather", spy_gather)
 
 
-@pytest.mark.parametrize("loss", ["hypergraph", "observed"])
+@pytest.mark.parametrize("loss", ["hypergraph", "implicit", "observed"])
 def test_each_mode_update_uses_that_modes_placement(monkeypatch, loss):
     """A mode's quadratic is built from that mode's copy of the entries and of the factors."""
     problem, state, *_ = _problem(loss, loss == "observed", ALPHA, (0, 1, 2))
@@ -260,8 +279,9 @@ def test_problem_places_each_modes_parts_on_its_device():
 
 
 def test_configs_cover_every_loss_bias_and_ridge():
+    assert {loss for loss, *_ in CONFIGS} >= set(LOSSES)
     seen = {(loss, bias, alpha > 0) for loss, bias, alpha, _ in CONFIGS}
-    expected = {("hypergraph", False, a) for a in (False, True)}
+    expected = {(loss, False, a) for loss in ("hypergraph", "implicit") for a in (False, True)}
     expected |= set(itertools.product(["observed"], [False, True], [True])) | {
         ("observed", True, False)
     }

@@ -68,6 +68,8 @@ class Loss:
     fits_bias: ClassVar[bool] = False
     #: Whether only the stored entries count, so that some can be held out for validation.
     entrywise: ClassVar[bool] = False
+    #: Estimator parameters the loss is built with (``get_loss(name, **options)``).
+    options: ClassVar[tuple[str, ...]] = ()
 
     def quadratic(self, problem: Problem, state: State, mode: int) -> ModeQuadratic:
         """Mode ``mode``'s quadratic at ``state``, on that mode's device, in one pass."""
@@ -97,11 +99,15 @@ def register_loss(cls: type[Loss]) -> type[Loss]:
     return cls
 
 
-def get_loss(loss: str | Loss) -> Loss:
-    """The loss named ``loss`` (a :class:`Loss` instance is returned as is)."""
+def get_loss(loss: str | Loss, **options: object) -> Loss:
+    """The loss named ``loss``, built with those ``options`` it takes (see ``Loss.options``).
+
+    A :class:`Loss` instance is returned as is.
+    """
     if isinstance(loss, Loss):
         return loss
     try:
-        return LOSSES[loss]()
+        cls = LOSSES[loss]
     except KeyError:
         raise ValueError(f"loss={loss!r} is not one of {sorted(LOSSES)}.") from None
+    return cls(**{name: options[name] for name in cls.options if name in options})
