@@ -150,8 +150,9 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         then an LSTM predicting factor increments), trained by alternating over the modes.
     alpha : float or "auto", default="auto"
         Ridge penalty on the factors (and on the biases). ``"auto"``: 0.0 for
-        ``loss="hypergraph"`` and 0.5 for ``loss="observed"``, where rows with few stored entries
-        would otherwise overfit.
+        ``loss="hypergraph"``, 0.03 for ``loss="implicit"`` (it fixes the scale CP leaves free)
+        and 0.5 for ``loss="observed"``, where rows with few stored entries would otherwise
+        overfit.
     bias : bool, default=True
         With ``loss="observed"``, also fit a global mean and one bias vector per mode.
         Ignored for ``loss="hypergraph"``.
