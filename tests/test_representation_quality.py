@@ -35,7 +35,7 @@ def test_no_collapse_warning_on_a_fit_that_explains_the_data(planted):
     assert max(np.abs(a).max() for a in model.factors_) > 1e-3
 
 
-def _final_parts(planted, lam: float) -> dict:
+def _final_parts(planted, lam: float, loss: str = "hypergraph") -> dict:
     parts = {}
 
     def keep(info):
@@ -44,6 +44,7 @@ def _final_parts(planted, lam: float) -> dict:
     HyperLearnDecomposition(
         rank=3,
         lam=lam,
+        loss=loss,
         alpha=0.1,
         laplacians=planted.laplacians,
         max_iter=80,
@@ -56,14 +57,15 @@ def _final_parts(planted, lam: float) -> dict:
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_lam_trades_data_fit_against_the_penalties_monotonically(planted):
+@pytest.mark.parametrize("loss", ["hypergraph", "implicit"])
+def test_lam_trades_data_fit_against_the_penalties_monotonically(planted, loss):
     """Raising λ (weight of the data term) never worsens the fit nor lowers the penalties.
 
     At the minimiser of λ·data + penalty, data(λ) is non-increasing and penalty(λ)
     non-decreasing in λ; block coordinate descent reaches a local minimiser, hence the slack.
     """
     lams = [1e-2, 1e-1, 1.0, 10.0, 100.0]
-    parts = [_final_parts(planted, lam) for lam in lams]
+    parts = [_final_parts(planted, lam, loss) for lam in lams]
     data = np.array([p["data"] for p in parts])
     penalty = np.array([p["graph"] + p["ridge"] for p in parts])
     slack = 1e-3
