@@ -25,6 +25,7 @@ REF = "tests/test_references.py"
 HL = "tests/test_hyperlearn.py"
 SCALE = "tests/test_scale_properties.py"
 CAT2 = "tests/test_catalogue2.py"
+IMPL = "tests/test_implicit_loss.py"
 LOSSES = "skhyperlearn/solvers/losses"
 
 # (name, file, original line fragment, mutated fragment, tests to run)
@@ -74,6 +75,14 @@ MUTATIONS = [
      "floor = relative_floor(self.gram.dtype, max(scale, 1.0))", [SCALE]),
     ("Laplacians no longer checked semidefinite", "skhyperlearn/_validation.py",
      "    _check_semidefinite(mat, where, scale)\n", "", [CAT2]),
+    ("implicit: stored entries' Gram weighted half", "skhyperlearn/_kernels.py",
+     "grams[rows] += chunk.scatter(w) @ outer", "grams[rows] += chunk.scatter(0.5 * w) @ outer",
+     [IMPL, REF]),
+    ("implicit: confidence left out of the linear term", "skhyperlearn/_kernels.py",
+     "linear[rows] += chunk.scatter(1.0 + w) @ h", "linear[rows] += chunk.scatter(1.0 + 0 * w) @ h",
+     [IMPL, REF]),
+    ("implicit: quadratic not divided by 1 + confidence", f"{LOSSES}/_implicit.py",
+     "scale = 1.0 / (1.0 + self.confidence)", "scale = 1.0", [REF]),
 ]  # fmt: skip
 
 
