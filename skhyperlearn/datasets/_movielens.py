@@ -195,6 +195,18 @@ def _split_ratings(folder: Path, split: str | None, n_users: int, n_items: int):
     return train, test
 
 
+def _ratings_bunch(train, test, shape: tuple[int, int], **extra) -> Bunch:
+    """The fields both ML-100K loaders return, from their (coords, values, …) splits."""
+    return Bunch(
+        train_coords=train[0],
+        train_values=train[1],
+        test_coords=test[0],
+        test_values=test[1],
+        shape=shape,
+        **extra,
+    )
+
+
 @validate_params(
     {"data_home": [str, os.PathLike, None], "split": [StrOptions(set(_SPLITS)), None]},
     prefer_skip_nested_validation=True,
@@ -240,14 +252,12 @@ def load_movielens100k(
     catalogue = _read_catalogue(folder)
     n_users, n_items = catalogue["n_users"], catalogue["n_items"]
     train, test = _split_ratings(folder, split, n_users, n_items)
-    return Bunch(
-        train_coords=train[0],
-        train_values=train[1],
+    return _ratings_bunch(
+        train,
+        test,
+        (n_users, n_items),
         train_timestamps=train[2],
-        test_coords=test[0],
-        test_values=test[1],
         test_timestamps=test[2],
-        shape=(n_users, n_items),
         **catalogue,
         DESCR=_DESCR,
     )
@@ -386,12 +396,10 @@ def load_monti_movielens(
     n_users, n_items = ratings.shape
     train = _masked_ratings(ratings, train_mask, "Otraining", path)
     test = _masked_ratings(ratings, test_mask, "Otest", path)
-    return Bunch(
-        train_coords=train[0],
-        train_values=train[1],
-        test_coords=test[0],
-        test_values=test[1],
-        shape=(n_users, n_items),
+    return _ratings_bunch(
+        train,
+        test,
+        (n_users, n_items),
         n_users=n_users,
         n_items=n_items,
         user_adjacency=users,
