@@ -155,7 +155,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         overfit.
     bias : bool, default=True
         With ``loss="observed"``, also fit a global mean and one bias vector per mode.
-        Ignored for ``loss="hypergraph"``.
+        Ignored by the other losses.
     max_iter : int, default=100
         Maximum number of sweeps over the modes; reaching it with ``tol > 0`` warns
         (``ConvergenceWarning``).
@@ -330,6 +330,11 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 "diffusion step (n_steps=0 is only meaningful with solver='als', which ignores it)."
             )
         loss = get_loss(self.loss, confidence=self.confidence)
+        if loss.nonnegative and data.values.size and data.values.min() < 0:
+            raise ValueError(
+                f"loss={self.loss!r} reads the stored values of X as confidences (counts), so "
+                f"they must be non-negative; the smallest is {data.values.min()!r}."
+            )
         if not loss.entrywise:
             # Every cell counts: a stored zero is an absent cell (same J), whatever the format.
             data = drop_zeros(data)

@@ -122,6 +122,21 @@ def test_confidence_is_checked_and_ignored_by_the_other_losses():
         np.testing.assert_array_equal(fa, fb)
 
 
+def test_negative_values_are_refused_before_any_work():
+    x = _counts(seed=4)
+    values = x.data.copy()
+    values[3] = -1.0
+    bad = sparse.COO(x.coords, values, shape=x.shape)
+    before = bad.data.copy()
+    model = HyperLearnDecomposition(3, loss="implicit")
+    with pytest.raises(ValueError, match=r"loss='implicit'.*non-negative.*-1\.0"):
+        model.fit(bad)
+    np.testing.assert_array_equal(bad.data, before)
+    assert not hasattr(model, "factors_")
+    # the paper's loss takes any real values
+    HyperLearnDecomposition(3, max_iter=2, tol=0.0).fit(bad)
+
+
 @pytest.mark.parametrize("solver", ["als", "hyperlearn"])
 def test_both_solvers_fit_and_transform(solver):
     data = make_hypergraph((20, 15, 10), rank=3, n_entries=300, random_state=3)

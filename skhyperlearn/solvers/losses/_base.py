@@ -70,6 +70,8 @@ class Loss:
     entrywise: ClassVar[bool] = False
     #: Estimator parameters the loss is built with (``get_loss(name, **options)``).
     options: ClassVar[tuple[str, ...]] = ()
+    #: Whether the stored values must be non-negative (checked before any work).
+    nonnegative: ClassVar[bool] = False
 
     def quadratic(self, problem: Problem, state: State, mode: int) -> ModeQuadratic:
         """Mode ``mode``'s quadratic at ``state``, on that mode's device, in one pass."""

@@ -38,6 +38,8 @@ class ImplicitLoss(Loss):
     # entries (about ten on the planted task) do not collapse to zero, as they do at 0.3.
     default_alpha = 0.03
     options = ("confidence",)
+    # A stored value is a confidence (a count): a negative one would weigh its cell below zero.
+    nonnegative = True
 
     def __init__(self, confidence: float = 30.0) -> None:
         self.confidence = float(confidence)
