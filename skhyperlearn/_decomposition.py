@@ -330,10 +330,11 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 "diffusion step (n_steps=0 is only meaningful with solver='als', which ignores it)."
             )
         loss = get_loss(self.loss, confidence=self.confidence)
-        if loss.nonnegative and data.values.size and data.values.min() < 0:
+        smallest = data.values.min() if loss.nonnegative and data.values.size else 0
+        if smallest < 0:
             raise ValueError(
                 f"loss={self.loss!r} reads the stored values of X as confidences (counts), so "
-                f"they must be non-negative; the smallest is {data.values.min()!r}."
+                f"they must be non-negative; the smallest is {smallest!r}."
             )
         if not loss.entrywise:
             # Every cell counts: a stored zero is an absent cell (same J), whatever the format.
