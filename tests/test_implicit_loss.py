@@ -5,6 +5,8 @@ The solver side (exact mode solve against a dense Newton step, J against a dense
 blocks' training loss against J) is covered for every registered loss in test_references.py.
 """
 
+import itertools
+
 import numpy as np
 import pytest
 import sparse
@@ -54,6 +56,41 @@ def test_normal_equations_match_dense_einsum(confidence, mode):
     np.testing.assert_allclose(
         grams.numpy(), np.einsum("ijk,jkr,jks->irs", weight, h, h), atol=1e-12
     )
+
+
+def test_normal_equations_with_rows_split_across_chunks():
+    """7 000 entries in chunks of 1 024: rows straddle chunk boundaries, counts 0 … ~400."""
+    shape = (40, 30, 20)
+    rng = np.random.default_rng(4)
+    dense = (rng.random(shape) < np.linspace(0.0, 0.9, shape[0])[:, None, None]) * rng.integers(
+        1, 4, shape
+    )
+    x = sparse.COO.from_numpy(dense.astype(float))
+    factors = _factors(seed=5, rank=4, shape=shape)
+    data = SparseTensorData.from_numpy(x.coords.T, x.data, shape, chunk_bytes=2**10)
+    linear, grams = implicit_normal_equations(data, factors, 0, 2.0)
+    h = np.einsum("jr,kr->jkr", factors[1].numpy(), factors[2].numpy())
+    np.testing.assert_allclose(
+        linear.numpy(), np.einsum("ijk,jkr->ir", (dense != 0) * (1 + 2.0 * dense), h), atol=1e-10
+    )
+    np.testing.assert_allclose(
+        grams.numpy(), np.einsum("ijk,jkr,jks->irs", 2.0 * dense, h, h), rtol=1e-12, atol=1e-10
+    )
+
+
+def test_row_grams_by_padded_batches_match_a_loop():
+    """Counts 0, 1, 2, 3, 5, 64, 65, 300 (every padding case) and a budget of a few Grams."""
+    from skhyperlearn._kernels import _add_row_grams
+
+    counts = [0, 1, 2, 3, 5, 64, 65, 300, 0, 1]
+    crow = torch.as_tensor(np.concatenate([[0], np.cumsum(counts)]))
+    g = torch.as_tensor(np.random.default_rng(6).normal(size=(int(crow[-1]), 5)))
+    out = torch.ones(len(counts), 5, 5, dtype=torch.float64)
+    _add_row_grams(out, crow, g, budget=3 * 25 * 8)
+    expected = np.stack([
+        1.0 + g[a:b].numpy().T @ g[a:b].numpy() for a, b in itertools.pairwise(crow.tolist())
+    ])  # fmt: skip
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("confidence", [0.0, 3.0])
