@@ -17,11 +17,12 @@ classifier. This harness does the same, as a user would run it, on the visible t
 
 Representations, at equal dimensions (``--dims``, default 10 and 32):
 
-- HyperLearn (``HyperLearnDecomposition``), exact solver with graphs, rank = dimension, λ chosen
-  by ``GridSearchCV`` inside the training folds (``--lams``); the same without graphs; the same
-  two with ``loss="implicit"`` (stored hyperedges weighted above absent cells); the HyperLearn
-  solver (diffusion blocks) with graphs at the default λ; HyperLearn after ``MarginalizeModes``
-  (the context modes summed out, log1p counts, a ridge);
+- HyperLearn (``HyperLearnDecomposition``) with its defaults (``loss="auto"``: the implicit loss
+  on these non-negative tensors, ``confidence="auto"``), exact solver with graphs, rank =
+  dimension, λ chosen by ``GridSearchCV`` inside the training folds (``--lams``); the same
+  without graphs; the same two with the paper's loss (``loss="hypergraph"``); the HyperLearn
+  solver (diffusion blocks) with graphs at the default λ; HyperLearn (paper's loss) after
+  ``MarginalizeModes`` (the context modes summed out, log1p counts, a ridge);
 - TruncatedSVD of the sample mode's unfolding and of the sample × (largest other mode) count
   matrix (the other modes summed out); NMF of that matrix;
 - the raw counts of that matrix (all its columns: a reference, not a target);
@@ -287,9 +288,8 @@ def _classifier(sparse_input: bool = False) -> list:
 def methods(task: Task, dim: int, args) -> list[tuple[str, object, dict | None]]:
     """(name, pipeline or "spectral", GridSearchCV grid or None) for one dimension."""
     fit_args = {"max_iter": args.max_iter, "random_state": 0}
-    with_graphs = HyperLearnDecomposition(rank=dim, **fit_args)
-    no_graphs = HyperLearnDecomposition(rank=dim, **fit_args)
-    implicit = HyperLearnDecomposition(rank=dim, loss="implicit", **fit_args)
+    defaults = HyperLearnDecomposition(rank=dim, **fit_args)
+    paper = HyperLearnDecomposition(rank=dim, loss="hypergraph", **fit_args)
     neural = HyperLearnDecomposition(
         rank=dim, solver="hyperlearn", max_iter=args.hyperlearn_rounds, random_state=0
     )
@@ -298,27 +298,29 @@ def methods(task: Task, dim: int, args) -> list[tuple[str, object, dict | None]]
     shape = task.tensor.shape
     largest = max(range(1, len(shape)), key=shape.__getitem__)
     context = [k for k in range(1, len(shape)) if k != largest]
-    summed = HyperLearnDecomposition(rank=dim, alpha=args.summed_alpha, **fit_args)
-    summed_name = f"context modes {context} summed, log1p, alpha={args.summed_alpha}"
+    summed = HyperLearnDecomposition(
+        rank=dim, loss="hypergraph", alpha=args.summed_alpha, **fit_args
+    )
+    summed_name = f"paper's loss, context modes {context} summed, log1p, alpha={args.summed_alpha}"
     return [
         (
-            "HyperLearn, exact solver, graphs",
-            Pipeline([("rep", with_graphs), *_classifier()]),
+            "HyperLearn, defaults, graphs",
+            Pipeline([("rep", defaults), *_classifier()]),
             grid,
         ),
         (
-            "HyperLearn, exact solver, no graphs",
-            Pipeline([("strip", _StripGraphs()), ("rep", no_graphs), *_classifier()]),
+            "HyperLearn, defaults, no graphs",
+            Pipeline([("strip", _StripGraphs()), ("rep", clone(defaults)), *_classifier()]),
             grid,
         ),
         (
-            "HyperLearn, implicit loss, graphs",
-            Pipeline([("rep", implicit), *_classifier()]),
+            "HyperLearn, paper's loss, graphs",
+            Pipeline([("rep", paper), *_classifier()]),
             grid,
         ),
         (
-            "HyperLearn, implicit loss, no graphs",
-            Pipeline([("strip", _StripGraphs()), ("rep", clone(implicit)), *_classifier()]),
+            "HyperLearn, paper's loss, no graphs",
+            Pipeline([("strip", _StripGraphs()), ("rep", clone(paper)), *_classifier()]),
             grid,
         ),
         (

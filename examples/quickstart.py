@@ -46,16 +46,19 @@ except NameError:  # sphinx-gallery runs the examples from their folder, without
     HERE = Path.cwd()
 
 
-def objective(tensor, factors, laplacians, lam, alpha=0.0):
-    """J = lam ‖X − [[A]]‖² + ½ Σ_k tr(A_kᵀ L_k A_k) + alpha Σ_k ‖A_k‖², without densifying X.
+def objective(tensor, factors, laplacians, lam, confidence, alpha):
+    """J of the default loss (``loss="implicit"``), without densifying X.
 
-    ``‖X − [[A]]‖² = ‖X‖² − 2 ⟨X, [[A]]⟩ + 1ᵀ (⊛_k A_kᵀ A_k) 1``: the inner product runs over the
-    stored entries only, the last term is a Hadamard product of R × R Gram matrices.
+    The data term is ``(Σ_all cells (p − x̂)² + Σ_stored c·x (1 − x̂)²) / (1 + c)`` with p = 1 at
+    the stored cells; ``Σ_all x̂²`` is ``1ᵀ (⊛_k A_kᵀ A_k) 1``, a Hadamard product of R × R Gram
+    matrices, so only the stored entries are visited.
     """
     coords, values = tensor.coords, tensor.data
     at_entries = np.prod([a[c] for a, c in zip(factors, coords, strict=True)], axis=0).sum(1)
     gram = np.prod([a.T @ a for a in factors], axis=0)
-    data = values @ values - 2.0 * values @ at_entries + gram.sum()
+    every_cell = len(values) - 2.0 * at_entries.sum() + gram.sum()
+    stored = confidence * values @ (1.0 - at_entries) ** 2
+    data = (every_cell + stored) / (1.0 + confidence)
     graph = sum(0.5 * np.sum(a * (lap @ a)) for a, lap in zip(factors, laplacians, strict=True))
     ridge = alpha * sum(np.sum(a * a) for a in factors)
     return lam * data + graph + ridge
@@ -65,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Quickstart on a synthetic hypergraph")
     parser.add_argument("--rank", type=int, default=4, help="components R (default 4)")
     parser.add_argument("--lam", type=float, default=1.0, help="weight of the data term")
+    parser.add_argument("--alpha", type=float, default=0.03, help="ridge (the loss's default)")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--quick", action="store_true", help="at most 20 sweeps, 3 folds")
     parser.add_argument(
@@ -74,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         help="where the figure goes (default: examples/_out/quickstart.png)",
     )
     args = parser.parse_args(argv)
-    max_iter, folds = (20, 3) if args.quick else (100, 5)
+    max_iter, folds = (20, 3) if args.quick else (500, 5)
 
     data = make_hypergraph(random_state=args.seed)  # the defaults: 60 × 50 × 40, planted rank 4
     X, laplacians, labels = data.tensor, data.laplacians, data.labels[0]
@@ -93,6 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     model = HyperLearnDecomposition(
         rank=args.rank,
         lam=args.lam,
+        alpha=args.alpha,
         laplacians=laplacians,
         init=init,
         max_iter=max_iter,
@@ -105,8 +110,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nfitted in {elapsed:.2f} s, {model.n_iter_} sweeps of exact block updates")
     for k, a in enumerate(model.factors_):
         print(f"  factors_[{k}]: shape {a.shape}")
-    j0 = objective(X, init, laplacians, args.lam)
-    j1 = objective(X, model.factors_, laplacians, args.lam)
+    print(f"loss {model.loss_!r}, confidence {model.confidence_:.1f} (from the sparsity of X)")
+    j0 = objective(X, init, laplacians, args.lam, model.confidence_, args.alpha)
+    j1 = objective(X, model.factors_, laplacians, args.lam, model.confidence_, args.alpha)
     print(f"J at the initial factors: {j0:12.4f}")
     print(
         f"J after fitting:          {j1:12.4f}  (the estimator's last sweep: "
@@ -114,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     plain = HyperLearnDecomposition(
-        rank=args.rank, lam=args.lam, max_iter=max_iter, random_state=args.seed
+        rank=args.rank, lam=args.lam, alpha=args.alpha, max_iter=max_iter, random_state=args.seed
     )
     plain_samples = plain.fit_transform(X)
     noise = np.random.default_rng(args.seed).standard_normal(samples.shape)

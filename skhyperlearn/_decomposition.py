@@ -35,7 +35,7 @@ from .solvers._monitor import Monitor
 from .solvers._problem import Problem, State, torch_dtype
 from .solvers._rounds import run_rounds
 from .solvers._schedules import Sequential, make_schedule
-from .solvers.losses import LOSS_NAMES, Loss, get_loss
+from .solvers.losses import LOSS_CHOICES, Loss, get_loss
 
 __all__ = ["HyperLearnDecomposition"]
 
@@ -119,8 +119,9 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         Number of components R of every factor matrix.
     lam : float or "auto", default="auto"
         Weight λ > 0 of the data term against the graph terms (whose weight is ½). ``"auto"``:
-        1.0 for ``loss="hypergraph"`` and 0.1 for ``loss="observed"`` (values found to work
-        for binary hyperedges and for ratings on a 1–5 scale; tune it with ``GridSearchCV``).
+        1.0 for ``loss="hypergraph"`` and ``"implicit"`` and 0.1 for ``loss="observed"`` (values
+        found to work for binary hyperedges and for ratings on a 1–5 scale; tune it with
+        ``GridSearchCV``).
 
         Scale of X: with ``A_k = c^(1/K)·A'_k`` the data term of ``c·X`` is c² times that of X
         while every graph and ridge term is ``c^(2/K)`` times its own, so fitting ``c·X`` with
@@ -134,16 +135,25 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         must be symmetric positive semidefinite (checked). When X is a ``Hypergraph`` that
         carries graphs, its graphs win for their modes (with a warning where both give one)
         and ``laplacians`` fills the others.
-    loss : {"hypergraph", "implicit", "observed"}, default="hypergraph"
-        ``"hypergraph"``: every cell counts and absent hyperedges are zeros (computed over the
-        stored entries only) — the paper's objective. ``"implicit"``: every cell counts, the
-        target is presence (1 where stored) and a stored entry of value x weighs
-        ``1 + confidence·x`` against 1 for an absent cell (implicit-feedback least squares;
-        better representations of binary, very sparse hyperedges). ``"observed"``: only the
-        stored entries count (completion).
-    confidence : float, default=30.0
+    loss : {"auto", "implicit", "hypergraph", "observed"}, default="auto"
+        ``"implicit"``: every cell counts, the target is presence (1 where stored) and a stored
+        entry of value x weighs ``1 + confidence·x`` against 1 for an absent cell
+        (implicit-feedback least squares over the stored entries only; the representations of
+        binary, very sparse hyperedges it gives score well above the paper's downstream, see
+        ``benchmarks/README.md``). ``"hypergraph"``: every cell counts and absent hyperedges
+        are zeros (computed over the stored entries only) — the paper's objective, which fits
+        the stored values themselves. ``"observed"``: only the stored entries count
+        (completion). ``"auto"``: ``"implicit"`` when every stored value of X is
+        non-negative (hyperedges, counts), else ``"hypergraph"``; ``loss_`` says which.
+
+        The default was ``"hypergraph"`` until this release; pass it to keep the paper's
+        objective.
+    confidence : float or "auto", default="auto"
         With ``loss="implicit"``, how much more a stored entry of value 1 weighs than an absent
-        cell, minus one. Ignored by the other losses.
+        cell, minus one. ``"auto"``: ``3·sqrt(cells / stored entries)`` of the training X
+        (about 27 on ML-100K's movie × user × rating tensor, 2·10³ on Last.fm's artist × tag ×
+        user tensor): the sparser X, the more each stored entry must weigh. ``confidence_``
+        holds the value used. Ignored by the other losses.
     solver : {"als", "hyperlearn"}, default="als"
         ``"als"``: exact block coordinate descent, one exact solve per mode per sweep.
         ``"hyperlearn"``: one MGCNN-LSTM diffusion block per mode (Chebyshev graph convolution
@@ -254,6 +264,11 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         The estimated peak bytes of the fit (see ``max_memory``).
     n_features_in_ : int
         Number of entities of the mode after the sample mode for order-2 input (the columns).
+    loss_ : str
+        The loss fitted (``loss="auto"`` resolved).
+    confidence_ : float or None
+        The confidence of ``loss_="implicit"`` (``confidence="auto"`` resolved), else None;
+        ``transform`` uses it too.
 
     Notes
     -----
@@ -282,15 +297,15 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     _parameter_constraints: dict = {
         **BaseHyperLearn._parameter_constraints,
         # A live set: every registered loss is accepted.
-        "loss": [StrOptions(LOSS_NAMES)],
-        "confidence": [Interval(Real, 0, None, closed="left")],
+        "loss": [StrOptions(LOSS_CHOICES)],
+        "confidence": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "sample_mode": [Interval(Integral, 0, None, closed="left")],
         "warm_start": ["boolean"],
     }
 
     # fmt: off
     def __init__(
-        self, rank=10, lam="auto", laplacians=None, *, loss="hypergraph", confidence=30.0,
+        self, rank=10, lam="auto", laplacians=None, *, loss="auto", confidence="auto",
         alpha="auto", bias=True, solver="als", max_iter=100, tol=1e-6, init="auto", init_iter=20,
         sample_mode=0, devices=None, cg_tol=1e-8, schedule="sequential",
         n_terms=5, hidden=32, n_steps=10, learning_rate=1e-3, inner_steps=1,
@@ -329,9 +344,13 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 f"n_steps={self.n_steps}: the HyperLearn solver's blocks need at least one "
                 "diffusion step (n_steps=0 is only meaningful with solver='als', which ignores it)."
             )
-        loss = get_loss(self.loss, confidence=self.confidence)
-        smallest = data.values.min() if loss.nonnegative and data.values.size else 0
-        if smallest < 0:
+        smallest = data.values.min() if data.values.size else 0
+        name = self.loss
+        if name == "auto":
+            # Counts and hyperedges are confidences; signed data can only be fitted as values.
+            name = "implicit" if smallest >= 0 else "hypergraph"
+        loss = get_loss(name, confidence=self.confidence)
+        if loss.nonnegative and smallest < 0:
             raise ValueError(
                 f"loss={self.loss!r} reads the stored values of X as confidences (counts), so "
                 f"they must be non-negative; the smallest is {smallest!r}."
@@ -340,6 +359,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             # Every cell counts: a stored zero is an absent cell (same J), whatever the format.
             data = drop_zeros(data)
         nnz = data.values.shape[0]
+        loss = loss.for_data(data.shape, nnz)
         early = self.early_stopping
         if early == "auto":
             early = loss.entrywise and nnz >= _AUTO_EARLY_STOPPING
@@ -710,6 +730,9 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         self.n_features_in_ = n_cells(others)
         self.devices_ = [str(d) for d in plan.devices]
         self._laplacians_fit = plan.laplacians
+        self._loss_fit = plan.loss
+        self.loss_ = plan.loss.name
+        self.confidence_ = getattr(plan.loss, "confidence", None)
 
     def _fold_in_sample_mode(self, problem: Problem, state: State, lap) -> None:
         """Cold exact solve of the sample mode: the one computation fit and transform share."""
@@ -802,7 +825,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             if fitted is not None and fitted.shape[0] == data.shape[s]:
                 lap = fitted
         graphs = [lap if k == s else None for k in range(data.order)]
-        loss = get_loss(self.loss, confidence=self.confidence)
+        loss = self._loss_fit  # the fitted loss, its "auto" options resolved on the training X
         devices = available_or_cpu(self.devices_)
         plan = _FitPlan(data, graphs, devices, loss, *self._weights(loss), False)
         problem = self._build_problem(plan, data)

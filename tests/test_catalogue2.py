@@ -132,9 +132,10 @@ for _c, _dtype, _rtol in (
 ):
     fit_case(
         f"scale-{np.dtype(_dtype).name}-{_c:g}-same-model",
-        {"alpha": 0.0},
+        # The paper's loss fits values (the implicit one reads them as confidences).
+        {"alpha": 0.0, "loss": "hypergraph"},
         lambda c=_c, dt=_dtype: _tensor(dtype=dt, scale=c),
-        check=_scaled_like_base(_c, _dtype, _rtol),
+        check=_scaled_like_base(_c, _dtype, _rtol, loss="hypergraph"),
     )
 fit_case(
     "scale-observed-1e-10-same-model",

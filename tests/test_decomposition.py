@@ -35,7 +35,9 @@ def test_sklearn_compatible(estimator, check):
 @pytest.mark.parametrize("shape", [(12, 15), (10, 12, 14), (6, 7, 5, 4)])
 def test_planted_low_rank_is_recovered(shape):
     _factors, dense = _planted(shape, 3)
-    model = HyperLearnDecomposition(rank=3, max_iter=1000, tol=1e-14, random_state=0)
+    model = HyperLearnDecomposition(
+        rank=3, loss="hypergraph", max_iter=1000, tol=1e-14, random_state=0
+    )
     model.fit(sparse.COO.from_numpy(dense))
     rel = np.linalg.norm(dense - _cp_dense(model.factors_)) / np.linalg.norm(dense)
     assert rel < 1e-3
@@ -139,7 +141,9 @@ def test_transform_folds_in_unseen_entities():
     # Without a sample-mode graph rows are independent: folding in a subset of the training
     # entities, or the same entities in another order, gives their fitted factors.
     _factors, dense = _planted((40, 12, 10), 3, seed=4)
-    model = HyperLearnDecomposition(rank=3, max_iter=300, tol=1e-12, random_state=0)
+    model = HyperLearnDecomposition(
+        rank=3, loss="hypergraph", max_iter=300, tol=1e-12, random_state=0
+    )
     model.fit(sparse.COO.from_numpy(dense[:30]))
     new = model.transform(sparse.COO.from_numpy(dense[30:]))
     assert new.shape == (10, 3)
@@ -155,7 +159,9 @@ def test_transform_folds_in_unseen_entities():
 
 def test_sample_mode_other_than_zero():
     _factors, dense = _planted((8, 9, 10), 2, seed=5)
-    model = HyperLearnDecomposition(rank=2, sample_mode=2, max_iter=300, tol=1e-12, random_state=0)
+    model = HyperLearnDecomposition(
+        rank=2, loss="hypergraph", sample_mode=2, max_iter=300, tol=1e-12, random_state=0
+    )
     out = model.fit_transform(sparse.COO.from_numpy(dense))
     assert out.shape == (10, 2)
     np.testing.assert_allclose(out, model.transform(sparse.COO.from_numpy(dense)), atol=1e-8)
@@ -214,10 +220,12 @@ def test_deterministic_for_a_random_state_and_dtype_preserved():
 def test_init_svd_and_given_arrays():
     factors, dense = _planted((10, 9, 8), 2, seed=9)
     x = sparse.COO.from_numpy(dense)
-    svd = HyperLearnDecomposition(rank=2, init="svd", max_iter=200, tol=1e-12).fit(x)
+    svd = HyperLearnDecomposition(
+        rank=2, loss="hypergraph", init="svd", max_iter=200, tol=1e-12
+    ).fit(x)
     rel = np.linalg.norm(_cp_dense(svd.factors_) - dense) / np.linalg.norm(dense)
     assert rel < 1e-3
-    given = HyperLearnDecomposition(rank=2, init=factors, max_iter=1).fit(x)
+    given = HyperLearnDecomposition(rank=2, loss="hypergraph", init=factors, max_iter=1).fit(x)
     # Starting at the truth, one sweep stays there.
     np.testing.assert_allclose(_cp_dense(given.factors_), dense, rtol=1e-6, atol=1e-8)
 
@@ -238,7 +246,7 @@ def test_devices_cpu_list():
 def test_score_higher_for_better_fit():
     _, dense = _planted((12, 10, 8), 3, seed=12)
     x = sparse.COO.from_numpy(dense)
-    good = HyperLearnDecomposition(rank=3, max_iter=200, random_state=0).fit(x)
-    poor = HyperLearnDecomposition(rank=1, max_iter=200, random_state=0).fit(x)
+    good = HyperLearnDecomposition(rank=3, loss="hypergraph", max_iter=200, random_state=0).fit(x)
+    poor = HyperLearnDecomposition(rank=1, loss="hypergraph", max_iter=200, random_state=0).fit(x)
     assert good.score(x) > poor.score(x)
     assert good.score(x) <= 0

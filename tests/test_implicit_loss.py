@@ -153,8 +153,15 @@ def test_confidence_is_checked_and_ignored_by_the_other_losses():
     data = make_hypergraph((10, 8, 6), rank=2, n_entries=80, random_state=0)
     with pytest.raises(InvalidParameterError, match="'confidence' parameter"):
         HyperLearnDecomposition(loss="implicit", confidence=-1.0).fit(data.tensor)
-    a = HyperLearnDecomposition(2, confidence=1.0, max_iter=5, random_state=0).fit(data.tensor)
-    b = HyperLearnDecomposition(2, confidence=50.0, max_iter=5, random_state=0).fit(data.tensor)
+    with pytest.raises(InvalidParameterError, match="'confidence' parameter"):
+        HyperLearnDecomposition(confidence="high").fit(data.tensor)
+    a, b = (
+        HyperLearnDecomposition(2, loss="hypergraph", confidence=c, max_iter=5, random_state=0)
+        for c in (1.0, 50.0)
+    )
+    a.fit(data.tensor)
+    b.fit(data.tensor)
+    assert a.confidence_ is None
     for fa, fb in zip(a.factors_, b.factors_, strict=True):
         np.testing.assert_array_equal(fa, fb)
 
@@ -170,8 +177,9 @@ def test_negative_values_are_refused_before_any_work():
         model.fit(bad)
     np.testing.assert_array_equal(bad.data, before)
     assert not hasattr(model, "factors_")
-    # the paper's loss takes any real values
-    HyperLearnDecomposition(3, max_iter=2, tol=0.0).fit(bad)
+    # the paper's loss takes any real values, and the default loss picks it for signed data
+    HyperLearnDecomposition(3, loss="hypergraph", max_iter=2, tol=0.0).fit(bad)
+    assert HyperLearnDecomposition(3, max_iter=2, tol=0.0).fit(bad).loss_ == "hypergraph"
 
 
 @pytest.mark.parametrize("solver", ["als", "hyperlearn"])
@@ -189,8 +197,31 @@ def test_both_solvers_fit_and_transform(solver):
     assert (
         model.memory_estimate_
         > HyperLearnDecomposition(
-            3, laplacians=data.laplacians, solver=solver, max_iter=1, n_terms=2, hidden=4, n_steps=1
+            3,
+            loss="hypergraph",
+            laplacians=data.laplacians,
+            solver=solver,
+            max_iter=1,
+            n_terms=2,
+            hidden=4,
+            n_steps=1,
         )
         .fit(data.tensor)
         .memory_estimate_
     )
+
+
+def test_auto_resolves_the_loss_and_the_confidence_on_the_training_data():
+    data = make_hypergraph((20, 15, 10), rank=3, n_entries=300, random_state=5)
+    x = data.tensor
+    model = HyperLearnDecomposition(3, max_iter=3, tol=0.0, random_state=0).fit(x)
+    assert model.loss_ == "implicit"
+    assert model.confidence_ == pytest.approx(3.0 * np.sqrt(20 * 15 * 10 / x.nnz), rel=1e-12)
+    # transform folds new entities in with the fitted confidence, not one of the new X
+    same = HyperLearnDecomposition(3, confidence=model.confidence_, max_iter=3, tol=0.0,
+                                   random_state=0).fit(x)  # fmt: skip
+    few = x[:4]
+    np.testing.assert_array_equal(model.transform(few), same.transform(few))
+    sparser = HyperLearnDecomposition(3, confidence=2 * model.confidence_, max_iter=3, tol=0.0,
+                                      random_state=0).fit(x)  # fmt: skip
+    assert not np.allclose(model.transform(few), sparser.transform(few))

@@ -35,10 +35,11 @@ class _WeightedCells(Loss):
 def toy_loss():
     register_loss(_WeightedCells)
     yield _WeightedCells.name
-    from skhyperlearn.solvers.losses._base import LOSS_NAMES
+    from skhyperlearn.solvers.losses._base import LOSS_CHOICES, LOSS_NAMES
 
     del LOSSES[_WeightedCells.name]
     LOSS_NAMES.discard(_WeightedCells.name)
+    LOSS_CHOICES.discard(_WeightedCells.name)
 
 
 @pytest.mark.parametrize("solver", ["als", "hyperlearn"])

@@ -22,12 +22,22 @@ import torch
 if TYPE_CHECKING:
     from .._problem import Problem, State
 
-__all__ = ["LOSSES", "LOSS_NAMES", "Loss", "ModeQuadratic", "get_loss", "register_loss"]
+__all__ = [
+    "LOSSES",
+    "LOSS_CHOICES",
+    "LOSS_NAMES",
+    "Loss",
+    "ModeQuadratic",
+    "get_loss",
+    "register_loss",
+]
 
 #: Registered losses by name (``loss=`` of the estimators).
 LOSSES: dict[str, type[Loss]] = {}
 #: Their names, a live set: the estimators' parameter constraints accept every registered loss.
 LOSS_NAMES: set[str] = set()
+#: What ``HyperLearnDecomposition(loss=)`` accepts: the registered names and "auto" (live too).
+LOSS_CHOICES: set[str] = {"auto"}
 
 
 class ModeQuadratic:
@@ -93,11 +103,16 @@ class Loss:
         """Peak bytes of the loss's own per-mode buffers (the memory guard adds them)."""
         return 0
 
+    def for_data(self, shape: tuple[int, ...], nnz: int) -> Loss:
+        """This loss with the options that depend on X (``"auto"`` ones) resolved."""
+        return self
+
 
 def register_loss(cls: type[Loss]) -> type[Loss]:
     """Class decorator: make ``cls`` available as ``loss=cls.name``."""
     LOSSES[cls.name] = cls
     LOSS_NAMES.add(cls.name)
+    LOSS_CHOICES.add(cls.name)
     return cls
 
 
