@@ -266,9 +266,24 @@ def test_lastfm_tiny_copy(tmp_path):
         "metal",
         "français",
     ]
+    assert b.listening is None  # this copy has no user_artists.dat
     b4 = load_lastfm2k(tmp_path / "hetrec2011-lastfm-2k", order=4)
     np.testing.assert_array_equal(b4.periods, [200804, 200904, 200905])
     assert b4.hypergraph.tensor.todense()[0, 1, 1, 1] == 1
+
+
+def test_lastfm_listening_counts_aligned_with_the_ids(tmp_path):
+    folder = _write_lastfm(tmp_path / "hetrec2011-lastfm-2k")
+    # user 5 and artist 60 are in no tag assignment or friendship: dropped; (7, 52) twice: summed
+    (folder / "user_artists.dat").write_text(
+        "userID\tartistID\tweight\n2\t51\t10\n7\t52\t3\n7\t52\t4\n5\t52\t9\n9\t60\t1\n"
+    )
+    b = load_lastfm2k(tmp_path)
+    np.testing.assert_array_equal(b.artist_ids, [51, 52])
+    np.testing.assert_array_equal(b.listening.toarray(), [[10, 0, 0], [0, 7, 0]])
+    (folder / "user_artists.dat").write_text("userID\tartistID\tweight\n2\t51\t-1\n")
+    with pytest.raises(ValueError, match="play counts must be non-negative"):
+        load_lastfm2k(tmp_path)
 
 
 def test_lastfm_errors(tmp_path):

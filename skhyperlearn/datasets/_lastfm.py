@@ -120,6 +120,27 @@ def _build_hypergraph(tagged: np.ndarray, friends: np.ndarray, order: int) -> tu
     return users, friendship, hypergraph
 
 
+def _listening(folder: Path, users: np.ndarray, artists: np.ndarray) -> sp.csr_array | None:
+    """Play counts of ``user_artists.dat`` as an artist × user matrix over the given ids.
+
+    Artists nobody tagged and users outside ``users`` are dropped; None without the file.
+    """
+    path = folder / "user_artists.dat"
+    if not path.is_file():
+        return None
+    table = _read_int_table(path, ("userID", "artistID", "weight"), skip_header=True)
+    if table[:, 2].min() < 0:
+        raise ValueError(f"{path} is malformed: play counts must be non-negative.")
+    rows = np.searchsorted(artists, table[:, 1]).clip(max=len(artists) - 1)
+    cols = np.searchsorted(users, table[:, 0]).clip(max=len(users) - 1)
+    known = (artists[rows] == table[:, 1]) & (users[cols] == table[:, 0])
+    counts = sp.coo_array(
+        (table[known, 2].astype(np.float64), (rows[known], cols[known])),
+        shape=(len(artists), len(users)),
+    )
+    return sp.csr_array(counts.tocsr())  # repeated pairs summed
+
+
 @validate_params(
     {
         "data_home": [str, os.PathLike, None],
@@ -159,6 +180,11 @@ def load_lastfm2k(data_home: str | os.PathLike | None = None, *, order: int = 3)
           ``tag_ids``; ``None`` where ``artists.dat`` / ``tags.dat`` lack the id (390 tagged
           artists are missing from artists.dat);
         - ``friendship`` : scipy.sparse.csr_array, the symmetric 0/1 user adjacency;
+        - ``listening`` : scipy.sparse.csr_array of shape (n_artists, n_users), the play counts
+          of ``user_artists.dat`` (rows aligned with ``artist_ids``, columns with
+          ``user_ids``; artists nobody tagged are left out): side information on the artists
+          that the tag assignments do not hold, e.g. for an artist graph with
+          :func:`~skhyperlearn.graphs.knn_graph`. None when the copy lacks that file;
         - ``DESCR`` : str.
 
     Raises
@@ -182,6 +208,7 @@ def load_lastfm2k(data_home: str | os.PathLike | None = None, *, order: int = 3)
         artist_names=np.array([artist_names.get(int(i)) for i in artist_ids], dtype=object),
         tag_names=np.array([tag_names.get(int(i)) for i in tag_ids], dtype=object),
         friendship=friendship,
+        listening=_listening(folder, users, artist_ids),
         DESCR=_DESCR,
     )
     if order == 4:
