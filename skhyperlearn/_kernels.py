@@ -4,16 +4,17 @@ Everything here works on the coordinates and values of the stored entries and on
 matrices; no dense tensor, unfolding or Khatri–Rao product is ever formed. Work over the entries
 is chunked so that the largest temporary is ``chunk_size × R`` numbers whatever the tensor size.
 
-The entries are held once: one ``(K, nnz)`` index array in the narrowest integer type that holds
-every mode (int32 below 2^31) and the values, in storage order. A mode-k pass needs the entries
+The entries are held once: one ``(K, nnz)`` index array (the caller's int32 or int64 one when it
+already has that layout, else a copy in the narrowest integer type that holds every mode, int32
+below 2^31) and the values, in storage order. A mode-k pass needs the entries
 grouped by mode k's index, so each mode whose indices are not already sorted gets a stable
 permutation (int32 below 2^31 entries) and every mode a row pointer over its ``N_k`` indices;
 a chunk of mode k's order is gathered from the single copy into per-thread buffers when it is
 visited, and carries a CSR matrix (rows = mode k's indices in the chunk, columns = the chunk's
 entries). A mode-k pass is then: gather the other modes' factor rows, multiply, and one
 sparse-times-dense product, which is the fastest scatter-add torch offers on CPU and GPU alike.
-Memory is ``K·4 + 8`` bytes per entry for the copy (the values are the caller's when their dtype
-is the working one) plus 4 per permuted mode, instead of a sorted copy of everything per mode.
+Memory is at most ``K·4 + 8`` bytes per entry for the copy (none when the coordinates and values
+are the caller's) plus 4 per permuted mode, instead of a sorted copy of everything per mode.
 
 These kernels know nothing of graphs, networks or estimators.
 """
@@ -193,8 +194,9 @@ class SparseTensorData:
     ----------
     coords : torch.Tensor of shape (nnz, K) or (K, nnz) with ``transposed=True``, integer
         Coordinates of the stored entries (duplicates must already be summed). They are kept as
-        one contiguous index vector per mode, the layout gathers are fastest on, in the
-        narrowest index type that holds every mode (no copy when they already are).
+        one contiguous index vector per mode, the layout gathers are fastest on: int32 or int64
+        as given (no copy when already laid out so: a narrowed copy of an int64 array the
+        caller keeps would only add memory), other integer types in the narrowest index type.
     values : torch.Tensor of shape (nnz,)
         Their values, in the working dtype; kept as given (never written to).
     shape : tuple of int
@@ -213,9 +215,11 @@ class SparseTensorData:
         transposed: bool = False,
     ) -> None:
         self.shape = tuple(int(s) for s in shape)
-        idx = index_dtype(max(self.shape, default=1))
         coords_t = coords if transposed else coords.T
-        self.coords_t = coords_t.to(idx).contiguous()
+        if coords_t.dtype not in (torch.int32, torch.int64) or not coords_t.is_contiguous():
+            # A copy is made anyway: in the narrowest index type.
+            coords_t = coords_t.to(index_dtype(max(self.shape, default=1))).contiguous()
+        self.coords_t = coords_t
         self.values = values
         self.chunk_bytes = int(chunk_bytes)
         self._layouts: dict[tuple[int, int], _Layout] = {}
@@ -239,12 +243,15 @@ class SparseTensorData:
         """Build from ``(nnz, K)`` integer coordinates and ``(nnz,)`` values held in numpy.
 
         Nothing is copied on the CPU when ``coords`` is the transpose of a C-contiguous
-        ``(K, nnz)`` array of the narrowest index type (as :func:`check_tensor` returns) and
-        ``values`` are already in ``dtype``; the arrays are then shared, and never written to.
+        ``(K, nnz)`` int32 or int64 array (as :func:`check_tensor` returns) and ``values`` are
+        already in ``dtype``; the arrays are then shared, and never written to.
         """
         shape = tuple(int(s) for s in shape)
-        idx = np.int32 if index_dtype(max(shape, default=1)) == torch.int32 else np.int64
-        coords_t = np.ascontiguousarray(np.asarray(coords).T, dtype=idx)
+        coords_t = np.asarray(coords).T
+        shared = coords_t.dtype in (np.dtype(np.int32), np.dtype(np.int64))
+        if not (shared and coords_t.flags.c_contiguous):
+            idx = np.int32 if index_dtype(max(shape, default=1)) == torch.int32 else np.int64
+            coords_t = np.ascontiguousarray(coords_t, dtype=idx)
         with warnings.catch_warnings():
             # Read-only arrays are shared on purpose: the kernels never write to them.
             warnings.filterwarnings("ignore", message=".*not writable.*")
@@ -278,8 +285,9 @@ class SparseTensorData:
         device = torch.device(device)
         if device == self.device:
             return self
+        # A copy is made anyway: in the narrowest index type.
         return SparseTensorData(
-            self.coords_t.to(device),
+            self.coords_t.to(device, index_dtype(max(self.shape, default=1))),
             self.values.to(device),
             self.shape,
             self.chunk_bytes,
@@ -348,13 +356,18 @@ def _stable_order(
     nnz = keys.shape[0]
     perm = torch.empty(nnz, dtype=dtype, device=keys.device)
     cursor = rowptr[:-1].clone()  # next free position of each key
-    step = max(2**16, chunk_bytes // 32)
+    # A step's temporaries take about 64 bytes per key (sorted keys, order, positions, run
+    # starts, destinations): a step of chunk_bytes / 128 keys keeps them within half the
+    # budget, as they coexist with the chunk buffers of the pass that asked for the order.
+    step = max(2**16, chunk_bytes // 128)
     ones = torch.ones(min(step, nnz), dtype=torch.int64, device=keys.device)
+    narrow = index_dtype(cursor.shape[0])
     for start in range(0, nnz, step):
         stop = min(start + step, nnz)
         k = keys[start:stop]
-        # Sorting the narrow keys themselves is several times faster than an int64 argsort.
-        ks, order = torch.sort(k, stable=True)
+        # Sorting the narrow keys themselves (int32 even when the caller's indices are int64)
+        # is several times faster than an int64 argsort.
+        ks, order = torch.sort(k.to(narrow), stable=True)
         pos = torch.arange(stop - start, device=keys.device)
         new_run = torch.ones_like(ks, dtype=torch.bool)
         new_run[1:] = ks[1:] != ks[:-1]
@@ -391,7 +404,7 @@ def _workspace(tensor: SparseTensorData, n: int, width: int):
 def _gather_product_into(
     coords: torch.Tensor,
     factors: Sequence[torch.Tensor],
-    skip: int,
+    skip: int | None,
     out: torch.Tensor,
     tmp: torch.Tensor,
 ) -> torch.Tensor:
@@ -466,10 +479,17 @@ def inner_product(tensor: SparseTensorData, factors: Sequence[torch.Tensor]) -> 
     total = 0.0
     rank = factors[0].shape[1]
     step = _chunk_entries(rank, tensor.values.element_size(), tensor.chunk_bytes)
+    # The sweeps' gather buffers, not fresh (chunk, R) temporaries: no page faults per chunk,
+    # and no second set of buffers beside the sweeps' when the fit's J is evaluated.
+    own = all(a.dtype == tensor.dtype and a.device == tensor.device for a in factors)
     for start in range(0, tensor.nnz, step):
         stop = min(start + step, tensor.nnz)
-        v = _gather_product(tensor.coords_t[:, start:stop], factors, None).sum(1)
-        total += float(torch.dot(v, tensor.values[start:stop]))
+        coords = tensor.coords_t[:, start:stop]
+        if own:
+            h = _gather_product_into(coords, factors, None, *_workspace(tensor, stop - start, rank))
+        else:
+            h = _gather_product(coords, factors, None)
+        total += float(torch.dot(h.sum(1), tensor.values[start:stop]))
     return total
 
 

@@ -1,6 +1,7 @@
 """The single-copy layout of the stored entries (issue 13).
 
-One ``(K, nnz)`` index array in the narrowest index type, the values as given, a stable
+One ``(K, nnz)`` index array (the caller's int32/int64 one, or a copy in the narrowest index
+type), the values as given, a stable
 permutation per mode whose indices are not in storage order, chunks gathered when visited.
 Checked against dense einsum references, numpy's stable argsort and a count of what the layout
 holds; and validation's conversion (no full copies, duplicates summed) against dense sums.
@@ -22,7 +23,7 @@ from skhyperlearn._kernels import (
     mttkrp,
     observed_sq_error,
 )
-from skhyperlearn._validation import check_tensor
+from skhyperlearn._validation import check_tensor, drop_zeros
 
 RANK = 4
 
@@ -120,13 +121,18 @@ def test_layout_holds_one_copy_and_a_permutation_per_unsorted_mode():
             assert buf.numel() <= max(n_per, 1024) * max(3, (RANK + 1) ** 2), name
 
 
-def test_check_tensor_shares_sorted_input_and_narrows_indices():
+def test_check_tensor_shares_sorted_input():
+    """Sorted, distinct input is used as it is: its int64 coordinates are not narrowed into a
+    copy (the caller keeps them alive anyway), and the kernels share them too."""
     shape = (50, 40, 30)
     rng = np.random.default_rng(3)
     coords, values = _random_entries(shape, 2000, rng, sorted_=True)
-    x = sparse.COO(coords.T, values, shape=shape, has_duplicates=False, sorted=True)
+    x = sparse.COO(np.ascontiguousarray(coords.T, dtype=np.int64), values, shape=shape,
+                   has_duplicates=False, sorted=True)  # fmt: skip
     data = check_tensor(x)
-    assert data.coords.dtype == np.int32 and data.coords.T.flags.c_contiguous
+    assert data.coords.dtype == np.int64 and data.coords.T.flags.c_contiguous
+    assert np.shares_memory(data.coords, x.coords) and not data.coords.flags.writeable
+    assert x.coords.flags.writeable
     np.testing.assert_array_equal(data.coords, coords)
     # The values are the caller's, read-only through this view; the caller's stay writeable.
     assert np.shares_memory(data.values, x.data) and not data.values.flags.writeable
@@ -134,6 +140,19 @@ def test_check_tensor_shares_sorted_input_and_narrows_indices():
     t = SparseTensorData.from_numpy(data.coords, data.values, data.shape)
     assert np.shares_memory(t.coords_t.numpy(), data.coords)
     assert np.shares_memory(t.values.numpy(), data.values)
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.uint32, np.int64])
+def test_copied_coordinates_are_narrowed(dtype):
+    """Coordinates that must be copied (another type, another layout) become int32."""
+    shape = (50, 40, 30)
+    coords, values = _random_entries(shape, 500, np.random.default_rng(5), sorted_=True)
+    t = SparseTensorData.from_numpy(coords.astype(dtype), values, shape)  # (nnz, K) row-major
+    assert t.coords_t.dtype == torch.int32 and t.coords_t.is_contiguous()
+    np.testing.assert_array_equal(t.coords.numpy(), coords)
+    data = drop_zeros(check_tensor(sparse.COO(coords.T, np.where(values > 0.5, values, 0.0),
+                                              shape=shape)))  # fmt: skip
+    assert data.coords.dtype == np.int32 and data.coords.T.flags.c_contiguous
 
 
 def test_check_tensor_sums_unsorted_duplicates_like_dense():
