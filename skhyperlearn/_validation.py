@@ -42,8 +42,8 @@ class TensorInput:
     ``coords`` is the ``(nnz, K)`` transpose of a C-contiguous ``(K, nnz)`` array, int32 or
     int64 (the caller's array when it already was one; new arrays in the narrowest index type
     that holds every mode, int32 below 2^31), the layout the kernels use, so that they share
-    it instead of copying it. ``values`` may be a read-only view of the
-    caller's array when no conversion was needed: nothing downstream writes to it.
+    it instead of copying it. ``values`` may be a read-only view of the caller's array when
+    no conversion was needed: nothing downstream writes to it.
     """
 
     coords: np.ndarray  # (nnz, K) int32/int64 view of a (K, nnz) array, duplicates summed
