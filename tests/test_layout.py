@@ -189,3 +189,23 @@ def test_small_tensors_keep_a_sorted_copy_per_permuted_mode():
             torch.cat([c.values for c in small.layout(mode, RANK)]),
             torch.cat([c.values for c in lean.layout(mode, RANK)]),
         )
+
+
+def test_blocked_second_gather_gives_the_same_numbers(monkeypatch):
+    """The other factors' rows are gathered into a small buffer block by block; the products
+    are those of whole-chunk gathers, bit for bit, whatever the block size."""
+    import skhyperlearn._kernels as kernels
+
+    shape = (40, 30, 20, 6)
+    rng = np.random.default_rng(13)
+    coords, values = _random_entries(shape, 3000, rng)
+    tf = [torch.as_tensor(rng.standard_normal((n, RANK))) for n in shape]
+    whole = SparseTensorData.from_numpy(coords, values, shape)
+    want = [mttkrp(whole, tf, mode) for mode in range(4)]
+    want_inner = kernels.inner_product(whole, tf)
+    monkeypatch.setattr(kernels, "_GATHER_BLOCK_BYTES", 7 * RANK * 8)  # 7 rows per block
+    blocked = SparseTensorData.from_numpy(coords, values, shape)
+    for mode in range(4):
+        assert torch.equal(mttkrp(blocked, tf, mode), want[mode])
+    assert kernels.inner_product(blocked, tf) == want_inner
+    assert blocked.workspace()._bufs["tmp"].numel() == 7 * RANK
