@@ -24,7 +24,14 @@ from ._kernels import DEFAULT_CHUNK_BYTES, cp_values
 from ._memory import estimate_fit_bytes, format_bytes, parse_bytes
 from ._params import BaseHyperLearn
 from ._typing import TensorLike
-from ._validation import TensorInput, check_laplacians, check_tensor, drop_zeros, n_cells
+from ._validation import (
+    TensorInput,
+    _index_dtype,
+    check_laplacians,
+    check_tensor,
+    drop_zeros,
+    n_cells,
+)
 from .solvers._als import ExactUpdate, solve_mode
 from .solvers._checkpoint import Checkpoint
 from .solvers._distributed import check_process_group
@@ -74,7 +81,14 @@ def _hold_out(data: TensorInput, early: bool, fraction: float, rng):
     n = data.values.shape[0]
     held = np.zeros(n, dtype=bool)
     held[rng.permutation(n)[: round(fraction * n)]] = True
-    train = TensorInput(data.coords[~held], data.values[~held], data.shape, data.laplacians)
+    # The training entries in the kernels' layout and narrowest index type: one copy, which the
+    # kernels then share (a row-major copy would be transposed into a second one).
+    kept = ~held
+    coords_t = data.coords.T
+    train_t = np.empty((coords_t.shape[0], int(kept.sum())), dtype=_index_dtype(data.shape))
+    for k, row in enumerate(coords_t):
+        train_t[k] = row[kept]
+    train = TensorInput(train_t.T, data.values[kept], data.shape, data.laplacians)
     dtype = torch_dtype(data.values.dtype)
     val = (torch.as_tensor(data.coords[held]), torch.as_tensor(data.values[held], dtype=dtype))
     return train, val
@@ -614,7 +628,6 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         estimate = self._check_memory(plan, train)
         problem = self._build_problem(plan, train)
         state, init_sweeps = self._initial_state(problem, train, rng, validation)
-        start = state.clone()
         n_no_change = (
             self.n_iter_no_change
             if (validation is not None or self.solver == "hyperlearn")
@@ -623,7 +636,9 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         monitor = Monitor(
             problem, validation=validation, n_iter_no_change=n_no_change, callback=self.callback
         )
-        monitor.seed(start)
+        monitor.seed(state)
+        # The monitor keeps a copy of a finite start; only a non-finite one needs another.
+        start = None if monitor.best_state is not None else state.clone()
         (run, blocks), interrupted = _unpack(
             run_guarded(
                 lambda: self._solve(

@@ -4,16 +4,17 @@ Everything here works on the coordinates and values of the stored entries and on
 matrices; no dense tensor, unfolding or Khatri–Rao product is ever formed. Work over the entries
 is chunked so that the largest temporary is ``chunk_size × R`` numbers whatever the tensor size.
 
-The entries are held once: one ``(K, nnz)`` index array in the narrowest integer type that holds
-every mode (int32 below 2^31) and the values, in storage order. A mode-k pass needs the entries
+The entries are held once: one ``(K, nnz)`` index array (the caller's int32 or int64 one when it
+already has that layout, else a copy in the narrowest integer type that holds every mode, int32
+below 2^31) and the values, in storage order. A mode-k pass needs the entries
 grouped by mode k's index, so each mode whose indices are not already sorted gets a stable
 permutation (int32 below 2^31 entries) and every mode a row pointer over its ``N_k`` indices;
 a chunk of mode k's order is gathered from the single copy into per-thread buffers when it is
 visited, and carries a CSR matrix (rows = mode k's indices in the chunk, columns = the chunk's
 entries). A mode-k pass is then: gather the other modes' factor rows, multiply, and one
 sparse-times-dense product, which is the fastest scatter-add torch offers on CPU and GPU alike.
-Memory is ``K·4 + 8`` bytes per entry for the copy (the values are the caller's when their dtype
-is the working one) plus 4 per permuted mode, instead of a sorted copy of everything per mode.
+Memory is at most ``K·4 + 8`` bytes per entry for the copy (none when the coordinates and values
+are the caller's) plus 4 per permuted mode, instead of a sorted copy of everything per mode.
 
 These kernels know nothing of graphs, networks or estimators.
 """
@@ -45,6 +46,8 @@ __all__ = [
 
 #: Budget in bytes for the largest temporary built from a chunk of entries.
 DEFAULT_CHUNK_BYTES = 64 * 2**20
+#: Rows of the other factors gathered per block into the second gather buffer, in bytes.
+_GATHER_BLOCK_BYTES = 2**20
 
 # torch warns once per process that CSR support is "beta"; the kernels only use its stable core.
 # The first CSR tensor is built with that warning silenced, locally: no process-wide filter.
@@ -163,9 +166,13 @@ class _Layout:
         t = self.tensor
         n = stop - start
         perm = t._perm(self.mode)
+        copy = None if perm is None else t._sorted_copy(self.mode)
         if perm is None:
             coords = t.coords_t[:, start:stop]
             values = t.values[start:stop]
+        elif copy is not None:
+            coords = copy[0][:, start:stop]
+            values = copy[1][start:stop]
         else:
             p = perm[start:stop]
             if ws is None:
@@ -193,8 +200,9 @@ class SparseTensorData:
     ----------
     coords : torch.Tensor of shape (nnz, K) or (K, nnz) with ``transposed=True``, integer
         Coordinates of the stored entries (duplicates must already be summed). They are kept as
-        one contiguous index vector per mode, the layout gathers are fastest on, in the
-        narrowest index type that holds every mode (no copy when they already are).
+        one contiguous index vector per mode, the layout gathers are fastest on: int32 or int64
+        as given (no copy when already laid out so: a narrowed copy of an int64 array the
+        caller keeps would only add memory), other integer types in the narrowest index type.
     values : torch.Tensor of shape (nnz,)
         Their values, in the working dtype; kept as given (never written to).
     shape : tuple of int
@@ -213,14 +221,17 @@ class SparseTensorData:
         transposed: bool = False,
     ) -> None:
         self.shape = tuple(int(s) for s in shape)
-        idx = index_dtype(max(self.shape, default=1))
         coords_t = coords if transposed else coords.T
-        self.coords_t = coords_t.to(idx).contiguous()
+        if coords_t.dtype not in (torch.int32, torch.int64) or not coords_t.is_contiguous():
+            # A copy is made anyway: in the narrowest index type.
+            coords_t = coords_t.to(index_dtype(max(self.shape, default=1))).contiguous()
+        self.coords_t = coords_t
         self.values = values
         self.chunk_bytes = int(chunk_bytes)
         self._layouts: dict[tuple[int, int], _Layout] = {}
         self._perms: dict[int, torch.Tensor | None] = {}
         self._rowptrs: dict[int, torch.Tensor] = {}
+        self._sorted: dict[int, tuple[torch.Tensor, torch.Tensor] | None] = {}
         self._workspaces: dict[int, _Workspace] = {}
         self._lock = threading.Lock()
         self.norm_sq = float(torch.dot(values, values)) if values.numel() else 0.0
@@ -239,12 +250,15 @@ class SparseTensorData:
         """Build from ``(nnz, K)`` integer coordinates and ``(nnz,)`` values held in numpy.
 
         Nothing is copied on the CPU when ``coords`` is the transpose of a C-contiguous
-        ``(K, nnz)`` array of the narrowest index type (as :func:`check_tensor` returns) and
-        ``values`` are already in ``dtype``; the arrays are then shared, and never written to.
+        ``(K, nnz)`` int32 or int64 array (as :func:`check_tensor` returns) and ``values`` are
+        already in ``dtype``; the arrays are then shared, and never written to.
         """
         shape = tuple(int(s) for s in shape)
-        idx = np.int32 if index_dtype(max(shape, default=1)) == torch.int32 else np.int64
-        coords_t = np.ascontiguousarray(np.asarray(coords).T, dtype=idx)
+        coords_t = np.asarray(coords).T
+        shared = coords_t.dtype in (np.dtype(np.int32), np.dtype(np.int64))
+        if not (shared and coords_t.flags.c_contiguous):
+            idx = np.int32 if index_dtype(max(shape, default=1)) == torch.int32 else np.int64
+            coords_t = np.ascontiguousarray(coords_t, dtype=idx)
         with warnings.catch_warnings():
             # Read-only arrays are shared on purpose: the kernels never write to them.
             warnings.filterwarnings("ignore", message=".*not writable.*")
@@ -278,8 +292,9 @@ class SparseTensorData:
         device = torch.device(device)
         if device == self.device:
             return self
+        # A copy is made anyway: in the narrowest index type.
         return SparseTensorData(
-            self.coords_t.to(device),
+            self.coords_t.to(device, index_dtype(max(self.shape, default=1))),
             self.values.to(device),
             self.shape,
             self.chunk_bytes,
@@ -300,6 +315,23 @@ class SparseTensorData:
                         )
                     self._perms[mode] = perm
         return self._perms[mode]
+
+    def _sorted_copy(self, mode: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Mode ``mode``'s order of the coordinates and values, gathered once; None unless small.
+
+        Gathering every chunk when it is visited costs a tenth of a sweep at 10^5 entries. A
+        sorted copy costs ``K·idx + itemsize`` bytes per entry and permuted mode, so it is kept
+        only while all of it stays within a sixteenth of the chunk budget (4 MiB by default,
+        about 10^5 entries): larger tensors keep holding their entries once.
+        """
+        if mode not in self._sorted:
+            perm = self._perm(mode)
+            per_entry = self.order * self.coords_t.element_size() + self.values.element_size()
+            copy = None
+            if perm is not None and self.nnz * per_entry <= self.chunk_bytes // 16:
+                copy = (self.coords_t.index_select(1, perm), self.values.index_select(0, perm))
+            self._sorted[mode] = copy
+        return self._sorted[mode]
 
     def _rowptr(self, mode: int) -> torch.Tensor:
         """``rowptr[i]`` = number of entries whose ``mode`` index is below i (int64)."""
@@ -348,13 +380,18 @@ def _stable_order(
     nnz = keys.shape[0]
     perm = torch.empty(nnz, dtype=dtype, device=keys.device)
     cursor = rowptr[:-1].clone()  # next free position of each key
-    step = max(2**16, chunk_bytes // 32)
+    # A step's temporaries take about 64 bytes per key (sorted keys, order, positions, run
+    # starts, destinations): a step of chunk_bytes / 128 keys keeps them within half the
+    # budget, as they coexist with the chunk buffers of the pass that asked for the order.
+    step = max(2**16, chunk_bytes // 128)
     ones = torch.ones(min(step, nnz), dtype=torch.int64, device=keys.device)
+    narrow = index_dtype(cursor.shape[0])
     for start in range(0, nnz, step):
         stop = min(start + step, nnz)
         k = keys[start:stop]
-        # Sorting the narrow keys themselves is several times faster than an int64 argsort.
-        ks, order = torch.sort(k, stable=True)
+        # Sorting the narrow keys themselves (int32 even when the caller's indices are int64)
+        # is several times faster than an int64 argsort.
+        ks, order = torch.sort(k.to(narrow), stable=True)
         pos = torch.arange(stop - start, device=keys.device)
         new_run = torch.ones_like(ks, dtype=torch.bool)
         new_run[1:] = ks[1:] != ks[:-1]
@@ -380,32 +417,45 @@ def _gather_product(
 
 
 def _workspace(tensor: SparseTensorData, n: int, width: int):
-    """Two ``(n, width)`` buffers of this thread, grown when a pass needs more."""
+    """This thread's ``(n, width)`` product buffer and its block buffer, grown when needed.
+
+    The block buffer holds at most :data:`_GATHER_BLOCK_BYTES`: the other factors' rows are
+    gathered into it block by block (see :func:`_gather_product_into`).
+    """
     ws = tensor.workspace()
+    rows = min(n, max(1, _GATHER_BLOCK_BYTES // (width * tensor.values.element_size())))
     return (
         ws.get("h", n * width, tensor.dtype).view(n, width),
-        ws.get("tmp", n * width, tensor.dtype).view(n, width),
+        ws.get("tmp", rows * width, tensor.dtype).view(rows, width),
     )
 
 
 def _gather_product_into(
     coords: torch.Tensor,
     factors: Sequence[torch.Tensor],
-    skip: int,
+    skip: int | None,
     out: torch.Tensor,
     tmp: torch.Tensor,
 ) -> torch.Tensor:
-    """:func:`_gather_product` written into preallocated ``out`` (using ``tmp``)."""
-    first = True
-    for j, a in enumerate(factors):
-        if j == skip:
-            continue
-        if first:
-            torch.index_select(a, 0, coords[j], out=out)
-            first = False
-        else:
-            torch.index_select(a, 0, coords[j], out=tmp)
-            out.mul_(tmp)
+    """:func:`_gather_product` written into preallocated ``out``.
+
+    The first factor's rows are gathered into ``out``; the others are gathered into ``tmp``
+    (any number of rows) one block of rows at a time and multiplied into ``out``'s block, in
+    the same order as :func:`_gather_product` (so the same numbers). A chunk-sized second
+    buffer would double the chunk memory, and a small block is still in cache when multiplied.
+    """
+    others = [j for j in range(len(factors)) if j != skip]
+    torch.index_select(factors[others[0]], 0, coords[others[0]], out=out)
+    if len(others) == 1:
+        return out
+    n, step = out.shape[0], tmp.shape[0]
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        block = out[start:stop]
+        for j in others[1:]:
+            g = tmp[: stop - start]
+            torch.index_select(factors[j], 0, coords[j, start:stop], out=g)
+            block.mul_(g)
     return out
 
 
@@ -466,10 +516,17 @@ def inner_product(tensor: SparseTensorData, factors: Sequence[torch.Tensor]) -> 
     total = 0.0
     rank = factors[0].shape[1]
     step = _chunk_entries(rank, tensor.values.element_size(), tensor.chunk_bytes)
+    # The sweeps' gather buffers, not fresh (chunk, R) temporaries: no page faults per chunk,
+    # and no second set of buffers beside the sweeps' when the fit's J is evaluated.
+    own = all(a.dtype == tensor.dtype and a.device == tensor.device for a in factors)
     for start in range(0, tensor.nnz, step):
         stop = min(start + step, tensor.nnz)
-        v = _gather_product(tensor.coords_t[:, start:stop], factors, None).sum(1)
-        total += float(torch.dot(v, tensor.values[start:stop]))
+        coords = tensor.coords_t[:, start:stop]
+        if own:
+            h = _gather_product_into(coords, factors, None, *_workspace(tensor, stop - start, rank))
+        else:
+            h = _gather_product(coords, factors, None)
+        total += float(torch.dot(h.sum(1), tensor.values[start:stop]))
     return total
 
 

@@ -60,8 +60,9 @@ def estimate_fit_bytes(
     caller's array), a permutation per mode except the first (the validated entries are in
     row-major order, so already sorted by mode 0), one copy of both per further device in use,
     a row pointer per mode, the chunk temporaries (bounded by ``chunk_bytes``: the gather
-    buffers of each thread, the chunk's gathered indices and values, and the chunked counting
-    sort that builds a permutation), the factors and their working copies, the loss's own
+    buffers of each thread, the chunk's gathered indices and values, the chunked counting
+    sort that builds a permutation, and a small tensor's sorted copies, a sixteenth of
+    ``chunk_bytes`` per mode at most), the factors and their working copies, the loss's own
     buffers (``loss_bytes``: per-row Gram matrices for the observed loss), the Laplacians, and
     for the HyperLearn solver the activations autograd keeps for ``n_steps`` diffusion steps
     (the stacked Chebyshev terms and the LSTM gates). The largest transient over all entries

@@ -39,10 +39,11 @@ _OVERFLOW_MARGIN = 1e-4
 class TensorInput:
     """A validated sparse tensor: distinct coordinates, finite values, working dtype.
 
-    ``coords`` is the ``(nnz, K)`` transpose of a C-contiguous ``(K, nnz)`` array in the
-    narrowest index type that holds every mode (int32 below 2^31), the layout the kernels use,
-    so that they share it instead of copying it. ``values`` may be a read-only view of the
-    caller's array when no conversion was needed: nothing downstream writes to it.
+    ``coords`` is the ``(nnz, K)`` transpose of a C-contiguous ``(K, nnz)`` array, int32 or
+    int64 (the caller's array when it already was one; new arrays in the narrowest index type
+    that holds every mode, int32 below 2^31), the layout the kernels use, so that they share
+    it instead of copying it. ``values`` may be a read-only view of the caller's array when
+    no conversion was needed: nothing downstream writes to it.
     """
 
     coords: np.ndarray  # (nnz, K) int32/int64 view of a (K, nnz) array, duplicates summed
@@ -129,12 +130,25 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return view
 
 
+def _kernel_layout(coords_t: np.ndarray, idx: np.dtype) -> np.ndarray:
+    """``(K, nnz)`` coordinates as the kernels hold them, shared with the caller when possible.
+
+    A C-contiguous array of a type torch gathers with (int32 or int64) is used as it is (a
+    read-only view): narrowing the caller's int64 array, which stays alive during the fit,
+    would add 4 bytes per entry and mode for nothing. Anything else is copied into ``idx``.
+    """
+    if coords_t.flags.c_contiguous and coords_t.dtype in (np.dtype(np.int32), np.dtype(np.int64)):
+        return _readonly(coords_t)
+    return np.ascontiguousarray(coords_t, dtype=idx)
+
+
 def _sum_duplicates(coords_t: np.ndarray, values: np.ndarray, shape: tuple[int, ...]):
     """Sum the values of repeated coordinates (pydata sparse's convention), sorted row-major.
 
-    ``coords_t`` is ``(K, nnz)``; returns ``(K, nnz')`` coordinates in the narrowest index type
-    and the values. Input already sorted and distinct (the common case) costs one linear index
-    and an index-type conversion; the values are then returned as given, not copied.
+    ``coords_t`` is ``(K, nnz)``; returns ``(K, nnz')`` coordinates (new ones in the narrowest
+    index type) and the values. Input already sorted and distinct (the common case) costs one
+    linear index; its coordinates (see :func:`_kernel_layout`) and values are then returned as
+    given, not copied.
     """
     idx = _index_dtype(shape)
     if coords_t.shape[1] == 0:
@@ -145,8 +159,7 @@ def _sum_duplicates(coords_t: np.ndarray, values: np.ndarray, shape: tuple[int, 
     linear = np.ravel_multi_index(tuple(coords_t), shape)
     if coords_t.shape[1] == 1 or np.all(linear[1:] > linear[:-1]):
         del linear
-        out = np.ascontiguousarray(coords_t, dtype=idx)
-        return (_readonly(out) if out is coords_t else out), values
+        return _kernel_layout(coords_t, idx), values
     order = np.argsort(linear, kind="stable")
     linear = linear[order]
     # First entry of each run of equal coordinates, in row-major order.
@@ -266,8 +279,13 @@ def drop_zeros(data: TensorInput, name: str = "X") -> TensorInput:
             f"{name} has only zero values among its {keep.size} stored entries: with "
             "loss='hypergraph' a zero is an absent hyperedge, so there is nothing to fit."
         )
-    # Keep the kernels' layout: (nnz, K) as the transpose of a contiguous (K, nnz) array.
-    coords = np.ascontiguousarray(data.coords.T[:, keep]).T
+    # Keep the kernels' layout: (nnz, K) as the transpose of a contiguous (K, nnz) array, in
+    # the narrowest index type (this is a copy, whatever the caller's type).
+    coords_t = data.coords.T
+    coords = np.empty((coords_t.shape[0], int(keep.sum())), dtype=_index_dtype(data.shape))
+    for k, row in enumerate(coords_t):
+        coords[k] = row[keep]
+    coords = coords.T
     return TensorInput(coords, data.values[keep], data.shape, data.laplacians)
 
 

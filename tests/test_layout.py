@@ -1,6 +1,7 @@
 """The single-copy layout of the stored entries (issue 13).
 
-One ``(K, nnz)`` index array in the narrowest index type, the values as given, a stable
+One ``(K, nnz)`` index array (the caller's int32/int64 one, or a copy in the narrowest index
+type), the values as given, a stable
 permutation per mode whose indices are not in storage order, chunks gathered when visited.
 Checked against dense einsum references, numpy's stable argsort and a count of what the layout
 holds; and validation's conversion (no full copies, duplicates summed) against dense sums.
@@ -22,7 +23,7 @@ from skhyperlearn._kernels import (
     mttkrp,
     observed_sq_error,
 )
-from skhyperlearn._validation import check_tensor
+from skhyperlearn._validation import check_tensor, drop_zeros
 
 RANK = 4
 
@@ -120,13 +121,18 @@ def test_layout_holds_one_copy_and_a_permutation_per_unsorted_mode():
             assert buf.numel() <= max(n_per, 1024) * max(3, (RANK + 1) ** 2), name
 
 
-def test_check_tensor_shares_sorted_input_and_narrows_indices():
+def test_check_tensor_shares_sorted_input():
+    """Sorted, distinct input is used as it is: its int64 coordinates are not narrowed into a
+    copy (the caller keeps them alive anyway), and the kernels share them too."""
     shape = (50, 40, 30)
     rng = np.random.default_rng(3)
     coords, values = _random_entries(shape, 2000, rng, sorted_=True)
-    x = sparse.COO(coords.T, values, shape=shape, has_duplicates=False, sorted=True)
+    x = sparse.COO(np.ascontiguousarray(coords.T, dtype=np.int64), values, shape=shape,
+                   has_duplicates=False, sorted=True)  # fmt: skip
     data = check_tensor(x)
-    assert data.coords.dtype == np.int32 and data.coords.T.flags.c_contiguous
+    assert data.coords.dtype == np.int64 and data.coords.T.flags.c_contiguous
+    assert np.shares_memory(data.coords, x.coords) and not data.coords.flags.writeable
+    assert x.coords.flags.writeable
     np.testing.assert_array_equal(data.coords, coords)
     # The values are the caller's, read-only through this view; the caller's stay writeable.
     assert np.shares_memory(data.values, x.data) and not data.values.flags.writeable
@@ -134,6 +140,19 @@ def test_check_tensor_shares_sorted_input_and_narrows_indices():
     t = SparseTensorData.from_numpy(data.coords, data.values, data.shape)
     assert np.shares_memory(t.coords_t.numpy(), data.coords)
     assert np.shares_memory(t.values.numpy(), data.values)
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.uint32, np.int64])
+def test_copied_coordinates_are_narrowed(dtype):
+    """Coordinates that must be copied (another type, another layout) become int32."""
+    shape = (50, 40, 30)
+    coords, values = _random_entries(shape, 500, np.random.default_rng(5), sorted_=True)
+    t = SparseTensorData.from_numpy(coords.astype(dtype), values, shape)  # (nnz, K) row-major
+    assert t.coords_t.dtype == torch.int32 and t.coords_t.is_contiguous()
+    np.testing.assert_array_equal(t.coords.numpy(), coords)
+    data = drop_zeros(check_tensor(sparse.COO(coords.T, np.where(values > 0.5, values, 0.0),
+                                              shape=shape)))  # fmt: skip
+    assert data.coords.dtype == np.int32 and data.coords.T.flags.c_contiguous
 
 
 def test_check_tensor_sums_unsorted_duplicates_like_dense():
@@ -151,3 +170,42 @@ def test_check_tensor_sums_unsorted_duplicates_like_dense():
     assert np.count_nonzero(dense) <= len(data.values) == len(np.unique(lin))
     np.testing.assert_array_equal(x.coords, before[0])
     np.testing.assert_array_equal(x.data, before[1])
+
+
+def test_small_tensors_keep_a_sorted_copy_per_permuted_mode():
+    """Below a sixteenth of the chunk budget each permuted mode's order is gathered once (no
+    gather per visit); the chunks are the same as those gathered on visit."""
+    shape = (40, 30, 20)
+    coords, values = _random_entries(shape, 3000, np.random.default_rng(11))
+    small = SparseTensorData.from_numpy(coords, values, shape)
+    lean = SparseTensorData.from_numpy(coords, values, shape, chunk_bytes=2**12)
+    for mode in range(3):
+        assert (small._sorted_copy(mode) is None) == (small._perm(mode) is None)
+        assert lean._sorted_copy(mode) is None
+        got = torch.cat([c.coords for c in small.layout(mode, RANK)], 1)
+        want = torch.cat([c.coords for c in lean.layout(mode, RANK)], 1)
+        assert torch.equal(got, want)
+        assert torch.equal(
+            torch.cat([c.values for c in small.layout(mode, RANK)]),
+            torch.cat([c.values for c in lean.layout(mode, RANK)]),
+        )
+
+
+def test_blocked_second_gather_gives_the_same_numbers(monkeypatch):
+    """The other factors' rows are gathered into a small buffer block by block; the products
+    are those of whole-chunk gathers, bit for bit, whatever the block size."""
+    import skhyperlearn._kernels as kernels
+
+    shape = (40, 30, 20, 6)
+    rng = np.random.default_rng(13)
+    coords, values = _random_entries(shape, 3000, rng)
+    tf = [torch.as_tensor(rng.standard_normal((n, RANK))) for n in shape]
+    whole = SparseTensorData.from_numpy(coords, values, shape)
+    want = [mttkrp(whole, tf, mode) for mode in range(4)]
+    want_inner = kernels.inner_product(whole, tf)
+    monkeypatch.setattr(kernels, "_GATHER_BLOCK_BYTES", 7 * RANK * 8)  # 7 rows per block
+    blocked = SparseTensorData.from_numpy(coords, values, shape)
+    for mode in range(4):
+        assert torch.equal(mttkrp(blocked, tf, mode), want[mode])
+    assert kernels.inner_product(blocked, tf) == want_inner
+    assert blocked.workspace()._bufs["tmp"].numel() == 7 * RANK

@@ -75,6 +75,9 @@ class Monitor:
 
     def _keep_if_best(self, score: float, state: State, iteration: int) -> bool:
         if score < self.best_score:
+            # The previous best goes first: two copies of every factor matrix would be held
+            # for a moment, at the size of the model.
+            self.best_state = None
             self.best_score, self.best_state, self.best_iter = score, state.clone(), iteration
             return True
         return False

@@ -38,7 +38,8 @@ class HypergraphQuadratic(ModeQuadratic):
     def solve(self, lap, lam, alpha, warm, cg_tol, cg_maxiter):
         g, v = torch.linalg.eigh(self.gram)
         shifts = 2.0 * lam * g.clamp_min(0) + 2.0 * alpha
-        rhs = 2.0 * lam * (self.linear @ v)
+        # In place from here: each (N, R) temporary costs as much as the factors themselves.
+        rhs = (self.linear @ v).mul_(2.0 * lam)
         lap_diag = None if lap is None else csr_diagonal(lap)
         scale = float(shifts.max())
         if lap_diag is not None and lap_diag.numel():
@@ -46,8 +47,8 @@ class HypergraphQuadratic(ModeQuadratic):
         floor = relative_floor(self.gram.dtype, scale)
         if lap is None:
             # Pseudo-inverse on the null space of G: those directions carry no data.
-            safe = torch.where(shifts > floor, shifts, 1)
-            y = torch.where(shifts > floor, rhs / safe, 0)
+            keep = shifts > floor
+            y = rhs.div_(torch.where(keep, shifts, 1)).masked_fill_(~keep, 0)
             return y @ v.T, None
         shifts = shifts + floor
         diag = lap_diag[:, None] + shifts
