@@ -451,22 +451,34 @@ def evaluate(task: Task, dim: int, model, grid, protocol: str, n_splits: int, in
     return macro, micro, chosen
 
 
+def _fit_grid(rep: Pipeline, grid, task: Task) -> tuple[dict, list]:
+    """One representation per grid point; those whose fit warned that every factor collapsed
+    to zero are left out, as a user heeding the warning would (listed as collapsed)."""
+    features, collapsed = {}, []
+    for params in ParameterGrid(grid or {}):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = clone(rep).set_params(**params).fit_transform(task.hypergraph)
+        if any("collapsed to zero" in str(w.message) for w in caught):
+            collapsed.append({**params, "collapsed": True})
+        else:
+            features[tuple(sorted(params.items()))] = out
+    return features or {(): out}, collapsed
+
+
 def _transductive(task: Task, dim: int, model, grid, folds, inner: int):
     """Each representation learned once per grid point on every entity (no labels); per outer
     fold the grid point is chosen by the classifier's inner cross-validation on the training
     entities' labels only, as ``GridSearchCV`` would, and scored on the test entities."""
     y = task.labels
     if isinstance(model, str):
-        features = {(): _spectral(task, dim)}
+        features, collapsed = {(): _spectral(task, dim)}, []
         clf = Pipeline(_classifier())
     else:
         rep = Pipeline(model.steps[:-2])
         clf = Pipeline(model.steps[-2:])
-        features = {
-            tuple(sorted(p.items())): clone(rep).set_params(**p).fit_transform(task.hypergraph)
-            for p in ParameterGrid(grid or {})
-        }
-    macro, micro, chosen = [], [], []
+        features, collapsed = _fit_grid(rep, grid, task)
+    macro, micro, chosen = [], [], collapsed
     inner_cv = KFold(inner, shuffle=True, random_state=1)
     for train, test in folds:
         best = max(
@@ -554,14 +566,16 @@ def main(argv=None):
                 macro, micro, chosen = evaluate(
                     task, dim, model, grid, args.protocol, args.folds, args.inner
                 )
-                lams = sorted({c["rep__lam"] for c in chosen}) if chosen else []
+                lams = sorted({c["rep__lam"] for c in chosen if "collapsed" not in c})
+                dropped = sorted({c["rep__lam"] for c in chosen if "collapsed" in c})
                 row = {
                     "task": task.name,
                     "method": name,
                     "dim": dim,
                     "macro": _fmt(macro),
                     "micro": _fmt(micro),
-                    "lam": ", ".join(f"{v:g}" for v in lams) or "-",
+                    "lam": (", ".join(f"{v:g}" for v in lams) or "-")
+                    + (f" ({', '.join(f'{v:g}' for v in dropped)}: collapsed)" if dropped else ""),
                     "time": f"{time.perf_counter() - tic:.0f}",
                 }
                 rows.append(row)
