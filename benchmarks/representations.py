@@ -10,8 +10,9 @@ classifier. This harness does the same, as a user would run it, on the visible t
 - ``lastfm3`` / ``lastfm4``: HetRec Last.fm 2K artists (artist × tag × user, and × month),
   labels a dozen top-level genre tags (rock, pop, electronic, metal, hip-hop, jazz, folk, punk,
   soul, blues, ambient, country) that are *removed from the tensor* before anything is learned;
-  artists with at least ``--min-degree`` remaining tag assignments; graphs: an artist
-  co-occurrence graph built from the tensor and the users' friendship graph.
+  artists with at least ``--min-degree`` remaining tag assignments; graphs: an artist graph
+  from the listening counts (``user_artists.dat``, side information the tagging tensor does not
+  hold: 10-NN, cosine of log1p play counts) and the users' friendship graph.
 - ``synthetic``: ``make_hypergraph`` planted communities (one-hot community labels), with the
   planted kNN graphs.
 
