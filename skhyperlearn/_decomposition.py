@@ -152,12 +152,12 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     loss : {"auto", "implicit", "hypergraph", "observed"}, default="auto"
         ``"implicit"``: every cell counts, the target is presence (1 where stored) and a stored
         entry of value x weighs ``1 + confidence·x`` against 1 for an absent cell
-        (implicit-feedback least squares over the stored entries only; the representations of
-        binary, very sparse hyperedges it gives score well above the paper's downstream, see
-        ``benchmarks/README.md``). ``"hypergraph"``: every cell counts and absent hyperedges
-        are zeros (computed over the stored entries only) — the paper's objective, which fits
-        the stored values themselves. ``"observed"``: only the stored entries count
-        (completion). ``"auto"``: ``"implicit"`` when every stored value of X is
+        (implicit-feedback least squares, computed over the stored entries only; its
+        representations of binary, very sparse hyperedges score well above the paper's loss's
+        downstream, see ``benchmarks/README.md``). ``"hypergraph"``: every cell counts and
+        absent hyperedges are zeros (computed over the stored entries only) — the paper's
+        objective, which fits the stored values themselves. ``"observed"``: only the stored
+        entries count (completion). ``"auto"``: ``"implicit"`` when every stored value of X is
         non-negative (hyperedges, counts), else ``"hypergraph"``; ``loss_`` says which.
 
         The default was ``"hypergraph"`` until this release; pass it to keep the paper's
