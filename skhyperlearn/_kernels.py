@@ -235,6 +235,7 @@ class SparseTensorData:
         self._workspaces: dict[int, _Workspace] = {}
         self._lock = threading.Lock()
         self.norm_sq = float(torch.dot(values, values)) if values.numel() else 0.0
+        self._value_sum: float | None = None
 
     @classmethod
     def from_numpy(
@@ -270,6 +271,13 @@ class SparseTensorData:
     def coords(self) -> torch.Tensor:
         """The ``(nnz, K)`` coordinates (a view)."""
         return self.coords_t.T
+
+    @property
+    def value_sum(self) -> float:
+        """``Σ_e x_e`` over the stored entries, summed once (the implicit loss's constant)."""
+        if self._value_sum is None:
+            self._value_sum = float(self.values.sum())
+        return self._value_sum
 
     @property
     def order(self) -> int:
@@ -675,7 +683,8 @@ def _add_row_grams(out: torch.Tensor, crow: torch.Tensor, g: torch.Tensor, budge
         length = 1 << (b - 1)
         offsets = torch.arange(length, device=g.device)
         members = torch.nonzero(bucket == b).squeeze(1)
-        for rows in members.split(max(1, min(max_rows, budget // (length * rank * 8)))):
+        per_row = length * rank * g.element_size()
+        for rows in members.split(max(1, min(max_rows, budget // per_row))):
             idx = crow[rows, None] + offsets
             idx = torch.where(offsets < counts[rows, None], idx, n)
             block = padded.index_select(0, idx.reshape(-1)).view(rows.shape[0], length, rank)

@@ -22,15 +22,7 @@ import torch
 if TYPE_CHECKING:
     from .._problem import Problem, State
 
-__all__ = [
-    "LOSSES",
-    "LOSS_CHOICES",
-    "LOSS_NAMES",
-    "Loss",
-    "ModeQuadratic",
-    "get_loss",
-    "register_loss",
-]
+# The public names are listed once, in losses/__init__.py.
 
 #: Registered losses by name (``loss=`` of the estimators).
 LOSSES: dict[str, type[Loss]] = {}

@@ -66,7 +66,7 @@ class ImplicitLoss(Loss):
         grams += gram_hadamard(factors, mode)
         scale = 1.0 / (1.0 + self.confidence)
         # Σ_all p² + Σ_stored w_e: the data term at all-zero factors.
-        const = data.nnz + self.confidence * float(data.values.sum())
+        const = data.nnz + self.confidence * data.value_sum
         return RowwiseQuadratic(mode, scale * const, linear.mul_(scale), grams.mul_(scale))
 
     def error(self, problem, state):
