@@ -13,6 +13,8 @@ a chunk of mode k's order is gathered from the single copy into per-thread buffe
 visited, and carries a CSR matrix (rows = mode k's indices in the chunk, columns = the chunk's
 entries). A mode-k pass is then: gather the other modes' factor rows, multiply, and one
 sparse-times-dense product, which is the fastest scatter-add torch offers on CPU and GPU alike.
+On the CPU, :func:`mttkrp` first tries the compiled kernel of :mod:`._fused`, which does the
+same in one pass without the gather buffers.
 Memory is at most ``K·4 + 8`` bytes per entry for the copy (none when the coordinates and values
 are the caller's) plus 4 per permuted mode, instead of a sorted copy of everything per mode.
 
@@ -29,6 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from ._fused import fused_mttkrp
 
 __all__ = [
     "DEFAULT_CHUNK_BYTES",
@@ -233,6 +237,7 @@ class SparseTensorData:
         self._rowptrs: dict[int, torch.Tensor] = {}
         self._sorted: dict[int, tuple[torch.Tensor, torch.Tensor] | None] = {}
         self._workspaces: dict[int, _Workspace] = {}
+        self._cache: dict = {}  # small per-mode data of the fused kernels (see ._fused)
         self._lock = threading.Lock()
         self.norm_sq = float(torch.dot(values, values)) if values.numel() else 0.0
         self._value_sum: float | None = None
@@ -485,8 +490,12 @@ def mttkrp(
 ) -> torch.Tensor:
     """``X_(k) Ω_k``, the matricized tensor times Khatri–Rao product, for ``mode`` k.
 
-    One pass over the stored entries: gather the other modes' rows, multiply, scatter-add.
+    One pass over the stored entries: gather the other modes' rows, multiply, scatter-add
+    (fused into one compiled pass on the CPU, see :mod:`._fused`).
     """
+    fused = fused_mttkrp(tensor, factors, mode)
+    if fused is not None:
+        return fused
     rank = factors[(mode + 1) % len(factors)].shape[1]
     out = torch.zeros(tensor.shape[mode], rank, dtype=tensor.dtype, device=tensor.device)
     # A plain MTTKRP never reads the chunk's own-mode indices: leave them ungathered.

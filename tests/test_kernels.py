@@ -27,6 +27,18 @@ from skhyperlearn._kernels import (
 
 RANK = 3
 
+
+@pytest.fixture(autouse=True, params=["fused", "torch"])
+def kernel_path(request, monkeypatch):
+    """Every test runs with the compiled CPU kernels (where they apply) and with torch's."""
+    from skhyperlearn import _fused
+
+    if request.param == "fused" and not _fused.available():
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(_fused, "ENABLED", request.param == "fused")
+    return request.param
+
+
 SHAPES = {
     2: (7, 5),
     3: (6, 5, 4),
