@@ -19,11 +19,13 @@ classifier. This harness does the same, as a user would run it, on the visible t
 Representations, at equal dimensions (``--dims``, default 10 and 32):
 
 - HyperLearn (``HyperLearnDecomposition``) with its defaults (``loss="auto"``: the implicit loss
-  on these non-negative tensors, ``confidence="auto"``), exact solver with graphs, rank =
-  dimension, λ chosen by ``GridSearchCV`` inside the training folds (``--lams``); the same
-  without graphs; the same two with the paper's loss (``loss="hypergraph"``); the HyperLearn
-  solver (diffusion blocks) with graphs at the default λ; HyperLearn (paper's loss) after
-  ``MarginalizeModes`` (the context modes summed out, log1p counts, a ridge);
+  on these non-negative tensors, ``confidence="auto"``, ``factor_scale="auto"``: each mode
+  solved against unit-norm others), exact solver with graphs, rank = dimension, λ chosen by
+  ``GridSearchCV`` inside the training folds (over ``--default-lams``: with the scale on the
+  solved mode, useful λ are larger); the same without graphs; the same two with the paper's
+  loss (``loss="hypergraph"``, λ over ``--lams``); the HyperLearn solver (diffusion blocks)
+  with graphs at the default λ; HyperLearn (paper's loss) after ``MarginalizeModes`` (the
+  context modes summed out, log1p counts, a ridge);
 - TruncatedSVD of the sample mode's unfolding and of the sample × (largest other mode) count
   matrix (the other modes summed out); NMF of that matrix;
 - the raw counts of that matrix (all its columns: a reference, not a target);
@@ -310,6 +312,9 @@ def methods(task: Task, dim: int, args) -> list[tuple[str, object, dict | None]]
         rank=dim, solver="hyperlearn", max_iter=args.hyperlearn_rounds, random_state=0
     )
     grid = {"rep__lam": list(args.lams)}
+    # The defaults solve each mode against unit-norm others (factor_scale="solved"), where λ
+    # sets how far the graphs smooth at the model's scale: its useful range is higher.
+    default_grid = {"rep__lam": list(args.default_lams)}
     # The context modes: every mode but the sample mode and its largest other mode.
     shape = task.tensor.shape
     largest = max(range(1, len(shape)), key=shape.__getitem__)
@@ -322,12 +327,12 @@ def methods(task: Task, dim: int, args) -> list[tuple[str, object, dict | None]]
         (
             "HyperLearn, defaults, graphs",
             Pipeline([("rep", defaults), *_classifier()]),
-            grid,
+            default_grid,
         ),
         (
             "HyperLearn, defaults, no graphs",
             Pipeline([("strip", _StripGraphs()), ("rep", clone(defaults)), *_classifier()]),
-            grid,
+            default_grid,
         ),
         (
             "HyperLearn, paper's loss, graphs",
@@ -529,7 +534,14 @@ def main(argv=None):
         "--tasks", nargs="+", default=["movielens", "lastfm3", "lastfm4", "synthetic"]
     )
     parser.add_argument("--dims", type=int, nargs="+", default=[10, 32])
-    parser.add_argument("--lams", type=float, nargs="+", default=[0.01, 0.1, 1.0, 10.0])
+    parser.add_argument(
+        "--lams", type=float, nargs="+", default=[0.01, 0.1, 1.0, 10.0],
+        help="λ grid of the paper's-loss rows",
+    )  # fmt: skip
+    parser.add_argument(
+        "--default-lams", type=float, nargs="+", default=[1.0, 10.0, 100.0, 1000.0],
+        help="λ grid of the defaults rows (factor_scale='solved')",
+    )  # fmt: skip
     parser.add_argument("--summed-lams", type=float, nargs="+", default=[0.01, 0.1, 1.0])
     parser.add_argument("--summed-alpha", type=float, default=0.1)
     parser.add_argument("--protocol", choices=["pipeline", "transductive"], default="pipeline")
@@ -600,6 +612,10 @@ def main(argv=None):
     print(text_table(rows, COLUMNS))
 
 
+def _grid(values) -> str:
+    return "[" + ", ".join(f"{v:g}" for v in values) + "]"
+
+
 def write_section(args, task: Task, rows: list, load_before: str) -> None:
     """The task's table into benchmarks/README.md (``representations-<protocol>-<task>``)."""
     info = machine_info(["skhyperlearn", "torch", "numpy", "scipy", "scikit-learn", "sparse"])
@@ -618,7 +634,9 @@ def write_section(args, task: Task, rows: list, load_before: str) -> None:
     content = f"""### {task.name}, {args.protocol} protocol
 
 `python benchmarks/representations.py --tasks {task.name} --protocol {args.protocol}` —
-{task.description}. {args.folds} outer folds{grid}.
+{task.description}. {args.folds} outer folds{grid}. λ grids: defaults rows
+{_grid(args.default_lams)}, paper's-loss rows {_grid(args.lams)}, summed rows
+{_grid(args.summed_lams)}.
 
 {markdown_table(rows, COLUMNS, align={"dim": "r", "time": "r"})}
 

@@ -49,6 +49,9 @@ __all__ = ["HyperLearnDecomposition"]
 
 # Stored entries from which early_stopping="auto" holds some out for validation.
 _AUTO_EARLY_STOPPING = 10_000
+#: ``lam="auto"`` of the implicit loss when the solved mode carries the scale: the graphs act at
+#: the model's scale there, and λ = 1 lets them flatten the factors (benchmarks/README.md).
+_SOLVED_SCALE_LAM = 30.0
 
 
 @dataclass
@@ -62,6 +65,7 @@ class _FitPlan:
     lam: float
     alpha: float
     early_stopping: bool
+    normalize: bool = False
 
 
 @dataclass
@@ -133,7 +137,8 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         Number of components R of every factor matrix.
     lam : float or "auto", default="auto"
         Weight λ > 0 of the data term against the graph terms (whose weight is ½). ``"auto"``:
-        1.0 for ``loss="hypergraph"`` and ``"implicit"`` and 0.1 for ``loss="observed"`` (values
+        1.0 for ``loss="hypergraph"``, 30.0 for ``loss="implicit"`` with
+        ``factor_scale="solved"`` (1.0 with ``"free"``) and 0.1 for ``loss="observed"`` (values
         found to work for binary hyperedges and for ratings on a 1–5 scale; tune it with
         ``GridSearchCV``).
 
@@ -168,6 +173,16 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         (about 27 on ML-100K's movie × user × rating tensor, 2·10³ on Last.fm's artist × tag ×
         user tensor): the sparser X, the more each stored entry must weigh. ``confidence_``
         holds the value used. Ignored by the other losses.
+    factor_scale : {"auto", "solved", "free"}, default="auto"
+        Where the model's scale sits while a mode is solved. CP leaves it free to move between
+        modes, so a graph (or ridge) term on one mode can be escaped by shrinking that mode and
+        growing the others: the graphs then barely act. ``"solved"``: every mode is solved with
+        the other modes' columns scaled to unit norm, so the mode being solved carries the
+        whole model's scale and its graph acts on it at that scale (the sample mode, solved
+        last, carries it in ``factors_``); λ then sets how far the graph smooths against the
+        data (larger λ: less smoothing). ``"free"``: the paper's formulation, the scale goes
+        where the solves put it. ``"auto"``: ``"solved"`` for ``loss_="implicit"``, else
+        ``"free"``; ``factor_scale_`` says which.
     solver : {"als", "hyperlearn"}, default="als"
         ``"als"``: exact block coordinate descent, one exact solve per mode per sweep.
         ``"hyperlearn"``: one MGCNN-LSTM diffusion block per mode (Chebyshev graph convolution
@@ -283,6 +298,8 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     confidence_ : float or None
         The confidence of ``loss_="implicit"`` (``confidence="auto"`` resolved), else None;
         ``transform`` uses it too.
+    factor_scale_ : str
+        ``"solved"`` or ``"free"`` (``factor_scale="auto"`` resolved).
 
     Notes
     -----
@@ -313,6 +330,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         # A live set: every registered loss is accepted.
         "loss": [StrOptions(LOSS_CHOICES)],
         "confidence": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "factor_scale": [StrOptions({"auto", "solved", "free"})],
         "sample_mode": [Interval(Integral, 0, None, closed="left")],
         "warm_start": ["boolean"],
     }
@@ -320,14 +338,14 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     # fmt: off
     def __init__(
         self, rank=10, lam="auto", laplacians=None, *, loss="auto", confidence="auto",
-        alpha="auto", bias=True, solver="als", max_iter=100, tol=1e-6, init="auto", init_iter=20,
-        sample_mode=0, devices=None, cg_tol=1e-8, schedule="sequential",
+        factor_scale="auto", alpha="auto", bias=True, solver="als", max_iter=100, tol=1e-6,
+        init="auto", init_iter=20, sample_mode=0, devices=None, cg_tol=1e-8, schedule="sequential",
         n_terms=5, hidden=32, n_steps=10, learning_rate=1e-3, inner_steps=1,
         early_stopping="auto", validation_fraction=0.1, n_iter_no_change=10, callback=None,
         warm_start=False, max_memory=None, on_nonfinite="raise", random_state=None, verbose=0,
     ):
         self._set_shared(locals())
-        self.loss, self.confidence = loss, confidence
+        self.loss, self.confidence, self.factor_scale = loss, confidence, factor_scale
         self.sample_mode, self.warm_start = sample_mode, warm_start
     # fmt: on
 
@@ -390,11 +408,23 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                     "stored entries for validation; need at least 1 and fewer than all."
                 )
         devices = resolve_devices(self.devices, data.order)
-        return _FitPlan(data, laplacians, devices, loss, *self._weights(loss), bool(early))
+        normalize = self._normalize(loss)
+        return _FitPlan(
+            data, laplacians, devices, loss, *self._weights(loss, normalize), bool(early),
+            normalize,
+        )  # fmt: skip
 
-    def _weights(self, loss: Loss) -> tuple[float, float]:
-        """``lam`` and ``alpha``, with "auto" resolved by the loss."""
+    def _normalize(self, loss: Loss) -> bool:
+        """``factor_scale`` resolved: whether each mode is solved against unit-norm others."""
+        if self.factor_scale == "auto":
+            return loss.name == "implicit"
+        return self.factor_scale == "solved"
+
+    def _weights(self, loss: Loss, normalize: bool = False) -> tuple[float, float]:
+        """``lam`` and ``alpha``, with "auto" resolved by the loss (and the factor scale)."""
         lam = loss.default_lam if self.lam == "auto" else float(self.lam)
+        if self.lam == "auto" and normalize and loss.name == "implicit":
+            lam = _SOLVED_SCALE_LAM
         alpha = loss.default_alpha if self.alpha == "auto" else float(self.alpha)
         return lam, alpha
 
@@ -501,6 +531,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             bias=self.bias,
             devices=plan.devices,
             chunk_bytes=self._chunk_bytes(),
+            normalize=plan.normalize,
         )
 
     def _mode_order(self, order: int) -> list[int]:
@@ -748,6 +779,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         self._loss_fit = plan.loss
         self.loss_ = plan.loss.name
         self.confidence_ = getattr(plan.loss, "confidence", None)
+        self.factor_scale_ = "solved" if plan.normalize else "free"
 
     def _fold_in_sample_mode(self, problem: Problem, state: State, lap) -> None:
         """Cold exact solve of the sample mode: the one computation fit and transform share."""
@@ -842,7 +874,8 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         graphs = [lap if k == s else None for k in range(data.order)]
         loss = self._loss_fit  # the fitted loss, its "auto" options resolved on the training X
         devices = available_or_cpu(self.devices_)
-        plan = _FitPlan(data, graphs, devices, loss, *self._weights(loss), False)
+        normalize = self.factor_scale_ == "solved"  # the fitted λ="auto" depends on it
+        plan = _FitPlan(data, graphs, devices, loss, *self._weights(loss, normalize), False)
         problem = self._build_problem(plan, data)
         state = self._fitted_state(problem, data.shape[s])
         self._fold_in_sample_mode(problem, state, problem.laplacians[s])

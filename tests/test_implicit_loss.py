@@ -111,7 +111,7 @@ def test_confidence_zero_is_the_hypergraph_loss_on_binary_data():
     init = [f for f in HyperLearnDecomposition(3, max_iter=1, random_state=0).fit(
         data.tensor).factors_]  # fmt: skip
     common = dict(rank=3, laplacians=data.laplacians, lam=0.8, alpha=0.05, init=init,
-                  max_iter=15, tol=0.0, cg_tol=1e-12)  # fmt: skip
+                  max_iter=15, tol=0.0, cg_tol=1e-12, factor_scale="free")  # fmt: skip
     plain = HyperLearnDecomposition(loss="hypergraph", **common).fit(data.tensor)
     implicit = HyperLearnDecomposition(loss="implicit", confidence=0.0, **common).fit(data.tensor)
     np.testing.assert_allclose(implicit.loss_history_, plain.loss_history_, rtol=1e-9)

@@ -351,3 +351,38 @@ def test_exact_solver_ends_at_a_stationary_point_of_dense_J(schedule):
     grads = torch.autograd.grad(total[0], params)
     worst = max(float(g.abs().max()) for g in grads)
     assert worst < 1e-6 * max(1.0, float(total[0])), [float(g.abs().max()) for g in grads]
+
+
+# ---------------------------------------------------------------- factor_scale="solved"
+@pytest.mark.parametrize("schedule", ["sequential", "parallel"])
+@pytest.mark.parametrize(("loss", "graphs"), [("implicit", (0, 2)), ("hypergraph", (0, 1, 2))])
+def test_solved_scale_round_is_dense_newton_steps_against_unit_norm_others(
+    schedule, loss, graphs
+):
+    """Each mode of a round is the minimiser of the dense J with the others at unit norm."""
+    from skhyperlearn.solvers._als import ExactUpdate
+    from skhyperlearn.solvers._problem import unit_columns
+    from skhyperlearn.solvers._schedules import make_schedule
+
+    problem, state, coords, values, laps = _problem(loss, False, ALPHA, graphs)
+    problem.normalize = True
+    order = [1, 2, 0]  # the sample mode (0) last, as the estimator orders them
+    start = [a.clone() for a in state.factors]
+    expected = {}
+    ref = [a.clone() for a in start]
+    for k in order:
+        others = [a if j == k else unit_columns(a) for j, a in enumerate(ref)]
+        view = type(state)(others)
+        expected[k] = _newton_minimiser(problem, view, coords, values, laps, k, loss, ALPHA)
+        if schedule == "sequential":
+            ref = [expected[k] if j == k else a for j, a in enumerate(others)]
+    update = ExactUpdate(cg_tol=1e-13)
+    with make_schedule(schedule, order) as sched:
+        sched.run_round(problem, state, update)
+    # The sample mode carries the scale; the others leave the round with unit columns.
+    torch.testing.assert_close(state.factors[0], expected[0], rtol=1e-7, atol=1e-9)
+    ones = torch.ones(RANK, dtype=torch.float64)
+    for k in (1, 2):
+        got = state.factors[k]
+        torch.testing.assert_close(got, unit_columns(expected[k]), rtol=1e-7, atol=1e-9)
+        torch.testing.assert_close(torch.linalg.vector_norm(got, dim=0), ones)

@@ -17,12 +17,31 @@ def planted():
 
 
 def test_collapse_to_zero_warns_naming_the_cause(planted):
+    # The paper's formulation: the scale moves to wherever the ridge is cheapest, down to zero.
     model = HyperLearnDecomposition(
-        rank=3, lam=1e-3, alpha=5.0, laplacians=planted.laplacians, max_iter=20, random_state=0
+        rank=3, lam=1e-3, alpha=5.0, laplacians=planted.laplacians, max_iter=20, random_state=0,
+        factor_scale="free",
     )
     with pytest.warns(UserWarning, match=r"collapsed to zero.*alpha=5\.0.*lam=0\.001"):
         model.fit(planted.tensor)
     assert max(np.abs(a).max() for a in model.factors_) < 1e-12
+
+
+def test_solved_scale_does_not_collapse_where_the_free_scale_does(planted):
+    """With the scale on the solved mode, the same weights give a small but real model."""
+    model = HyperLearnDecomposition(
+        rank=3, lam=1e-3, alpha=5.0, laplacians=planted.laplacians, max_iter=20, random_state=0,
+        factor_scale="solved",
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*collapsed.*")
+        model.fit(planted.tensor)
+    assert model.factor_scale_ == "solved"
+    sample = model.factors_[0]
+    assert np.isfinite(sample).all() and np.abs(sample).max() > 1e-8
+    # Every other mode's columns have unit norm: the sample mode carries the scale.
+    for a in model.factors_[1:]:
+        np.testing.assert_allclose(np.linalg.norm(a, axis=0), 1.0, rtol=1e-10)
 
 
 def test_no_collapse_warning_on_a_fit_that_explains_the_data(planted):

@@ -26,6 +26,7 @@ HL = "tests/test_hyperlearn.py"
 SCALE = "tests/test_scale_properties.py"
 CAT2 = "tests/test_catalogue2.py"
 IMPL = "tests/test_implicit_loss.py"
+FUSED = "tests/test_fused.py"
 LOSSES = "skhyperlearn/solvers/losses"
 
 # (name, file, original line fragment, mutated fragment, tests to run)
@@ -85,6 +86,17 @@ MUTATIONS = [
      [IMPL, REF]),
     ("implicit: quadratic not divided by 1 + confidence", f"{LOSSES}/_implicit.py",
      "scale = 1.0 / (1.0 + self.confidence)", "scale = 1.0", [REF]),
+    ("solved scale: a sequential round solves against the others' own scale",
+     "skhyperlearn/solvers/_schedules.py",
+     "            if problem.normalize:\n                state.normalize_except(k)\n", "", [REF]),
+    ("solved scale: a parallel round leaves the scale on every mode",
+     "skhyperlearn/solvers/_schedules.py",
+     "        problem.carry_scale(state, self.mode_order[-1])\n", "", [REF]),
+    ("fused: values read in the mode's order, not through the permutation",
+     "skhyperlearn/_fused_numba.py", "v, i1, i2 = values[e], c1[e], c2[e]",
+     "v, i1, i2 = values[s], c1[e], c2[e]", [FUSED]),
+    ("fused: the last row left out of the parts", "skhyperlearn/_fused.py",
+     "cuts, [rowptr.shape[0] - 1]", "cuts, [rowptr.shape[0] - 2]", [FUSED]),
 ]  # fmt: skip
 
 

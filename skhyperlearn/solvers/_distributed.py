@@ -73,11 +73,15 @@ class Distributed:
     ----------
     mode_order : list of int
         The modes of the problem (their order does not matter: every mode starts from the
-        previous round's factors).
+        previous round's factors), except that the last one keeps the model's scale when the
+        problem normalizes.
     """
 
     def __init__(self, mode_order: list[int]) -> None:
         check_process_group()
+        #: The mode left carrying the model's scale after a round (``factor_scale="solved"``):
+        #: the last of the given order, as in the other schedules.
+        self.scale_mode = mode_order[-1]
         self.mode_order = sorted(mode_order)
         self.rank = dist.get_rank()
         self.world_size = dist.get_world_size()
@@ -110,7 +114,7 @@ class Distributed:
         return buf
 
     def run_round(self, problem: Problem, state: State, update) -> float | None:
-        results = {k: update(problem, state, k) for k in self.owned}
+        results = {k: update(problem, problem.view_for(state, k), k) for k in self.owned}
         new = {}
         for k in self.mode_order:
             src = owner(k, self.world_size)
@@ -125,6 +129,7 @@ class Distributed:
         # Written back only once every mode is known: every update read the previous round.
         for k, (a, b) in new.items():
             state.assign(k, a, b)
+        problem.carry_scale(state, self.scale_mode)
         self.rounds += 1
         traffic["rounds"] += 1
         return None

@@ -63,15 +63,19 @@ class Monitor:
         self.stop_reason: str | None = None
         self._stall = 0
 
-    def _score(self, state: State, loss: float | None = None) -> float:
+    def _score(self, state: State, iteration: int, loss: float | None = None) -> float:
         if self.validation is not None:
             return validation_rmse(self.problem, state, *self.validation)
+        if self.problem.normalize:
+            # Solving each mode against unit-norm others does not descend J (it moves the
+            # scale between modes each step): the latest finite state is the fit.
+            return -float(iteration)
         return self.problem.objective(state)["loss"] if loss is None else loss
 
     def seed(self, state: State) -> None:
         """Score the starting state, so that training can never return anything worse."""
         if state.is_finite():
-            self._keep_if_best(self._score(state), state, 0)
+            self._keep_if_best(self._score(state, 0), state, 0)
 
     def _keep_if_best(self, score: float, state: State, iteration: int) -> bool:
         if score < self.best_score:
@@ -115,7 +119,7 @@ class Monitor:
         if not math.isfinite(info["loss"]) or not state.is_finite():
             self.fault = f"non-finite loss or factors at iteration {iteration}"
             return True
-        score = self._score(state, info["loss"])
+        score = self._score(state, iteration, info["loss"])
         if self.validation is not None:
             info["validation_rmse"] = score
         self.scores.append(score)

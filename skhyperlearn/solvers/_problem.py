@@ -4,6 +4,14 @@
 loss object, see :mod:`.losses`) against the graph terms, whose weight is fixed at ½, and α is
 a ridge on the factors and biases. J is composed here, once, for every solver.
 
+Where the model's scale sits: CP leaves it free to move between modes, so a graph or ridge term
+on one mode can be escaped by shrinking that mode and growing the others. With
+``Problem.normalize`` (``factor_scale="solved"``) every mode is solved with the other modes'
+columns scaled to unit norm, so the mode being solved carries the whole model's scale and its
+penalties act on it at that scale (as CP-ALS codes normalize after each mode, keeping weights);
+after a round the last mode of the round (the sample mode) carries it. Without it, the paper's
+formulation: the penalties act on whatever scale each mode happens to have.
+
 ``Problem`` places what each mode's block needs on that mode's device: a copy of the stored
 entries and its Laplacian. Between modes only factor matrices (and biases) move.
 """
@@ -20,12 +28,18 @@ from .._kernels import DEFAULT_CHUNK_BYTES, SparseTensorData
 from ._sparse import laplacian_to_torch, symmetric_spmm
 from .losses import Loss, get_loss
 
-__all__ = ["Problem", "State", "torch_dtype"]
+__all__ = ["Problem", "State", "torch_dtype", "unit_columns"]
 
 
 def torch_dtype(dtype) -> torch.dtype:
     """The torch dtype a fit computes in for values of numpy ``dtype`` (float32 stays float32)."""
     return torch.float32 if np.dtype(dtype) == np.float32 else torch.float64
+
+
+def unit_columns(a: torch.Tensor) -> torch.Tensor:
+    """``a`` with every non-zero column scaled to unit norm (zero columns stay zero)."""
+    norms = torch.linalg.vector_norm(a, dim=0)
+    return a / torch.where(norms > 0, norms, torch.ones_like(norms))
 
 
 @dataclass
@@ -52,6 +66,18 @@ class State:
         arrays = list(self.factors) + list(self.biases or [])
         return bool(np.isfinite(self.mean)) and all(bool(torch.isfinite(a).all()) for a in arrays)
 
+    def normalize_except(self, mode: int) -> None:
+        """Scale every factor but ``mode``'s to unit column norms (new tensors, in the state)."""
+        for j, a in enumerate(self.factors):
+            if j != mode:
+                self.factors[j] = unit_columns(a)
+
+    def normalized_except(self, mode: int) -> State:
+        """A state sharing this one's biases and mean, the factors but ``mode``'s normalized."""
+        out = State(list(self.factors), self.biases, self.mean)
+        out.normalize_except(mode)
+        return out
+
     def assign(self, mode: int, a: torch.Tensor, b: torch.Tensor | None) -> None:
         """Set mode ``mode``'s factors (and bias, when the loss fits one)."""
         self.factors[mode] = a
@@ -73,6 +99,8 @@ class Problem:
     laplacians: list[torch.Tensor | None]
     _tensor: SparseTensorData
     _copies: dict[torch.device, SparseTensorData] = field(default_factory=dict)
+    #: Solve each mode with the others' columns at unit norm (see the module docstring).
+    normalize: bool = False
 
     @classmethod
     def build(
@@ -88,6 +116,7 @@ class Problem:
         bias: bool,
         devices: Sequence[torch.device],
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+        normalize: bool = False,
     ) -> Problem:
         loss = get_loss(loss)
         dtype = torch_dtype(values.dtype)
@@ -101,7 +130,7 @@ class Problem:
         fits_bias = bool(bias and loss.fits_bias)
         return cls(
             tuple(shape), loss, float(lam), float(alpha), fits_bias, list(devices), dtype, laps,
-            tensor,
+            tensor, normalize=bool(normalize),
         )  # fmt: skip
 
     @property
@@ -128,6 +157,17 @@ class Problem:
             torch.as_tensor(a, dtype=self.dtype).to(dev).contiguous()
             for a, dev in zip(arrays, self.devices, strict=True)
         ]
+
+    def view_for(self, state: State, mode: int) -> State:
+        """What mode ``mode``'s update in a parallel round reads: ``state``, or with
+        ``normalize`` a view with the other modes' columns at unit norm."""
+        return state.normalized_except(mode) if self.normalize else state
+
+    def carry_scale(self, state: State, mode: int) -> None:
+        """After a parallel round (with ``normalize``), leave the scale on ``mode`` only (the
+        last of the round's order: the sample mode, as after a sequential round)."""
+        if self.normalize:
+            state.normalize_except(mode)
 
     def quadratic(self, state: State, mode: int):
         """Mode ``mode``'s data term as a quadratic at ``state`` (one pass, on its device)."""

@@ -47,6 +47,8 @@ class Sequential:
     def run_round(self, problem: Problem, state: State, update: Update) -> float | None:
         """One round; returns the data term at the new state when known without another pass."""
         for k in self.mode_order:
+            if problem.normalize:
+                state.normalize_except(k)
             a, b, quad = update(problem, state, k)
             state.assign(k, a, b)
             # Stop at the first non-finite block: the next mode's solve would fail on it.
@@ -79,9 +81,12 @@ class Parallel:
         for k in self.mode_order:
             problem.data(k)  # copy the entries to every device now, not from racing workers
 
-        # Every update reads ``state`` before any result is written back: no copy needed.
+        # Every update reads ``state`` before any result is written back: no copy needed
+        # (with ``normalize``, each reads its own view, built here before any worker starts).
+        views = {k: problem.view_for(state, k) for k in self.mode_order}
+
         def step(k: int):
-            return update(problem, state, k)
+            return update(problem, views[k], k)
 
         if self._workers is not None:
             results = list(self._workers.map(step, self.mode_order))
@@ -89,7 +94,9 @@ class Parallel:
             results = [step(k) for k in self.mode_order]
         for k, (a, b, _) in zip(self.mode_order, results, strict=True):
             state.assign(k, a, b)
+        problem.carry_scale(state, self.mode_order[-1])
         return None
+
 
 
 from ._distributed import Distributed  # noqa: E402  (it needs nothing from this module)
