@@ -98,7 +98,6 @@ class Parallel:
         return None
 
 
-
 from ._distributed import Distributed  # noqa: E402  (it needs nothing from this module)
 
 #: Schedules by the name given as ``schedule=``.
