@@ -107,14 +107,7 @@ def fused_mttkrp(tensor, factors: Sequence[torch.Tensor], mode: int) -> torch.Te
         return None  # the caller differentiates through the product: torch's kernels
     kernel = _kernels()[tensor.order]
     rank = factors[(mode + 1) % len(factors)].shape[1]
-    perm = tensor._perm(mode)
-    copy = None if perm is None else tensor._sorted_copy(mode)
-    if perm is None:
-        coords, values, order = tensor.coords_t, tensor.values, None
-    elif copy is not None:
-        (coords, values), order = copy, None
-    else:
-        coords, values, order = tensor.coords_t, tensor.values, perm
+    coords, values, order = tensor.in_mode_order(mode)
     order_np = np.empty(0, dtype=np.int32) if order is None else order.numpy()
     others: list[np.ndarray] = []
     for j, a in enumerate(factors):

@@ -169,14 +169,10 @@ class _Layout:
         start, stop, row_start, row_stop = self.spans[i]
         t = self.tensor
         n = stop - start
-        perm = t._perm(self.mode)
-        copy = None if perm is None else t._sorted_copy(self.mode)
+        source, source_values, perm = t.in_mode_order(self.mode)
         if perm is None:
-            coords = t.coords_t[:, start:stop]
-            values = t.values[start:stop]
-        elif copy is not None:
-            coords = copy[0][:, start:stop]
-            values = copy[1][start:stop]
+            coords = source[:, start:stop]
+            values = source_values[start:stop]
         else:
             p = perm[start:stop]
             if ws is None:
@@ -345,6 +341,20 @@ class SparseTensorData:
                 copy = (self.coords_t.index_select(1, perm), self.values.index_select(0, perm))
             self._sorted[mode] = copy
         return self._sorted[mode]
+
+    def in_mode_order(
+        self, mode: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """``(coords_t, values, perm)`` to read the entries in ``mode``'s order from: position s
+        of that order is entry ``perm[s]`` of the arrays, or entry s itself when ``perm`` is
+        None (storage order is already the mode's, or a small tensor's sorted copy)."""
+        perm = self._perm(mode)
+        if perm is None:
+            return self.coords_t, self.values, None
+        copy = self._sorted_copy(mode)
+        if copy is not None:
+            return copy[0], copy[1], None
+        return self.coords_t, self.values, perm
 
     def _rowptr(self, mode: int) -> torch.Tensor:
         """``rowptr[i]`` = number of entries whose ``mode`` index is below i (int64)."""
@@ -528,13 +538,14 @@ def cp_values(
     return out
 
 
-def inner_product(tensor: SparseTensorData, factors: Sequence[torch.Tensor]) -> float:
-    """``⟨X, [[A]]⟩`` over the stored entries."""
-    total = 0.0
+def _stored_predictions(tensor: SparseTensorData, factors: Sequence[torch.Tensor]):
+    """``(start, stop, coords, [[A]] at those entries)`` chunk by chunk in storage order.
+
+    The sweeps' gather buffers, not fresh (chunk, R) temporaries: no page faults per chunk,
+    and no second set of buffers beside the sweeps' when the fit's J is evaluated.
+    """
     rank = factors[0].shape[1]
     step = _chunk_entries(rank, tensor.values.element_size(), tensor.chunk_bytes)
-    # The sweeps' gather buffers, not fresh (chunk, R) temporaries: no page faults per chunk,
-    # and no second set of buffers beside the sweeps' when the fit's J is evaluated.
     own = all(a.dtype == tensor.dtype and a.device == tensor.device for a in factors)
     for start in range(0, tensor.nnz, step):
         stop = min(start + step, tensor.nnz)
@@ -543,7 +554,14 @@ def inner_product(tensor: SparseTensorData, factors: Sequence[torch.Tensor]) -> 
             h = _gather_product_into(coords, factors, None, *_workspace(tensor, stop - start, rank))
         else:
             h = _gather_product(coords, factors, None)
-        total += float(torch.dot(h.sum(1), tensor.values[start:stop]))
+        yield start, stop, coords, h.sum(1)
+
+
+def inner_product(tensor: SparseTensorData, factors: Sequence[torch.Tensor]) -> float:
+    """``⟨X, [[A]]⟩`` over the stored entries."""
+    total = 0.0
+    for start, stop, _, pred in _stored_predictions(tensor, factors):
+        total += float(torch.dot(pred, tensor.values[start:stop]))
     return total
 
 
@@ -595,13 +613,8 @@ def observed_sq_error(
 
     Summed chunk by chunk in storage order, so no residual vector over all entries is formed.
     """
-    rank = factors[0].shape[1]
-    step = _chunk_entries(rank, tensor.values.element_size(), tensor.chunk_bytes)
     total = 0.0
-    for start in range(0, tensor.nnz, step):
-        stop = min(start + step, tensor.nnz)
-        c = tensor.coords_t[:, start:stop]
-        pred = _gather_product(c, factors, None).sum(1)
+    for start, stop, c, pred in _stored_predictions(tensor, factors):
         r = tensor.values[start:stop] - pred - _entry_offsets(c, biases, mean).to(pred.dtype)
         total += float(torch.dot(r, r))
     return total
@@ -708,13 +721,9 @@ def implicit_sq_error(
     The all-cells sum is ``nnz − 2 Σ_stored x̂_e + 1ᵀ(⊛_k A_kᵀA_k)1``: only the stored entries
     are visited, chunk by chunk in storage order.
     """
-    rank = factors[0].shape[1]
-    step = _chunk_entries(rank, tensor.values.element_size(), tensor.chunk_bytes)
     pred_sum = 0.0
     weighted = 0.0
-    for start in range(0, tensor.nnz, step):
-        stop = min(start + step, tensor.nnz)
-        pred = _gather_product(tensor.coords_t[:, start:stop], factors, None).sum(1)
+    for start, stop, _, pred in _stored_predictions(tensor, factors):
         r = 1.0 - pred
         pred_sum += float(pred.sum())
         weighted += float(torch.dot(tensor.values[start:stop] * r, r))
