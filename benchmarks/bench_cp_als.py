@@ -18,6 +18,7 @@ over the stored entries only; nothing is densified).
     python benchmarks/bench_cp_als.py --quick         # small tensors, a minute, prints only
     python benchmarks/bench_cp_als.py --only skhyperlearn,pyttb --tensors ml100k
     python benchmarks/bench_cp_als.py --huge          # also the 10^8-entry row (heavy)
+    python benchmarks/bench_cp_als.py --pairs 7       # skhyperlearn vs GenTen, 7 alternating pairs
 
 Memory is reported twice per job: the peak resident memory of its process, and that peak above
 what the process held once its input was loaded and the method's libraries were warmed up on a
@@ -32,6 +33,7 @@ import contextlib
 import gc
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -676,6 +678,13 @@ def main(argv=None) -> int:
         default=None,
         help="where tensors and factors go (default: a temporary folder)",
     )
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=0,
+        help="time only skhyperlearn and GenTen, in this many pairs of jobs that alternate "
+        "which runs first (default tensors: the first three)",
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -695,6 +704,8 @@ def main(argv=None) -> int:
         huge["huge"]["nnz"] = int(args.huge_nnz)
     methods = [m for m in args.only.split(",") if m] or list(METHODS)
     keys = [t for t in args.tensors.split(",") if t] or list(tensors)
+    if args.pairs and not args.tensors:
+        keys = [k for k in tensors if k in PAIR_TENSORS]
     if args.huge and "huge" not in keys:
         keys.append("huge")
     tensors.update(huge)
@@ -708,6 +719,8 @@ def main(argv=None) -> int:
     write = full if args.readme is None else args.readme
     given = sys.argv[1:] if argv is None else list(argv)
     command = " ".join(["python benchmarks/bench_cp_als.py", *given])
+    if args.pairs and (args.only or args.pairs < 1):
+        parser.error("--pairs times skhyperlearn and GenTen only; it takes no --only")
 
     env = dict(os.environ)
     if args.threads:
@@ -719,6 +732,8 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     load_before = os.getloadavg()
     results = []
+    if args.pairs:
+        return pairs_main(args, tensors, keys, workdir, env, limit, command, load_before)
     try:
         for key in keys:
             spec = tensors[key]
@@ -1038,6 +1053,100 @@ How it is measured:
 Jobs that did not finish:
 
 {chr(10).join(notes) or "- none"}
+"""
+
+
+# ---------------------------------------------------------------------------- --pairs
+# The tensors of the issue's "per sweep at most GenTen's" (10^5, 10^6 and 10^7 entries).
+PAIR_TENSORS = ("ml100k", "medium", "large")
+PAIR_METHODS = ("skhyperlearn", "genten")
+PAIR_SECTION = "cp_als_pairs"
+
+
+def pairs_main(args, tensors, keys, workdir, env, limit, command, load_before) -> int:
+    """skhyperlearn and GenTen in ``args.pairs`` pairs of jobs per tensor, alternating which
+    runs first, so that a burst of load from elsewhere falls on both alike; the per-pair
+    ratios and their median are what a single pair of jobs on a shared machine cannot give."""
+    started = time.perf_counter()
+    summary = []
+    try:
+        for key in keys:
+            spec = tensors[key]
+            path = save_tensor(workdir, key, spec)
+            print(f"\n== {key}: {_label(spec)}, {args.pairs} pairs", flush=True)
+            steps = {m: [] for m in PAIR_METHODS}
+            fits = {}
+            cache: dict = {}
+            for i in range(args.pairs):
+                for method in PAIR_METHODS if i % 2 == 0 else PAIR_METHODS[::-1]:
+                    res = _run_job(key, method, spec, path, workdir, env, limit, args)
+                    if res["status"] == "ok" and method not in fits:
+                        fits[method] = fit_of(path, Path(res["factors_file"]), cache)
+                        res["fit"] = fits[method]
+                    _print_job(res)
+                    steps[method].append(res["step_s"] if res["status"] == "ok" else math.nan)
+            summary.append(_pair_row(spec, steps, fits))
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    elapsed = time.perf_counter() - started
+    info = machine_info(["skhyperlearn", "torch", "numpy", "pygenten"])
+    info["load_before"] = " ".join(f"{x:.2f}" for x in load_before)
+    print()
+    print(text_table(summary, PAIR_COLUMNS))
+    print(f"\nTotal time {elapsed / 60:.1f} min; machine: {info}")
+    if args.json:
+        args.json.write_text(json.dumps({"machine": info, "rows": summary}, indent=1))
+    if args.readme:
+        section = _pairs_section(summary, info, command, elapsed, args)
+        write_readme_section(README, PAIR_SECTION, section, README_HEADER)
+        print(f"wrote {README}")
+    return 0
+
+
+PAIR_COLUMNS = [
+    ("tensor", "tensor"),
+    ("sk", "skhyperlearn per sweep (median)"),
+    ("gt", "GenTen per sweep (median)"),
+    ("ratios", "sk ÷ GenTen, pair by pair"),
+    ("median", "median ratio"),
+    ("wins", "pairs with sk ≤ GenTen"),
+    ("fits", "fit sk / GenTen"),
+]
+
+
+def _pair_row(spec: dict, steps: dict, fits: dict) -> dict:
+    sk, gt = (np.asarray(steps[m], dtype=float) for m in PAIR_METHODS)
+    ratios = sk / gt
+    done = np.isfinite(ratios)
+    fit = " / ".join(f"{fits[m]:.6f}" if m in fits else "-" for m in PAIR_METHODS)
+    return {
+        "tensor": _label(spec),
+        "sk": _ms(float(np.nanmedian(sk))) if np.isfinite(sk).any() else "-",
+        "gt": _ms(float(np.nanmedian(gt))) if np.isfinite(gt).any() else "-",
+        "ratios": " ".join(f"{r:.2f}" if np.isfinite(r) else "failed" for r in ratios),
+        "median": f"{float(np.median(ratios[done])):.2f}×" if done.any() else "-",
+        "wins": f"{int((ratios[done] <= 1).sum())} of {int(done.sum())}",
+        "fits": fit,
+    }
+
+
+def _pairs_section(rows, info, command, elapsed, args) -> str:
+    versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
+    return f"""### skhyperlearn vs GenTen in alternating pairs (`bench_cp_als.py --pairs`)
+
+One run of both methods is a coin toss on a shared machine when a sweep takes milliseconds:
+the same job's time moves by ±50 % from one minute to the next. Here each tensor is timed in
+{args.pairs} pairs of jobs (each job exactly as in the table above: own process, warm-up,
+interleaved short and long calls, medians), the order within a pair alternating, and each pair
+gives one ratio. Reproduce with
+
+    {command}
+
+({elapsed / 60:.0f} min on {info["cores"]} cores, {info["cpu"]}, {info.get("memory", "?")} RAM;
+{versions}; load average before the run {info["load_before"]}.)
+
+{markdown_table(rows, PAIR_COLUMNS, align={k: "r" for k, _ in PAIR_COLUMNS[1:]})}
 """
 
 

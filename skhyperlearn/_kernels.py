@@ -46,6 +46,7 @@ __all__ = [
     "mode_normal_equations",
     "mttkrp",
     "observed_sq_error",
+    "small_matmul",
 ]
 
 #: Budget in bytes for the largest temporary built from a chunk of entries.
@@ -482,13 +483,39 @@ def _gather_product_into(
     return out
 
 
+#: Multiply-adds up to which a CPU product of a sweep runs on the calling thread (in numpy).
+_ONE_THREAD_WORK = 2**21
+
+
+def small_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a @ b``, on the calling thread when it is a small product of CPU tensors.
+
+    A sweep's dense products are (N, R) × (R, R) or an R×R Gram. Small ones, in torch, are a
+    parallel region each: its other threads sleep through the compiled MTTKRP that runs between
+    two of them and must be woken, and on a shared machine a busy core holds the product up.
+    Timed inside 10^5-entry fits (rank 10, 2 threads) a Gram took 0.2 ms this way and 1–5 ms in
+    torch. Larger products, GPU tensors and anything that autograd records stay in torch.
+    """
+    work = a.shape[0] * a.shape[1] * b.shape[1]
+    if (
+        work <= _ONE_THREAD_WORK
+        and a.device.type == "cpu"
+        and b.device.type == "cpu"
+        and a.dtype == b.dtype
+        and a.dtype in (torch.float32, torch.float64)
+        and not (torch.is_grad_enabled() and (a.requires_grad or b.requires_grad))
+    ):
+        return torch.from_numpy(a.detach().numpy() @ b.detach().numpy())
+    return a @ b
+
+
 def gram_hadamard(factors: Sequence[torch.Tensor], skip: int | None = None) -> torch.Tensor:
     """``⊛_{j≠skip} A_jᵀ A_j``: the R×R Gram of the Khatri–Rao product, without forming it."""
     out = None
     for j, a in enumerate(factors):
         if j == skip:
             continue
-        g = a.T @ a
+        g = small_matmul(a.T, a)
         out = g if out is None else out * g
     return out
 
@@ -641,9 +668,10 @@ def mode_normal_equations(
     width = rank + int(with_bias)
     n = tensor.shape[mode]
     rhs = torch.zeros(n, width, dtype=tensor.dtype, device=tensor.device)
-    grams = torch.zeros(n, width * width, dtype=tensor.dtype, device=tensor.device)
+    grams = torch.zeros(n, width, width, dtype=tensor.dtype, device=tensor.device)
     target_sq = 0.0
-    for chunk in tensor.layout(mode, width * width).chunks(tensor.workspace()):
+    # No per-entry R×R temporary: a chunk's widest one is its padded (entries, R) gather.
+    for chunk in tensor.layout(mode, 4 * width).chunks(tensor.workspace()):
         h = _gather_product(chunk.coords, factors, mode)
         if with_bias:
             h = torch.cat([h, torch.ones_like(h[:, :1])], 1)
@@ -652,11 +680,10 @@ def mode_normal_equations(
         rhs[rows] += chunk.scatter(y) @ h
         if return_target_sq:
             target_sq += float(torch.dot(y, y))
-        outer = (h[:, :, None] * h[:, None, :]).reshape(h.shape[0], width * width)
-        grams[rows] += chunk.scatter(torch.ones_like(y)) @ outer
+        _add_row_grams(grams[rows], chunk.crow, h, tensor.chunk_bytes)
     if return_target_sq:
-        return rhs, grams.reshape(n, width, width), target_sq
-    return rhs, grams.reshape(n, width, width)
+        return rhs, grams, target_sq
+    return rhs, grams
 
 
 def implicit_normal_equations(

@@ -27,6 +27,7 @@ SCALE = "tests/test_scale_properties.py"
 CAT2 = "tests/test_catalogue2.py"
 IMPL = "tests/test_implicit_loss.py"
 FUSED = "tests/test_fused.py"
+SWEEP = "tests/test_sweep_helpers.py"
 LOSSES = "skhyperlearn/solvers/losses"
 
 # (name, file, original line fragment, mutated fragment, tests to run)
@@ -97,6 +98,18 @@ MUTATIONS = [
      "v, i1, i2 = values[s], c1[e], c2[e]", [FUSED]),
     ("fused: the last row left out of the parts", "skhyperlearn/_fused.py",
      "cuts, [rowptr.shape[0] - 1]", "cuts, [rowptr.shape[0] - 2]", [FUSED]),
+    ("ridge x2 in the hypergraph solve without a graph", f"{LOSSES}/_hypergraph.py",
+     "shifts = 2.0 * lam * np.maximum(g, 0) + 2.0 * alpha",
+     "shifts = 2.0 * lam * np.maximum(g, 0) + 4.0 * alpha", [REF]),
+    ("no pseudo-inverse on G's null space without a graph", f"{LOSSES}/_hypergraph.py",
+     "keep = shifts > floor", "keep = shifts > 0", [SWEEP]),
+    ("the monitor's best state is the live state", "skhyperlearn/solvers/_monitor.py",
+     "self.best_state = state.clone()", "self.best_state = state", [SWEEP]),
+    ("the monitor's copy writes nothing", "skhyperlearn/solvers/_problem.py",
+     "                a.copy_(b)\n", "                pass\n", [SWEEP]),
+    ("finiteness check blind to infinities", "skhyperlearn/solvers/_problem.py",
+     "return bool(np.isfinite(a.detach().numpy()).all())",
+     "return not bool(np.isnan(a.detach().numpy()).any())", [SWEEP]),
 ]  # fmt: skip
 
 

@@ -28,7 +28,7 @@ from .._kernels import DEFAULT_CHUNK_BYTES, SparseTensorData
 from ._sparse import laplacian_to_torch, symmetric_spmm
 from .losses import Loss, get_loss
 
-__all__ = ["Problem", "State", "torch_dtype", "unit_columns"]
+__all__ = ["Problem", "State", "all_finite", "torch_dtype", "unit_columns"]
 
 
 def torch_dtype(dtype) -> torch.dtype:
@@ -40,6 +40,15 @@ def unit_columns(a: torch.Tensor) -> torch.Tensor:
     """``a`` with every non-zero column scaled to unit norm (zero columns stay zero)."""
     norms = torch.linalg.vector_norm(a, dim=0)
     return a / torch.where(norms > 0, norms, torch.ones_like(norms))
+
+
+def all_finite(a: torch.Tensor) -> bool:
+    """Whether every element of ``a`` is finite."""
+    if a.device.type == "cpu" and a.dtype in (torch.float32, torch.float64):
+        # torch's isfinite makes several passes (~5 ns per element): checked after every
+        # mode, it was ~5 % of a 10^5-entry sweep; numpy's single pass is ~5 times faster.
+        return bool(np.isfinite(a.detach().numpy()).all())
+    return bool(torch.isfinite(a).all())
 
 
 @dataclass
@@ -57,6 +66,28 @@ class State:
             self.mean,
         )
 
+    def copy_from(self, other: State) -> bool:
+        """Copy ``other`` into this state's own tensors, when every tensor has the same shape,
+        dtype and device (returns True); otherwise change nothing (returns False)."""
+        mine = [*self.factors, *(self.biases or [])]
+        theirs = [*other.factors, *(other.biases or [])]
+        if (
+            (self.biases is None) != (other.biases is None)
+            or len(self.factors) != len(other.factors)
+            or len(mine) != len(theirs)
+            or any(
+                (a.shape, a.dtype, a.device) != (b.shape, b.dtype, b.device)
+                for a, b in zip(mine, theirs, strict=True)
+            )
+        ):
+            return False
+        pairs = zip(mine, theirs, strict=True)
+        with torch.no_grad():
+            for a, b in pairs:
+                a.copy_(b)
+        self.mean = other.mean
+        return True
+
     def numpy(self) -> tuple[list[np.ndarray], list[np.ndarray] | None, float]:
         factors = [a.detach().cpu().numpy() for a in self.factors]
         biases = None if self.biases is None else [b.detach().cpu().numpy() for b in self.biases]
@@ -64,7 +95,7 @@ class State:
 
     def is_finite(self) -> bool:
         arrays = list(self.factors) + list(self.biases or [])
-        return bool(np.isfinite(self.mean)) and all(bool(torch.isfinite(a).all()) for a in arrays)
+        return bool(np.isfinite(self.mean)) and all(all_finite(a) for a in arrays)
 
     def normalize_except(self, mode: int) -> None:
         """Scale every factor but ``mode``'s to unit column norms (new tensors, in the state)."""

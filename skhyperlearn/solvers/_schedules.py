@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-from ._problem import Problem, State
+from ._problem import Problem, State, all_finite
 
 __all__ = ["SCHEDULES", "Distributed", "Parallel", "Sequential", "Update", "make_schedule"]
 
@@ -29,7 +29,7 @@ Update = Callable[[Problem, State, int], tuple]
 
 
 def _finite(a: torch.Tensor, b: torch.Tensor | None) -> bool:
-    return bool(torch.isfinite(a).all()) and (b is None or bool(torch.isfinite(b).all()))
+    return all_finite(a) and (b is None or all_finite(b))
 
 
 class Sequential:
