@@ -718,6 +718,11 @@ def main(argv=None) -> int:
     full = not args.quick and not args.only and not args.tensors and args.huge
     write = full if args.readme is None else args.readme
     given = sys.argv[1:] if argv is None else list(argv)
+    # Where this run kept its files is not part of what reproduces it.
+    for flag in ("--json", "--workdir"):
+        while flag in given[:-1]:
+            at = given.index(flag)
+            del given[at : at + 2]
     command = " ".join(["python benchmarks/bench_cp_als.py", *given])
     if args.pairs and (args.only or args.pairs < 1):
         parser.error("--pairs times skhyperlearn and GenTen only; it takes no --only")
