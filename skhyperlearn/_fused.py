@@ -28,9 +28,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-__all__ = ["available", "fused_mttkrp"]
+__all__ = ["available", "fused_implicit", "fused_mttkrp"]
 
-#: Multiply-adds (entries × rank) of a part: about half a millisecond of the kernel, below
+#: Multiply-adds of a part (entries × work per entry): about half a millisecond, below
 #: which handing a part to another thread costs more than it saves (at 10^5 entries and rank
 #: 10 a second part made the sweep slower; at 2·10^5 it made the pass 1.1–1.4 times faster).
 _MIN_PART_WORK = 2**19
@@ -79,15 +79,60 @@ def _executor() -> ThreadPoolExecutor:
     return _pool
 
 
-def _parts(rowptr: np.ndarray, rank: int, n_threads: int) -> list[tuple[int, int]]:
+def _parts(rowptr: np.ndarray, work_per_entry: int, n_threads: int) -> list[tuple[int, int]]:
     """Cut the rows into at most ``n_threads`` runs of about equal numbers of entries."""
     nnz = int(rowptr[-1])
-    n_parts = max(1, min(n_threads, nnz * rank // _MIN_PART_WORK))
+    n_parts = max(1, min(n_threads, nnz * work_per_entry // _MIN_PART_WORK))
     if n_parts == 1:
         return [(0, rowptr.shape[0] - 1)]
     cuts = np.searchsorted(rowptr, np.linspace(0, nnz, n_parts + 1)[1:-1], side="left")
     bounds = np.unique(np.concatenate([[0], cuts, [rowptr.shape[0] - 1]]))
     return list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
+
+
+def _applies(tensor, factors: Sequence[torch.Tensor]) -> bool:
+    if not available() or tensor.device.type != "cpu" or tensor.order not in (2, 3, 4):
+        return False
+    dtype = tensor.dtype
+    if dtype not in (torch.float32, torch.float64) or any(
+        a.dtype != dtype or a.device.type != "cpu" for a in factors
+    ):
+        return False
+    # A caller that differentiates through the pass needs torch's kernels.
+    return not (torch.is_grad_enabled() and any(a.requires_grad for a in factors))
+
+
+def _run_by_rows(kernel, tensor, factors, mode: int, outputs: tuple, work_per_entry: int):
+    """``kernel(values, order, rowptr, lo, hi, *outputs, c_1, A_1, …)`` over the rows of
+    ``mode``, cut into parts run on the shared pool (the calling thread takes the first)."""
+    coords, values, order = tensor.in_mode_order(mode)
+    order_np = np.empty(0, dtype=np.int32) if order is None else order.numpy()
+    others: list[np.ndarray] = []
+    for j, a in enumerate(factors):
+        if j != mode:
+            others += [coords[j].numpy(), np.ascontiguousarray(a.detach().numpy())]
+    rowptr = tensor._rowptr(mode).numpy()
+    key = ("parts", mode, work_per_entry, torch.get_num_threads())
+    parts = tensor._cache.get(key)
+    if parts is None:
+        parts = tensor._cache[key] = _parts(rowptr, work_per_entry, key[-1])
+    head = (values.numpy(), order_np, rowptr)
+    if len(parts) == 1:
+        kernel(*head, 0, tensor.shape[mode], *outputs, *others)
+        return
+    pool = _executor()
+    futures = [pool.submit(kernel, *head, lo, hi, *outputs, *others) for lo, hi in parts[1:]]
+    kernel(*head, *parts[0], *outputs, *others)
+    for f in futures:
+        f.result()
+
+
+def _rank(factors: Sequence[torch.Tensor], mode: int) -> int:
+    return factors[(mode + 1) % len(factors)].shape[1]
+
+
+def _np_dtype(tensor) -> np.dtype:
+    return np.float32 if tensor.dtype == torch.float32 else np.float64
 
 
 def fused_mttkrp(tensor, factors: Sequence[torch.Tensor], mode: int) -> torch.Tensor | None:
@@ -96,36 +141,33 @@ def fused_mttkrp(tensor, factors: Sequence[torch.Tensor], mode: int) -> torch.Te
     ``tensor`` is a :class:`._kernels.SparseTensorData`. Sums are taken in the mode's order
     entry by entry, so results equal the torch kernel's to round-off, not bit for bit.
     """
-    if not available() or tensor.device.type != "cpu" or tensor.order not in (2, 3, 4):
+    if not _applies(tensor, factors):
         return None
-    dtype = tensor.dtype
-    if dtype not in (torch.float32, torch.float64) or any(
-        a.dtype != dtype or a.device.type != "cpu" for a in factors
-    ):
-        return None
-    if torch.is_grad_enabled() and any(a.requires_grad for a in factors):
-        return None  # the caller differentiates through the product: torch's kernels
-    kernel = _kernels()[tensor.order]
-    rank = factors[(mode + 1) % len(factors)].shape[1]
-    coords, values, order = tensor.in_mode_order(mode)
-    order_np = np.empty(0, dtype=np.int32) if order is None else order.numpy()
-    others: list[np.ndarray] = []
-    for j, a in enumerate(factors):
-        if j != mode:
-            others += [coords[j].numpy(), np.ascontiguousarray(a.detach().numpy())]
-    rowptr = tensor._rowptr(mode).numpy()
-    out = np.zeros((tensor.shape[mode], rank), dtype=others[1].dtype)
-    key = ("parts", mode, rank, torch.get_num_threads())
-    parts = tensor._cache.get(key)
-    if parts is None:
-        parts = tensor._cache[key] = _parts(rowptr, rank, key[-1])
-    head = (values.numpy(), order_np, rowptr)
-    if len(parts) == 1:
-        kernel(*head, 0, tensor.shape[mode], out, *others)
-    else:
-        pool = _executor()
-        futures = [pool.submit(kernel, *head, lo, hi, out, *others) for lo, hi in parts[1:]]
-        kernel(*head, *parts[0], out, *others)
-        for f in futures:
-            f.result()
+    rank = _rank(factors, mode)
+    out = np.zeros((tensor.shape[mode], rank), dtype=_np_dtype(tensor))
+    _run_by_rows(_kernels()[tensor.order], tensor, factors, mode, (out,), rank)
     return torch.from_numpy(out)
+
+
+def fused_implicit(
+    tensor, factors: Sequence[torch.Tensor], mode: int, confidence: float
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The implicit loss's stored-entry normal equations in one compiled pass, or None.
+
+    ``linear[i] = Σ_{e_k=i} (1 + c·x_e) h_e`` and ``grams[i] = Σ_{e_k=i} c·x_e h_e h_eᵀ`` with
+    ``h_e`` the product of the other modes' rows (see
+    :func:`._kernels.implicit_normal_equations`, which tries this first).
+    """
+    if not _applies(tensor, factors):
+        return None
+    from ._fused_numba import IMPLICIT_ROWS
+
+    rank = _rank(factors, mode)
+    n = tensor.shape[mode]
+    dtype = _np_dtype(tensor)
+    linear = np.zeros((n, rank), dtype=dtype)
+    grams = np.zeros((n, rank, rank), dtype=dtype)
+    outputs = (dtype(confidence), linear, grams)
+    # About R² multiply-adds per entry (the Gram's outer product), R more for the linear term.
+    _run_by_rows(IMPLICIT_ROWS[tensor.order], tensor, factors, mode, outputs, rank * (rank + 2))
+    return torch.from_numpy(linear), torch.from_numpy(grams)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._fused import fused_mttkrp
+from ._fused import fused_implicit, fused_mttkrp
 
 __all__ = [
     "DEFAULT_CHUNK_BYTES",
@@ -697,8 +697,12 @@ def implicit_normal_equations(
     With ``h_e = Π_{j≠k} A_j[e_j]`` and weights ``w_e = confidence · x_e``, returns
     ``linear[i] = Σ_{e_k=i} (1 + w_e) h_e`` of shape (N_k, R) and
     ``grams[i] = Σ_{e_k=i} w_e h_e h_eᵀ`` of shape (N_k, R, R), in one pass; the absent cells'
-    share (the Gram of the Khatri–Rao product) is added by the caller.
+    share (the Gram of the Khatri–Rao product) is added by the caller. On the CPU one compiled
+    pass (:func:`._fused.fused_implicit`).
     """
+    fused = fused_implicit(tensor, factors, mode, confidence)
+    if fused is not None:
+        return fused
     rank = factors[mode].shape[1]
     n = tensor.shape[mode]
     linear = torch.zeros(n, rank, dtype=tensor.dtype, device=tensor.device)
