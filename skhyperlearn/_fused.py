@@ -5,14 +5,16 @@ of each other mode's factor rows into an ``(entries, R)`` buffer, their product,
 product to scatter it, each a pass over memory. At 10^5 entries those passes, not arithmetic,
 are most of a sweep. Compiled with numba (already installed: ``sparse`` is built on it), the
 same MTTKRP walks mode k's order once, row by row, multiplies the other modes' factor rows in
-registers and adds them to the row's result: nothing but the output is written.
+registers and adds them to the row's result: nothing but the output is written. The implicit
+loss's pass (:func:`fused_implicit`) is the same walk adding each entry's weighted product and
+its outer product into the row's linear term and Gram.
 
 Rows are independent, so the row range is cut into parts of about equal entries, one per torch
 thread (``torch.get_num_threads()``, which users and benchmarks already set); the kernel
 releases the GIL and the parts run on a shared thread pool, which is safe from the concurrent
 mode passes of the parallel schedule (numba's own threading layers are not, on every machine).
 
-Everything here is optional: :func:`fused_mttkrp` returns None when numba cannot be imported,
+Everything here is optional: each function returns None when numba cannot be imported,
 the tensor is not on the CPU, or the dtypes differ, and :mod:`._kernels` falls back to torch.
 """
 

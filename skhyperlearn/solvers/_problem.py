@@ -81,9 +81,8 @@ class State:
             )
         ):
             return False
-        pairs = zip(mine, theirs, strict=True)
         with torch.no_grad():
-            for a, b in pairs:
+            for a, b in zip(mine, theirs, strict=True):
                 a.copy_(b)
         self.mean = other.mean
         return True
