@@ -24,6 +24,17 @@ def _problem(order, dtype, rng):
     return shape, coords, values, factors
 
 
+def _tensor_in(layout, coords, values, shape, monkeypatch) -> SparseTensorData:
+    """The entries held so that the kernels read them in ``layout``."""
+    if layout == "many parts":  # every mode cut into up to 7 parts run on the pool
+        monkeypatch.setattr(_fused, "_MIN_PART_WORK", 1)
+        monkeypatch.setattr(torch, "get_num_threads", lambda: 7)
+    # A chunk budget of 1 byte keeps no sorted copy: entries are read through the permutation.
+    chunk = 1 if layout in ("permutation", "many parts") else 64 * 2**20
+    dtype = torch.float64 if values.dtype == np.float64 else torch.float32
+    return SparseTensorData.from_numpy(coords, values, shape, dtype=dtype, chunk_bytes=chunk)
+
+
 def _dense_mttkrp(shape, coords, values, factors, mode):
     x = np.zeros(shape)
     x[tuple(coords.T)] = values
@@ -47,13 +58,8 @@ def test_fused_mttkrp_matches_einsum(order, dtype, layout, monkeypatch):
     if layout == "int64 coords":
         coords_t = np.ascontiguousarray(coords.T, dtype=np.int64)  # shared as given
         coords = coords_t.T
-    if layout == "many parts":  # every mode cut into up to 7 parts run on the pool
-        monkeypatch.setattr(_fused, "_MIN_PART_WORK", 1)
-        monkeypatch.setattr(torch, "get_num_threads", lambda: 7)
-    # A chunk budget of 1 byte keeps no sorted copy: entries are read through the permutation.
-    chunk = 1 if layout in ("permutation", "many parts") else 64 * 2**20
-    tdt = torch.float64 if dtype == np.float64 else torch.float32
-    t = SparseTensorData.from_numpy(coords, values, shape, dtype=tdt, chunk_bytes=chunk)
+    t = _tensor_in(layout, coords, values, shape, monkeypatch)
+    tdt = t.dtype
     tf = [torch.from_numpy(a) for a in factors]
     tol = dict(rtol=1e-10, atol=1e-10) if dtype == np.float64 else dict(rtol=1e-4, atol=1e-4)
     for mode in range(order):
@@ -94,12 +100,8 @@ def test_fused_implicit_matches_entry_by_entry(order, dtype, layout, monkeypatch
     rng = np.random.default_rng(10 + order)
     shape, coords, values, factors = _problem(order, dtype, rng)
     values = np.abs(values) + np.asarray(0.1, dtype)  # confidences: non-negative counts
-    if layout == "many parts":
-        monkeypatch.setattr(_fused, "_MIN_PART_WORK", 1)
-        monkeypatch.setattr(torch, "get_num_threads", lambda: 7)
-    chunk = 1 if layout in ("permutation", "many parts") else 64 * 2**20
-    tdt = torch.float64 if dtype == np.float64 else torch.float32
-    t = SparseTensorData.from_numpy(coords, values, shape, dtype=tdt, chunk_bytes=chunk)
+    t = _tensor_in(layout, coords, values, shape, monkeypatch)
+    tdt = t.dtype
     tf = [torch.from_numpy(a) for a in factors]
     tol = dict(rtol=1e-10, atol=1e-10) if dtype == np.float64 else dict(rtol=1e-4, atol=1e-3)
     for mode in range(order):
