@@ -724,7 +724,9 @@ def main(argv=None) -> int:
             at = given.index(flag)
             del given[at : at + 2]
     command = " ".join(["python benchmarks/bench_cp_als.py", *given])
-    if args.pairs and (args.only or args.pairs < 1):
+    if args.pairs < 0:
+        parser.error(f"--pairs must be a positive number of pairs, got {args.pairs}")
+    if args.pairs and args.only:
         parser.error("--pairs times skhyperlearn and GenTen only; it takes no --only")
 
     env = dict(os.environ)
