@@ -9,6 +9,7 @@ import pytest
 
 from skhyperlearn import HyperLearnDecomposition
 from skhyperlearn.datasets import make_hypergraph
+from skhyperlearn.graphs import normalized_laplacian
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +93,27 @@ def test_lam_trades_data_fit_against_the_penalties_monotonically(planted, loss):
     assert np.all(np.diff(penalty) >= -slack * penalty[1:]), penalty
     # The extremes differ: λ is not scaled away when the ridge holds the factors' scale.
     assert data[0] > 1.05 * data[-1]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_complete_graph_on_a_level_mode_pulls_its_columns_to_their_mean():
+    """The graph benchmarks/README.md gives ML-100K's rating levels: the smaller λ, the closer
+    every column of that mode's factor comes to constant (the mode summed out), and without
+    the graph the columns vary freely."""
+    data = make_hypergraph(shape=(40, 30, 5), rank=3, random_state=0)
+    levels = normalized_laplacian(np.ones((5, 5)) - np.eye(5))
+
+    def spread(lam, laplacian):
+        model = HyperLearnDecomposition(
+            rank=3, lam=lam, laplacians=[None, None, laplacian], max_iter=60, random_state=0
+        ).fit(data.tensor)
+        c = model.factors_[2]
+        return np.linalg.norm(c - c.mean(axis=0)) / np.linalg.norm(c)
+
+    spreads = np.array([spread(lam, levels) for lam in (0.01, 0.1, 1.0, 10.0, 100.0)])
+    assert np.all(np.diff(spreads) > 0), spreads
+    assert spreads[0] < 0.02, spreads
+    assert spread(1.0, None) > 10 * spreads[2]
 
 
 def test_verbose_two_draws_progress_bars_instead_of_lines(planted, capsys):
