@@ -85,7 +85,7 @@ from skhyperlearn.datasets import (
     load_movielens100k,
     make_hypergraph,
 )
-from skhyperlearn.graphs import cooccurrence_graph, knn_graph
+from skhyperlearn.graphs import cooccurrence_graph, knn_graph, normalized_laplacian
 from skhyperlearn.preprocessing import MarginalizeModes
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -404,20 +404,41 @@ def methods(task: Task, dim: int, args) -> list[tuple[str, object, dict | None]]
 
 
 def _level_rows(task: Task, defaults, grid) -> list:
-    """ML-100K: the defaults with one graph, on the rating-level mode, joining every level.
+    """ML-100K: the defaults with a graph on the rating-level mode joining every level.
 
     Its Laplacian penalises how far each column of the level factor strays from its mean over
     the levels, so components are no longer spent on telling the five levels apart (a watch at
-    any level is a watch); λ sets how far (small λ: towards summing the mode out).
+    any level is a watch). Alone and unweighted, λ sets how far (small λ: towards summing the
+    mode out). Weighted 10⁴, far above every λ of the grid, it ties the levels at any λ, and
+    the movie co-occurrence graph can act at the λ it needs; Monti's user graph is left out
+    (it lowered every configuration tried, benchmarks/README.md).
     """
     if task.name != "movielens":
         return []
     return [
         (
             "HyperLearn, defaults, rating-level graph only",
-            Pipeline([("levels", _LevelGraphOnly(2)), ("rep", clone(defaults)), *_classifier()]),
+            Pipeline([("levels", _LevelGraph(2)), ("rep", clone(defaults)), *_classifier()]),
             grid,
-        )
+        ),
+        (
+            "HyperLearn, defaults, levels tied only (10⁴ × complete graph)",
+            Pipeline(
+                [("levels", _LevelGraph(2, weight=1e4)), ("rep", clone(defaults)), *_classifier()]
+            ),
+            grid,
+        ),
+        (
+            "HyperLearn, defaults, movie graph + levels tied (10⁴ × complete graph)",
+            Pipeline(
+                [
+                    ("levels", _LevelGraph(2, weight=1e4, keep=(0,))),
+                    ("rep", clone(defaults)),
+                    *_classifier(),
+                ]
+            ),
+            grid,
+        ),
     ]
 
 
@@ -431,21 +452,25 @@ class _StripGraphs(BaseEstimator, TransformerMixin):
         return X.tensor if isinstance(X, Hypergraph) else X
 
 
-class _LevelGraphOnly(BaseEstimator, TransformerMixin):
-    """Every graph replaced by one complete graph on mode ``mode`` (a mode of a few levels)."""
+class _LevelGraph(BaseEstimator, TransformerMixin):
+    """A complete graph, its Laplacian times ``weight``, on mode ``mode`` (a mode of a few
+    levels); of the input's graphs only those of the modes in ``keep`` stay."""
 
-    def __init__(self, mode=2):
+    def __init__(self, mode=2, weight=1.0, keep=()):
         self.mode = mode
+        self.weight = weight
+        self.keep = keep
 
     def fit(self, X, y=None):
         return self
 
     def transform(self, X):
         tensor = X.tensor if isinstance(X, Hypergraph) else X
+        kept = X.laplacians if isinstance(X, Hypergraph) else [None] * tensor.ndim
+        graphs = [kept[k] if k in self.keep else None for k in range(tensor.ndim)]
         n = tensor.shape[self.mode]
-        graphs = [None] * tensor.ndim
-        graphs[self.mode] = np.ones((n, n)) - np.eye(n)
-        return Hypergraph(tensor, graphs, graph_kind="adjacency")
+        graphs[self.mode] = self.weight * normalized_laplacian(np.ones((n, n)) - np.eye(n))
+        return Hypergraph(tensor, graphs, graph_kind="laplacian")
 
 
 def _spectral(task: Task, dim: int) -> np.ndarray:

@@ -97,9 +97,9 @@ def test_lam_trades_data_fit_against_the_penalties_monotonically(planted, loss):
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_a_complete_graph_on_a_level_mode_pulls_its_columns_to_their_mean():
-    """The graph benchmarks/README.md gives ML-100K's rating levels: the smaller λ, the closer
-    every column of that mode's factor comes to constant (the mode summed out), and without
-    the graph the columns vary freely."""
+    """The graph benchmarks/README.md gives ML-100K's rating levels: the smaller λ (or the
+    larger the graph's weight), the closer every column of that mode's factor comes to
+    constant (the mode summed out), and without the graph the columns vary freely."""
     data = make_hypergraph(shape=(40, 30, 5), rank=3, random_state=0)
     levels = normalized_laplacian(np.ones((5, 5)) - np.eye(5))
 
@@ -114,6 +114,8 @@ def test_a_complete_graph_on_a_level_mode_pulls_its_columns_to_their_mean():
     assert np.all(np.diff(spreads) > 0), spreads
     assert spreads[0] < 0.02, spreads
     assert spread(1.0, None) > 10 * spreads[2]
+    # Weighted far above λ, the graph ties the levels: the factor is constant down each column.
+    assert spread(100.0, 1e4 * levels) < 1e-3
 
 
 def test_verbose_two_draws_progress_bars_instead_of_lines(planted, capsys):
