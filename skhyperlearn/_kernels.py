@@ -487,6 +487,11 @@ def _gather_product_into(
 _ONE_THREAD_WORK = 2**21
 
 
+def numpy_ready(t: torch.Tensor) -> bool:
+    """Whether numpy can work on ``t``'s memory as it is: a CPU float32 or float64 tensor."""
+    return t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64)
+
+
 def small_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``a @ b``, on the calling thread when it is a small product of CPU tensors.
 
@@ -499,10 +504,9 @@ def small_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     work = a.shape[0] * a.shape[1] * b.shape[1]
     if (
         work <= _ONE_THREAD_WORK
-        and a.device.type == "cpu"
-        and b.device.type == "cpu"
+        and numpy_ready(a)
+        and numpy_ready(b)
         and a.dtype == b.dtype
-        and a.dtype in (torch.float32, torch.float64)
         and not (torch.is_grad_enabled() and (a.requires_grad or b.requires_grad))
     ):
         return torch.from_numpy(a.detach().numpy() @ b.detach().numpy())
