@@ -6,8 +6,9 @@ classifier. This harness does the same, as a user would run it, on the visible t
 - ``movielens``: ML-100K movies (movie × user × rating-level hyperedges, 100,000 of them), labels
   the 18 genres (``unknown`` dropped); graphs: a movie co-occurrence graph built from the tensor
   and Monti et al.'s 10-NN user graph (from demographics). Monti's movie graph is never used: it
-  is built from features that include the genres. One more row fits the defaults with a single
-  graph, on the rating-level mode, joining every level to every other.
+  is built from features that include the genres. Three more rows fit the defaults with a graph
+  on the rating-level mode joining every level to every other: alone, weighted 10⁴ (the levels
+  tied), and tied beside the movie graph.
 - ``lastfm3`` / ``lastfm4``: HetRec Last.fm 2K artists (artist × tag × user, and × month),
   labels a dozen top-level genre tags (rock, pop, electronic, metal, hip-hop, jazz, folk, punk,
   soul, blues, ambient, country) that are *removed from the tensor* before anything is learned;
