@@ -151,7 +151,9 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     laplacians : list of (sparse matrix, ndarray or None), default=None
         One Laplacian per mode (shape ``(N_k, N_k)``), ``None`` for a mode without a graph. Use
         :func:`skhyperlearn.graphs.normalized_laplacian` to build one from an adjacency. Each
-        must be symmetric positive semidefinite (checked). When X is a ``Hypergraph`` that
+        must be symmetric positive semidefinite (checked). A Laplacian times c > 0 strengthens
+        that mode's graph alone against λ (for example, a large c ties the levels of a small
+        mode: see the user guide's graphs page). When X is a ``Hypergraph`` that
         carries graphs, its graphs win for their modes (with a warning where both give one)
         and ``laplacians`` fills the others.
     loss : {"auto", "implicit", "hypergraph", "observed"}, default="auto"

@@ -8,7 +8,12 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from skhyperlearn.solvers._block import ChebyshevFilter, DiffusionBlock, sparse_scaled_laplacian
+from skhyperlearn.solvers._block import (
+    ChebyshevFilter,
+    DiffusionBlock,
+    laplacian_spectrum_bound,
+    sparse_scaled_laplacian,
+)
 
 
 def _normalized_laplacian(n: int, density: float, seed: int) -> np.ndarray:
@@ -75,6 +80,26 @@ def test_scaled_laplacian_values_and_inputs() -> None:
         sparse_scaled_laplacian(np.zeros((3, 4)))
     with pytest.raises(ValueError, match="lambda_max"):
         sparse_scaled_laplacian(lap, 0.0)
+
+
+@pytest.mark.parametrize("weight", [1.0, 1e4])
+def test_spectrum_bound_keeps_a_weighted_laplacian_in_chebyshev_range(weight: float) -> None:
+    """2 for a normalized Laplacian (the figures of every normalized graph unchanged), 2c for c
+    times one: the rescaled operator is then the same, with its spectrum in [-1, 1]."""
+    lap = _normalized_laplacian(9, density=0.5, seed=3)
+    weighted = weight * lap
+    bound = laplacian_spectrum_bound(sp.csr_array(weighted))
+    assert bound == 2.0 * weight
+    assert laplacian_spectrum_bound(weighted) == bound
+    assert np.linalg.eigvalsh(weighted).max() <= bound
+    tilde = sparse_scaled_laplacian(weighted, bound, dtype=torch.float64).to_dense().numpy()
+    np.testing.assert_allclose(tilde, lap - np.eye(9), atol=1e-12)
+    # Combinatorial D − W: 2·d_max bounds it too.
+    w = np.triu(np.random.default_rng(0).random((7, 7)), 1)
+    w = w + w.T
+    combinatorial = np.diag(w.sum(axis=1)) - w
+    assert np.linalg.eigvalsh(combinatorial).max() <= laplacian_spectrum_bound(combinatorial)
+    assert laplacian_spectrum_bound(np.zeros((4, 4))) == 2.0
 
 
 def test_identity_filter_without_graph() -> None:

@@ -118,6 +118,22 @@ def test_a_complete_graph_on_a_level_mode_pulls_its_columns_to_their_mean():
     assert spread(100.0, 1e4 * levels) < 1e-3
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_the_hyperlearn_solver_ties_levels_with_a_weighted_graph():
+    """The weighted Laplacian the user guide suggests works with the diffusion blocks too:
+    their Chebyshev operator is rescaled by the Laplacian's own bound, not by 2 (with 2 the
+    terms grew as the weight's powers and the levels stayed apart: spread 0.07)."""
+    data = make_hypergraph(shape=(40, 30, 5), rank=3, random_state=0)
+    levels = 1e4 * normalized_laplacian(np.ones((5, 5)) - np.eye(5))
+    model = HyperLearnDecomposition(
+        rank=3, solver="hyperlearn", laplacians=[data.laplacians[0], None, levels],
+        max_iter=8, n_steps=4, init_iter=5, random_state=0,
+    ).fit(data.tensor)
+    c = model.factors_[2]
+    assert np.isfinite(c).all()
+    assert np.linalg.norm(c - c.mean(axis=0)) / np.linalg.norm(c) < 1e-3
+
+
 def test_verbose_two_draws_progress_bars_instead_of_lines(planted, capsys):
     HyperLearnDecomposition(rank=3, max_iter=4, tol=0, random_state=0, verbose=2).fit(
         planted.tensor

@@ -31,6 +31,19 @@ from ._sparse import csr_to_torch, symmetric_spmm
 __all__ = ["ChebyshevFilter", "DiffusionBlock", "sparse_scaled_laplacian"]
 
 
+def laplacian_spectrum_bound(laplacian: sp.spmatrix | sp.sparray | np.ndarray) -> float:
+    """``2 · max diag(L)``: an upper bound on the spectrum of a graph Laplacian, at any scale.
+
+    2 for a normalized Laplacian (diagonal 1), ``2c`` for one weighted by c (a user's way of
+    strengthening one mode's graph against λ), ``2 d_max`` for ``D − W``. With a fixed bound of 2
+    a weighted Laplacian would leave ``L̃`` far outside ``[-1, 1]`` and the Chebyshev terms
+    would grow as ``c^p``. A graph without edges (zero diagonal) keeps 2.
+    """
+    diagonal = laplacian.diagonal() if sp.issparse(laplacian) else np.diagonal(laplacian)
+    largest = float(np.max(diagonal)) if diagonal.size else 0.0
+    return 2.0 * largest if largest > 0 else 2.0
+
+
 def sparse_scaled_laplacian(
     laplacian: sp.spmatrix | sp.sparray | np.ndarray,
     lambda_max: float = 2.0,
