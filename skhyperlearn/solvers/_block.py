@@ -28,7 +28,12 @@ from torch import nn
 
 from ._sparse import csr_to_torch, symmetric_spmm
 
-__all__ = ["ChebyshevFilter", "DiffusionBlock", "sparse_scaled_laplacian"]
+__all__ = [
+    "ChebyshevFilter",
+    "DiffusionBlock",
+    "laplacian_spectrum_bound",
+    "sparse_scaled_laplacian",
+]
 
 
 def laplacian_spectrum_bound(laplacian: sp.spmatrix | sp.sparray | np.ndarray) -> float:
