@@ -51,7 +51,7 @@ def laplacian_spectrum_bound(laplacian: sp.spmatrix | sp.sparray | np.ndarray) -
 
 def sparse_scaled_laplacian(
     laplacian: sp.spmatrix | sp.sparray | np.ndarray,
-    lambda_max: float = 2.0,
+    lambda_max: float | None = None,
     *,
     dtype: torch.dtype = torch.float32,
     device: torch.device | str | None = None,
@@ -63,9 +63,10 @@ def sparse_scaled_laplacian(
     laplacian : scipy sparse matrix/array or array_like of shape (N, N)
         Graph Laplacian ``L``, normally the normalized one ``I − D^{-1/2} W D^{-1/2}``
         (``scipy.sparse.csgraph.laplacian(W, normed=True)``). Scipy input is never densified.
-    lambda_max : float, default=2.0
-        Upper bound on the spectrum of ``L``. 2 bounds every normalized Laplacian, so the default
-        gives ``L̃ = L − I`` with spectrum in ``[-1, 1]``, where the Chebyshev basis is stable.
+    lambda_max : float or None, default=None
+        Upper bound on the spectrum of ``L``. ``None``: :func:`laplacian_spectrum_bound`, which is
+        2 for every normalized Laplacian (``L̃ = L − I``, spectrum in ``[-1, 1]``, where the
+        Chebyshev basis is stable) and scales with a weighted one.
     dtype : torch.dtype, default=torch.float32
         Dtype of the values; must match the factors the filter is applied to.
     device : torch.device or str, optional
@@ -76,13 +77,15 @@ def sparse_scaled_laplacian(
     torch.Tensor
         Sparse CSR tensor of shape (N, N) with int64 indices.
     """
-    if not (math.isfinite(lambda_max) and lambda_max > 0):
+    if lambda_max is not None and not (math.isfinite(lambda_max) and lambda_max > 0):
         raise ValueError(f"lambda_max must be a positive finite number, got {lambda_max!r}")
     if not sp.issparse(laplacian):
         laplacian = np.asarray(laplacian, dtype=np.float64)
     shape = laplacian.shape
     if len(shape) != 2 or shape[0] != shape[1]:
         raise ValueError(f"laplacian must be a square matrix, got shape {shape}")
+    if lambda_max is None:
+        lambda_max = laplacian_spectrum_bound(laplacian)
     n = shape[0]
     lap = sp.csr_array(laplacian, dtype=np.float64)
     scaled = (2.0 / lambda_max) * lap - sp.identity(n, format="csr")

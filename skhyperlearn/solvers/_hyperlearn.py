@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._block import DiffusionBlock, laplacian_spectrum_bound, sparse_scaled_laplacian
+from ._block import DiffusionBlock, sparse_scaled_laplacian
 from ._problem import Problem, State
 from .losses import ModeQuadratic
 
@@ -67,12 +67,7 @@ class ModeBlock:
         self.lap_tilde = (
             None
             if laplacian is None
-            else sparse_scaled_laplacian(
-                laplacian,
-                laplacian_spectrum_bound(laplacian),
-                dtype=problem.dtype,
-                device=dev,
-            )
+            else sparse_scaled_laplacian(laplacian, dtype=problem.dtype, device=dev)
         )
         self.a0 = a0.detach().to(dev)
         self.bias = None if b0 is None else b0.detach().clone().to(dev)
