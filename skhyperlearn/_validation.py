@@ -19,6 +19,7 @@ from sklearn.utils import check_array
 
 __all__ = [
     "TensorInput",
+    "check_coords_in_shape",
     "check_int",
     "check_laplacian_list",
     "check_laplacians",
@@ -142,6 +143,31 @@ def _kernel_layout(coords_t: np.ndarray, idx: np.dtype) -> np.ndarray:
     return np.ascontiguousarray(coords_t, dtype=idx)
 
 
+def check_coords_in_shape(
+    coords_t: np.ndarray, shape: Sequence[int], name: str = "X", modes: Sequence[int] = ()
+) -> None:
+    """Refuse a coordinate outside ``shape``; ``coords_t`` is ``(K, nnz)``.
+
+    ``modes`` (default: all, in order) says which modes the rows of ``coords_t`` index.
+
+    Done here for every input, not left to ``np.ravel_multi_index``: above 2^63 cells no linear
+    index is formed, so nothing else would stop a coordinate past its mode before the kernels
+    gather with it (and numpy's own message names neither the tensor nor the mode).
+    """
+    modes = list(modes) or list(range(len(shape)))
+    for k, row in zip(modes, coords_t, strict=True):
+        n = shape[k]
+        if row.size == 0:
+            continue
+        low, high = row.min(), row.max()
+        if low < 0 or high >= n:
+            bad = int(low) if low < 0 else int(high)
+            raise ValueError(
+                f"{name} has a coordinate outside its shape: mode {k} holds index {bad}, "
+                f"outside [0, {int(n)}) (shape {tuple(int(s) for s in shape)})."
+            )
+
+
 def _sum_duplicates(coords_t: np.ndarray, values: np.ndarray, shape: tuple[int, ...]):
     """Sum the values of repeated coordinates (pydata sparse's convention), sorted row-major.
 
@@ -200,6 +226,7 @@ def _from_coo(x: sparse.COO, name: str) -> TensorInput:
     if x.fill_value != 0 and not (isinstance(x.fill_value, float) and x.fill_value == 0.0):
         raise ValueError(f"{name} must have fill_value 0, got {x.fill_value!r}.")
     shape = tuple(int(s) for s in x.shape)
+    check_coords_in_shape(np.asarray(x.coords), shape, name)
     coords_t, values = _sum_duplicates(np.asarray(x.coords), values, shape)
     return TensorInput(coords_t.T, values, shape)
 
@@ -222,12 +249,23 @@ def _from_dense(x: np.ndarray, name: str) -> TensorInput:
     return TensorInput(coords_t.T, arr[nz].astype(arr.dtype, copy=True), tuple(arr.shape))
 
 
+def _check_scipy_indices(x, name: str) -> None:
+    """The stored indices of a COO, CSR or CSC matrix checked before scipy converts them."""
+    if x.format == "coo":
+        check_coords_in_shape(np.stack([x.row, x.col]), x.shape, name)
+    elif x.format in ("csr", "csc"):
+        # Only the minor indices: scipy checks the pointers' consistency itself.
+        minor = 1 if x.format == "csr" else 0
+        check_coords_in_shape(x.indices[None, :], x.shape, name, modes=[minor])
+
+
 def _from_scipy(x, name: str) -> TensorInput:
     if x.dtype.kind == "c":
         raise ValueError(
             f"Complex data not supported: {name} has complex values (dtype {x.dtype}); "
             "only real values are supported."
         )
+    _check_scipy_indices(x, name)
     mat = check_array(
         x, accept_sparse=True, dtype=[np.float64, np.float32], input_name=name
     ).tocoo()

@@ -18,7 +18,7 @@ from sklearn.neighbors import kneighbors_graph
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from ._validation import check_int
+from ._validation import check_coords_in_shape, check_int
 
 __all__ = [
     "cooccurrence_graph",
@@ -357,11 +357,13 @@ def _tensor_coords(tensor) -> tuple[np.ndarray, tuple[int, ...]]:
         keep = coo.data != coo.fill_value
         if coo.fill_value != 0:
             raise ValueError(f"tensor must have fill value 0, got {coo.fill_value!r}.")
+        check_coords_in_shape(coo.coords, coo.shape, "tensor")
         return np.asarray(coo.coords)[:, keep], tuple(int(s) for s in coo.shape)
     if sp.issparse(tensor):
         if tensor.ndim != 2:
             raise ValueError(f"tensor must be 2-D when scipy sparse, got {tensor.ndim} dimensions.")
         m = sp.coo_array(tensor)
+        check_coords_in_shape(np.stack([m.row, m.col]), m.shape, "tensor")
         keep = m.data != 0
         coords = np.vstack([m.row[keep], m.col[keep]]).astype(np.int64)
         return coords, tuple(int(s) for s in m.shape)

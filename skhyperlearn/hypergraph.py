@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 import sparse
 
-from ._validation import check_int, check_laplacians
+from ._validation import check_coords_in_shape, check_int, check_laplacians
 from .graphs import normalized_laplacian
 
 __all__ = ["Hypergraph"]
@@ -331,6 +331,7 @@ def _check_tensor(tensor: Any) -> sparse.COO:
         raise ValueError(f"tensor must have at least 2 modes, got shape {coo.shape}.")
     if coo.fill_value != 0:
         raise ValueError(f"tensor must have fill_value 0, got {coo.fill_value!r}.")
+    check_coords_in_shape(coo.coords, coo.shape, "tensor")
     if not np.isfinite(coo.data).all():
         raise ValueError("tensor contains NaN or infinity among its stored values.")
     return coo
