@@ -219,3 +219,19 @@ def test_cooccurrence_refuses_nan_stored_values(bad):
         _unchanged(cooccurrence_graph, coo, 0)
     with pytest.raises(ValueError, match=r"tensor contains NaN or infinity"):
         _unchanged(cooccurrence_graph, sp.csr_array(coo.to_scipy_sparse()), 0)
+
+
+# ---------------------------------------------------------------------------- sample mode in CV
+def test_cross_validation_over_a_sample_mode_other_than_zero_names_the_mismatch():
+    from sklearn.model_selection import GridSearchCV, KFold
+
+    # scikit-learn counts X.shape[0] = 6 samples; the sample mode (1) has 4 entities
+    tensor = sparse.COO(np.array([[0, 5, 3], [0, 3, 1], [0, 1, 2]]), np.ones(3), shape=(6, 4, 3))
+    h = Hypergraph(tensor, sample_mode=1)
+    assert len(h) == 4 and h[[0, 3]].shape == (6, 2, 3)
+    search = GridSearchCV(HyperLearnDecomposition(rank=1, sample_mode=1), {"alpha": [0.1]},
+                          cv=KFold(3), error_score="raise")  # fmt: skip
+    with pytest.raises(IndexError, match=r"sample_mode=1.*X\.shape\[0\] = 6 samples"):
+        search.fit(h)
+    with pytest.raises(IndexError, match=r"^index out of range for a mode of 3 entities\.$"):
+        h.take([5], mode=2)
