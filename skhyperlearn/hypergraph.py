@@ -210,7 +210,17 @@ class Hypergraph:
             induced sub-graph and its ids by ``ids[mode][indices]``; the rest is shared.
         """
         mode = self._sample_mode if mode is None else _check_mode(mode, self.ndim, "mode")
-        idx = _check_indices(indices, self.shape[mode])
+        try:
+            idx = _check_indices(indices, self.shape[mode])
+        except IndexError as exc:
+            if mode != self._sample_mode or mode == 0:
+                raise
+            # The likely caller: a scikit-learn splitter, which counts X.shape[0] samples.
+            raise IndexError(
+                f"{exc} This Hypergraph's samples are mode {mode} (sample_mode={mode}), but "
+                f"scikit-learn's splitters count X.shape[0] = {self.shape[0]} samples; to "
+                "cross-validate over another mode, put it first in the tensor."
+            ) from None
         graphs = list(self._graphs)
         if graphs[mode] is not None:
             graphs[mode] = graphs[mode][idx][:, idx]
