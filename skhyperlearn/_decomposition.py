@@ -33,7 +33,7 @@ from ._validation import (
     n_cells,
 )
 from .solvers._als import ExactUpdate, solve_mode
-from .solvers._checkpoint import Checkpoint
+from .solvers._checkpoint import Checkpoint, fit_key
 from .solvers._distributed import check_process_group
 from .solvers._faults import apply_fault_policy, run_guarded
 from .solvers._hyperlearn import BlockConfig, BlockUpdate, block_seed
@@ -722,6 +722,8 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         if self.schedule == "distributed":
             check_process_group()  # before any work, not after the initial sweeps
         plan = self._check_params(X)
+        if checkpoint is not None:
+            checkpoint.prepare(self._checkpoint_key(plan))  # every file refused before any work
         rng = check_random_state(self.random_state)
         tic = time.perf_counter()
         problem, state, record = self._train(plan, rng, checkpoint)
@@ -735,6 +737,19 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             self._log(f"fitted in {time.perf_counter() - tic:.2f} s")
         self._set_fitted(plan, state, record)
         return state
+
+    def _checkpoint_key(self, plan: _FitPlan) -> dict:
+        """What a checkpoint of this fit must match: the parameters, "auto" ones resolved."""
+        resolved = dict(
+            lam=plan.lam,
+            alpha=plan.alpha,
+            loss=plan.loss.name,
+            confidence=getattr(plan.loss, "confidence", None),
+            factor_scale="solved" if plan.normalize else "free",
+            early_stopping=plan.early_stopping,
+            bias=bool(self.bias and plan.loss.fits_bias),
+        )
+        return fit_key({**self.get_params(deep=False), **resolved}, plan.data, plan.laplacians)
 
     def _warn_if_collapsed(self, plan: _FitPlan, state: State) -> None:
         """Say so when the CP part of the model is (numerically) zero although X is not."""
@@ -811,7 +826,16 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         checkpoint : str or path-like, default=None
             File where the training rounds are saved (factors, biases, blocks, optimizer
             states, the early-stopping record, the round). When it exists, fit resumes from it
-            and ends where the uninterrupted fit ends; a checkpoint of another fit is refused.
+            and ends where the uninterrupted fit ends. Checkpoints hold tensors and plain
+            values only and are read with ``torch.load(weights_only=True)``: a file holding
+            anything else is refused, naming it, and nothing of it runs. Refused before any
+            work, naming the file and what differs: a checkpoint of another fit (any parameter
+            that changes the rounds, "auto" ones resolved; X's shape, entries, dtype or
+            values; the graphs; the number of ranks), a folder, an unreadable or foreign file,
+            an unwritable place. ``max_iter``, ``tol``, ``callback``, ``verbose``,
+            ``devices``, ``max_memory`` and ``on_nonfinite`` may change: a saved run goes on
+            under a larger ``max_iter`` or a stricter ``tol``, and one that the new settings
+            would have stopped before its saved round is refused (it cannot be taken back).
             Under ``schedule="distributed"`` each rank writes ``PATH.rank{r}of{w}``. The refit
             after early stopping on held-out entries is not checkpointed.
         checkpoint_every : int, default=1

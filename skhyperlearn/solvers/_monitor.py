@@ -90,7 +90,15 @@ class Monitor:
 
     def state_dict(self) -> dict:
         """The record a checkpoint keeps (the best state on the CPU)."""
-        best = None if self.best_state is None else self.best_state.numpy()
+        best = None
+        if self.best_state is not None:
+            # Tensors and plain values only: a checkpoint is read with weights_only=True.
+            b = self.best_state
+            best = [
+                [a.detach().cpu() for a in b.factors],
+                None if b.biases is None else [x.detach().cpu() for x in b.biases],
+                float(b.mean),
+            ]
         return {
             "best_score": self.best_score,
             "best_state": best,
