@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._devices import available_or_cpu, resolve_devices
 from ._kernels import DEFAULT_CHUNK_BYTES, cp_values
-from ._memory import estimate_fit_bytes, format_bytes, parse_bytes
+from ._memory import UNLIMITED, available_bytes, estimate_fit_bytes, format_bytes, parse_bytes
 from ._params import BaseHyperLearn
 from ._typing import TensorLike
 from ._validation import (
@@ -258,6 +258,10 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     max_memory : int, str or None, default=None
         Refuse to fit, before any work, when the estimated peak memory exceeds this (bytes, or
         a string such as ``"4GB"``); chunks of stored entries are then sized to stay within it.
+        ``None``: refuse, before any work, a fit on the CPU whose estimate exceeds the memory
+        available on the machine (``MemAvailable`` of ``/proc/meminfo``, bounded by the
+        process's cgroup limit; no check where neither can be read). ``"unlimited"``: no
+        check at all.
     on_nonfinite : {"raise", "warn"}, default="raise"
         When J or the factors stop being finite during training: raise ``FloatingPointError``
         (the estimator stays unfitted), or warn and keep the best factors seen before.
@@ -478,18 +482,21 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     def _log(self, message: str) -> None:
         print(f"[{type(self).__name__}] {message}", file=sys.stdout, flush=True)
 
-    def _max_memory_bytes(self) -> int:
+    def _max_memory_bytes(self) -> int | None:
+        """``max_memory`` in bytes; None for no limit of the caller's (None or "unlimited")."""
         # numpy scalars (np.int64 from arithmetic) are as good as int; np.True_ is no size.
         value = self.max_memory
+        if value is None or (isinstance(value, str) and value.strip().lower() == UNLIMITED):
+            return None
         if isinstance(value, np.generic) and not isinstance(value, np.bool_):
             value = value.item()
         return parse_bytes(value)
 
     def _chunk_bytes(self) -> int:
-        if self.max_memory is None:
+        limit = self._max_memory_bytes()
+        if limit is None:
             return DEFAULT_CHUNK_BYTES
         # A few chunk temporaries are alive at once; keep them a small share of the budget.
-        limit = self._max_memory_bytes()
         return int(min(DEFAULT_CHUNK_BYTES, max(limit // 32, 2**20)))
 
     def _check_memory(self, plan: _FitPlan, data: TensorInput) -> int:
@@ -511,13 +518,26 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             hidden=int(self.hidden),
             n_steps=int(self.n_steps),
         )
-        if self.max_memory is not None and estimate > self._max_memory_bytes():
+        what = (
+            f"{data.values.shape[0]} stored entries × {data.order} modes of shape "
+            f"{tuple(data.shape)} at rank {self.rank}"
+        )
+        limit = self._max_memory_bytes()
+        if limit is not None and estimate > limit:
             raise MemoryError(
                 f"max_memory: the fit needs an estimated {format_bytes(estimate)} but "
-                f"max_memory={self.max_memory!r} ({format_bytes(self._max_memory_bytes())})"
-                f"; {data.values.shape[0]} stored entries × {data.order} modes at rank "
-                f"{self.rank}. Raise max_memory, lower the rank, or use fewer entries."
+                f"max_memory={self.max_memory!r} ({format_bytes(limit)}); {what}. Raise "
+                "max_memory, lower the rank, or use fewer entries."
             )
+        if self.max_memory is None and all(d.type == "cpu" for d in plan.devices):
+            room = available_bytes()
+            if room is not None and estimate > room:
+                raise MemoryError(
+                    f"max_memory=None: the fit needs an estimated {format_bytes(estimate)} but "
+                    f"this machine has {format_bytes(room)} available; {what}. Lower the rank, "
+                    "use fewer entries or entities, or pass max_memory='unlimited' (or a size) "
+                    "to fit anyway."
+                )
         return estimate
 
     # ------------------------------------------------------------------ fitting
