@@ -35,14 +35,14 @@ from ._validation import (
 from .solvers._als import ExactUpdate, solve_mode
 from .solvers._checkpoint import Checkpoint, fit_key
 from .solvers._distributed import check_process_group
-from .solvers._faults import apply_fault_policy, run_guarded
+from .solvers._faults import apply_fault_policy, collapse_message, run_guarded
 from .solvers._hyperlearn import BlockConfig, BlockUpdate, block_seed
 from .solvers._init import initial_state, resolve_init
 from .solvers._monitor import Monitor
 from .solvers._problem import Problem, State, torch_dtype
 from .solvers._rounds import run_rounds
 from .solvers._schedules import Sequential, make_schedule
-from .solvers.losses import LOSS_CHOICES, Loss, get_loss
+from .solvers.losses import LOSS_CHOICES, Loss, auto_loss, get_loss
 
 __all__ = ["HyperLearnDecomposition"]
 
@@ -164,8 +164,12 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         downstream, see ``benchmarks/README.md``). ``"hypergraph"``: every cell counts and
         absent hyperedges are zeros (computed over the stored entries only) — the paper's
         objective, which fits the stored values themselves. ``"observed"``: only the stored
-        entries count (completion). ``"auto"``: ``"implicit"`` when every stored value of X is
-        non-negative (hyperedges, counts), else ``"hypergraph"``; ``loss_`` says which.
+        entries count (completion). ``"auto"``: decided by what X is: ``"implicit"`` for
+        presence or counts on a sparse support (every stored value a non-negative whole
+        number, and at most half of the cells stored: hyperedges, co-occurrence counts), else
+        ``"hypergraph"`` (real values: negative or fractional ones, or a mostly filled tensor
+        such as a dense array, whose values are then fitted by least squares); ``loss_`` says
+        which.
 
         The default was ``"hypergraph"`` until this release; pass it to keep the paper's
         objective.
@@ -385,8 +389,8 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         smallest = data.values.min() if data.values.size else 0
         name = self.loss
         if name == "auto":
-            # Counts and hyperedges are confidences; signed data can only be fitted as values.
-            name = "implicit" if smallest >= 0 else "hypergraph"
+            # Presence and counts on a sparse support are confidences; real values are values.
+            name = auto_loss(data.values, data.shape)
         loss = get_loss(name, confidence=self.confidence)
         if loss.nonnegative and smallest < 0:
             raise ValueError(
@@ -773,24 +777,12 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
     def _warn_if_collapsed(self, plan: _FitPlan, state: State) -> None:
         """Say so when the CP part of the model is (numerically) zero although X is not."""
-        data_norm = float(np.linalg.norm(plan.data.values))
-        if data_norm == 0.0:
-            return
-        # ‖[[A]]‖² = 1ᵀ(⊛ₖ AₖᵀAₖ)1 without forming the tensor; a product of column norms
-        # bounds it and is enough to tell zero from non-zero.
-        norms = np.ones(self.rank)
-        for a in state.factors:
-            norms = norms * a.detach().double().pow(2).sum(0).sqrt().cpu().numpy()
-        if norms.sum() > 1e-10 * data_norm:
-            return
-        rest = "the mean and biases alone" if state.biases is not None else "zero everywhere"
-        warnings.warn(
-            f"Every factor collapsed to zero: the model is {rest}. With alpha={plan.alpha} the "
-            f"ridge and the graph terms outweigh the data term at lam={plan.lam}; raise lam or "
-            "lower alpha (with alpha=0 no collapse can occur).",
-            UserWarning,
-            stacklevel=4,
-        )
+        message = collapse_message(
+            state.factors, plan.data.values, plan.loss, plan.lam, plan.alpha,
+            state.biases is not None,
+        )  # fmt: skip
+        if message is not None:
+            warnings.warn(message, UserWarning, stacklevel=4)
 
     def _set_fitted(self, plan: _FitPlan, state: State, record: _FitRecord) -> None:
         # Attributes are set only once everything succeeded: a failed fit leaves none behind.

@@ -6,9 +6,12 @@ loss), the presence target of the implicit loss (a fit of counts ×10¹⁵ predi
 nothing collapsed), and J at the start of the HyperLearn solver's rounds.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 import sparse
+from sklearn.exceptions import ConvergenceWarning
 
 from skhyperlearn import HyperLearnDecomposition, _memory
 from skhyperlearn.datasets import make_hypergraph
@@ -83,3 +86,105 @@ def test_available_bytes_reads_meminfo_and_cgroup_and_falls_back(tmp_path, monke
 
     monkeypatch.setattr(_memory.os, "sysconf", no_sysconf)
     assert _memory.available_bytes() is None
+
+
+# ---------------------------------------------------------------------------- loss="auto"
+def test_auto_loss_recovers_a_dense_real_valued_planted_tensor():
+    rng = np.random.RandomState(0)
+    planted = [rng.rand(n, 4) for n in (20, 15, 10)]
+    X = np.einsum("ir,jr,kr->ijk", *planted)
+    before = X.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        default = HyperLearnDecomposition(random_state=0).fit(X)
+        paper = HyperLearnDecomposition(loss="hypergraph", random_state=0).fit(X)
+    assert default.loss_ == "hypergraph"
+    model = np.einsum("ir,jr,kr->ijk", *default.factors_)
+    assert np.linalg.norm(model - X) / np.linalg.norm(X) < 1e-3
+    for a, b in zip(default.factors_, paper.factors_, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(X, before)
+
+
+def _coo(values, shape=(10, 8, 6), nnz=40, seed=0):
+    rng = np.random.RandomState(seed)
+    cells = rng.choice(int(np.prod(shape)), nnz, replace=False)
+    coords = np.array(np.unravel_index(np.sort(cells), shape))
+    return sparse.COO(coords, values(rng, nnz), shape=shape)
+
+
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        (lambda rng, n: np.ones(n), "implicit"),  # presence
+        (lambda rng, n: rng.randint(1, 9, n).astype(float), "implicit"),  # counts as floats
+        (lambda rng, n: rng.randint(1, 9, n), "implicit"),  # integer counts
+        (lambda rng, n: np.ones(n, dtype=bool), "implicit"),
+        (lambda rng, n: rng.rand(n) + 0.1, "hypergraph"),  # non-negative real values
+        (lambda rng, n: rng.randint(1, 9, n) + 0.5, "hypergraph"),
+        (lambda rng, n: rng.randn(n), "hypergraph"),  # signed
+    ],
+    ids=["presence", "float-counts", "int-counts", "bool", "real", "halves", "signed"],
+)
+def test_auto_loss_follows_what_the_values_are(values, expected):
+    X = _coo(values)
+    snap = _snapshot(X)
+    model = HyperLearnDecomposition(rank=2, max_iter=2, tol=0.0, random_state=0).fit(X)
+    assert model.loss_ == expected
+    _assert_unchanged(X, snap)
+
+
+def test_auto_loss_reads_a_mostly_filled_count_tensor_as_values():
+    shape = (6, 5, 4)
+    n = int(np.prod(shape))
+    sparse_counts = _coo(lambda rng, k: rng.randint(1, 4, k).astype(float), shape, n // 2)
+    filled = _coo(lambda rng, k: rng.randint(1, 4, k).astype(float), shape, n // 2 + 1)
+    fit = dict(rank=2, max_iter=2, tol=0.0, random_state=0)
+    assert HyperLearnDecomposition(**fit).fit(sparse_counts).loss_ == "implicit"
+    assert HyperLearnDecomposition(**fit).fit(filled).loss_ == "hypergraph"
+
+
+# ---------------------------------------------------------------------------- true warnings
+def _collapse_warnings(record):
+    return [str(w.message) for w in record if "collapsed" in str(w.message)]
+
+
+def test_implicit_loss_at_a_huge_scale_predicts_presence_without_a_collapse_warning():
+    X, _ = _small()
+    big = X * 1e15
+    snap = _snapshot(big)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        model = HyperLearnDecomposition(rank=3, max_iter=20, random_state=0).fit(big)
+    assert model.loss_ == "implicit"
+    assert _collapse_warnings(record) == []
+    # The presence model: about 1 at the stored entries, so nothing collapsed.
+    pred = model.reconstruct(big.coords.T)
+    assert np.median(np.abs(pred - 1.0)) < 0.1
+    _assert_unchanged(big, snap)
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e-10, 1.0, 1e10])
+def test_hypergraph_loss_in_float64_warns_of_no_collapse_at_any_scale(scale):
+    X, _ = _small()
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        model = HyperLearnDecomposition(3, loss="hypergraph", max_iter=10, random_state=0)
+        model.fit(X * scale)
+    assert _collapse_warnings(record) == []
+    assert max(np.abs(a).max() for a in model.factors_) > 0
+
+
+def test_float32_values_too_small_warn_that_they_underflow():
+    X, _ = _small()
+    tiny = (X * 1e-30).astype(np.float32)
+    snap = _snapshot(tiny)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        model = HyperLearnDecomposition(3, loss="hypergraph", max_iter=10, random_state=0)
+        model.fit(tiny)
+    assert np.all(model.reconstruct(tiny.coords.T) == 0)  # the outcome the warning explains
+    (message,) = _collapse_warnings(record)
+    assert "too small for float32" in message and "underflow" in message
+    assert "alpha" not in message  # the ridge is not the cause (alpha=0)
+    _assert_unchanged(tiny, snap)
