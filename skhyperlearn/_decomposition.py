@@ -691,8 +691,9 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             else None
         )
         monitor = Monitor(
-            problem, validation=validation, n_iter_no_change=n_no_change, callback=self.callback
-        )
+            problem, validation=validation, n_iter_no_change=n_no_change, callback=self.callback,
+            by_loss=self.solver == "hyperlearn",  # its blocks may climb J: keep the best state
+        )  # fmt: skip
         monitor.seed(state)
         # The monitor keeps a copy of a finite start; only a non-finite one needs another.
         start = None if monitor.best_state is not None else state.clone()
@@ -705,6 +706,11 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             )
         )
         apply_fault_policy(monitor, self.on_nonfinite)
+        rise = monitor.rise_message("solver='hyperlearn': the diffusion blocks' rounds")
+        if rise is not None and not interrupted:
+            warnings.warn(
+                rise + " Lower learning_rate, or use solver='als'.", UserWarning, stacklevel=4
+            )
         state = monitor.best_state if monitor.best_state is not None else start
         if validation is not None:
             # The held-out entries only chose when to stop: train again on every stored entry

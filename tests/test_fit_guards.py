@@ -188,3 +188,74 @@ def test_float32_values_too_small_warn_that_they_underflow():
     assert "too small for float32" in message and "underflow" in message
     assert "alpha" not in message  # the ridge is not the cause (alpha=0)
     _assert_unchanged(tiny, snap)
+
+
+# ---------------------------------------------------------------------------- HyperLearn solver
+HL_SMALL = dict(n_terms=3, hidden=8, n_steps=2, learning_rate=1e-2, init_iter=3)
+
+
+def test_hyperlearn_under_the_solved_scale_keeps_its_best_state_and_says_it_rose():
+    data = make_hypergraph((30, 24, 18), rank=3, n_entries=1500, random_state=0)
+    snap = _snapshot(data.tensor)
+    params = dict(rank=3, laplacians=data.laplacians, random_state=0)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        model = HyperLearnDecomposition(**params, solver="hyperlearn", max_iter=15, **HL_SMALL)
+        model.fit(data.tensor)
+    assert model.factor_scale_ == "solved"
+    rose = [str(w.message) for w in record if "ended above their start" in str(w.message)]
+    assert len(rose) == 1 and "keeps the best state reached (the start)" in rose[0]
+    # Every round climbed J: the start is kept, so the fit is the exact sweeps' (the same
+    # sweeps as the exact solver's first three, then the same fold-in of the sample mode).
+    assert model.best_iter_ == 0
+    assert np.all(np.diff(model.loss_history_) > 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        exact = HyperLearnDecomposition(**params, max_iter=HL_SMALL["init_iter"], init="svd")
+        exact.fit(data.tensor)
+    for a, b in zip(model.factors_, exact.factors_, strict=True):
+        np.testing.assert_array_equal(a, b)
+    _assert_unchanged(data.tensor, snap)
+
+
+def _monitor_on_a_small_problem():
+    from skhyperlearn.solvers._monitor import Monitor
+    from skhyperlearn.solvers._problem import Problem, State
+
+    X, _ = _small()
+    coords = X.coords.T.astype(np.int64)
+    problem = Problem.build(
+        coords, X.data, X.shape, [None] * 3, loss="hypergraph", lam=1.0, alpha=0.0, bias=False,
+        devices=[__import__("torch").device("cpu")] * 3, normalize=True,
+    )  # fmt: skip
+    rng = np.random.RandomState(0)
+    state = State(problem.place([rng.rand(n, 2) for n in X.shape]))
+    monitor = Monitor(problem, by_loss=True)
+    monitor.seed(state)
+    return monitor, state
+
+
+def _info(state, iteration, loss):
+    return dict(iteration=iteration, loss=loss, factors=state.factors, biases=None, mean=0.0)
+
+
+def test_monitor_by_loss_keeps_the_lowest_j_and_reports_a_rise():
+    monitor, state = _monitor_on_a_small_problem()
+    j0 = monitor.start_loss
+    assert j0 > 0 and monitor.best_iter == 0
+    for it in (1, 2):
+        monitor(_info(state, it, j0 * (1 + it)))
+    assert monitor.best_iter == 0
+    assert "J went from" in monitor.rise_message() and "(the start)" in monitor.rise_message()
+    # A round below the start is kept; ending below the start reports nothing.
+    monitor(_info(state, 3, 0.5 * j0))
+    monitor(_info(state, 4, 0.7 * j0))
+    assert monitor.best_iter == 3 and monitor.rise_message() is None
+
+
+def test_monitor_without_by_loss_keeps_the_latest_state_under_the_solved_scale():
+    monitor, state = _monitor_on_a_small_problem()
+    monitor.by_loss = False
+    monitor(_info(state, 1, 10.0))
+    monitor(_info(state, 2, 20.0))
+    assert monitor.best_iter == 2
