@@ -17,6 +17,9 @@ from ._rounds import wants_stop
 
 __all__ = ["Monitor", "validation_rmse"]
 
+#: Relative rise of J above its start that :meth:`Monitor.rise_message` reports.
+_RISE_RTOL = 1e-9
+
 
 def validation_rmse(
     problem: Problem, state: State, coords: torch.Tensor, values: torch.Tensor
@@ -92,13 +95,15 @@ class Monitor:
         """A sentence saying that J ended above its start (with ``by_loss``), else None."""
         if self.start_loss is None or not self.losses or self.fault is not None:
             return None
-        last = self.losses[-1]
-        if not last > self.start_loss:
+        last, start = self.losses[-1], self.start_loss
+        # A rise at the level of rounding is no rise.
+        if not last - start > _RISE_RTOL * abs(start):
             return None
         where = "the start" if self.best_iter == 0 else f"round {self.best_iter}"
         return (
-            f"{what} ended above their start: J went from {self.start_loss:.6g} to {last:.6g} "
-            f"after {len(self.losses)} rounds. The fit keeps the best state reached ({where})."
+            f"{what} ended above their start: J went from {start:.6g} to {last:.6g} (up "
+            f"{(last - start) / abs(start):.2g} relative) after {len(self.losses)} rounds. The "
+            f"fit keeps the best state reached ({where})."
         )
 
     def _keep_if_best(self, score: float, state: State, iteration: int) -> bool:
