@@ -29,6 +29,8 @@ IMPL = "tests/test_implicit_loss.py"
 FUSED = "tests/test_fused.py"
 SWEEP = "tests/test_sweep_helpers.py"
 LOSSES = "skhyperlearn/solvers/losses"
+CKPT = "tests/test_checkpoint_safety.py"
+GUARDS = "tests/test_fit_guards.py"
 
 # (name, file, original line fragment, mutated fragment, tests to run)
 MUTATIONS = [
@@ -116,6 +118,19 @@ MUTATIONS = [
      "self.best_state = state.clone()", "self.best_state = state", [SWEEP]),
     ("the monitor's copy writes nothing", "skhyperlearn/solvers/_problem.py",
      "                a.copy_(b)\n", "                pass\n", [SWEEP]),
+    ("checkpoint read as a full pickle", "skhyperlearn/solvers/_checkpoint.py",
+     'torch.load(path, map_location="cpu", weights_only=True)',
+     'torch.load(path, map_location="cpu", weights_only=False)', [CKPT]),
+    ("checkpoint key compared with nothing", "skhyperlearn/solvers/_checkpoint.py",
+     'differ = key_differences(saved["key"].get(field, {}), key)', "differ = []", [CKPT]),
+    ("checkpoint resumed under a stricter tol stops at the saved tol stop",
+     "skhyperlearn/solvers/_rounds.py", 'if saved["stop_reason"] not in (None, "tol"):',
+     'if saved["stop_reason"] is not None:', [CKPT]),
+    ("checkpoint of another world size not looked for", "skhyperlearn/solvers/_checkpoint.py",
+     "                    worlds.add(int(found.group(2)))\n", "                    pass\n", [CKPT]),
+    ("the monitor keeps HyperLearn's latest state under the solved scale",
+     "skhyperlearn/solvers/_monitor.py", "if self.problem.normalize and not self.by_loss:",
+     "if self.problem.normalize:", [GUARDS]),
     ("finiteness check blind to infinities", "skhyperlearn/solvers/_problem.py",
      "return bool(np.isfinite(a.detach().numpy()).all())",
      "return not bool(np.isnan(a.detach().numpy()).any())", [SWEEP]),
