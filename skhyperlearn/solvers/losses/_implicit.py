@@ -27,7 +27,7 @@ import math
 
 from ..._kernels import gram_hadamard, implicit_normal_equations, implicit_sq_error
 from ._base import Loss, register_loss
-from ._matrix_free import ImplicitOperatorQuadratic
+from ._matrix_free import ImplicitOperatorQuadratic, cpu_gram_hadamard
 from ._observed import RowwiseQuadratic
 
 __all__ = ["ImplicitLoss"]
@@ -77,7 +77,7 @@ class ImplicitLoss(Loss):
         # Σ_all p² + Σ_stored w_e: the data term at all-zero factors.
         const = data.nnz + self.confidence * data.value_sum
         if self.mode_solve == "cg":
-            gram = gram_hadamard(factors, mode)
+            gram = cpu_gram_hadamard(factors, mode)
             return ImplicitOperatorQuadratic(
                 mode, const, scale, self.confidence, data, factors, gram
             )
