@@ -247,8 +247,11 @@ def fused_implicit_value(tensor, factors, mode: int, confidence: float, a: torch
     return float(out.sum())
 
 
-def fused_implicit_cg(tensor, factors, mode: int, confidence: float, system, x0, steps: int):
-    """Per-row preconditioned CG on the implicit loss's mode systems, or None.
+def fused_implicit_cg(
+    tensor, factors, mode: int, confidence: float, system, x0, steps: int, jacobi: bool
+):
+    """Per-row CG (Jacobi-preconditioned with ``jacobi``) on the implicit loss's mode systems,
+    or None.
 
     ``system = (dense, ws, tol)``: row i's system is
     ``A_i x_i = (dense + ws·Σ_{e_k=i} w_e h_e h_eᵀ) x_i = ws·Σ_{e_k=i} (1 + w_e) h_e = b_i``; at
@@ -262,7 +265,7 @@ def fused_implicit_cg(tensor, factors, mode: int, confidence: float, system, x0,
     x = np.array(x0.detach().numpy(), dtype=dtype, order="C", copy=True)
     f = np.zeros(x.shape[0], dtype=np.float64)
     d = np.ascontiguousarray(dense.detach().numpy())
-    outputs = (dtype(confidence), d, dtype(ws), dtype(tol), int(steps), x, f)
+    outputs = (dtype(confidence), d, dtype(ws), dtype(tol), int(steps), bool(jacobi), x, f)
     rank, passes = x.shape[1], int(steps) + 1
     _run_rows("row_cg", tensor, factors, mode, outputs, 3 * rank * passes, rank * rank * passes)
     return torch.from_numpy(x), torch.from_numpy(f)
