@@ -231,10 +231,24 @@ class Problem:
         """``α (‖A‖² + ‖b‖²)`` for one mode."""
         if self.alpha == 0.0:
             return a.new_zeros(())
-        out = (a * a).sum()
+        out = self._sq_norm(a)
         if b is not None:
-            out = out + (b * b).sum()
+            out = out + self._sq_norm(b)
         return self.alpha * out
+
+    def _sq_norm(self, a: torch.Tensor) -> torch.Tensor:
+        """``‖a‖²``; on the calling thread, in numpy, for a loss whose sweeps are a few CG steps
+        (``keeps_model``): there torch's parallel region, which must wake a second thread, was
+        a visible share of a sweep on a loaded machine. The exact solves keep torch's sum, to
+        which their fits' J is reproducible to the last bit."""
+        if (
+            self.keeps_model
+            and numpy_ready(a)
+            and not (torch.is_grad_enabled() and a.requires_grad)
+        ):
+            m = a.detach().numpy().ravel()
+            return torch.tensor(float(np.dot(m, m)), dtype=a.dtype)
+        return (a * a).sum()
 
     def mode_loss(self, quad, a: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
         """The terms of J that depend on mode ``quad.mode`` (differentiable in ``a`` and ``b``)."""
