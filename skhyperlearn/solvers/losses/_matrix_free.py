@@ -6,12 +6,12 @@ costs ``N·R²`` memory and ``O(nnz·R²)`` work per sweep; conjugate gradient n
 with it, ``G v + Σ w_e (h_eᵀ v) h_e``: ``O(nnz·R)`` per step and ``O(N·R)`` memory. Warm-started
 from the current factors, a few steps per sweep lower the mode's part of J about as much as the
 exact solve (Takács, Pilászy & Tikk 2011, the solver of ``implicit``'s ALS), for a fraction of
-its work. Without a graph the rows are independent: each row runs its own Jacobi-preconditioned
-CG, all its steps while its entries are in cache (one compiled pass on the CPU). With a graph
-``L`` the rows are coupled: one CG over the whole block, ``L V`` added to the operator.
+its work. Without a graph the rows are independent: each row runs its own CG, all its steps
+while its entries are in cache (one compiled pass on the CPU). With a graph ``L`` the rows are
+coupled: one Jacobi-preconditioned CG over the whole block, ``L V`` added to the operator.
 
-A cold solve (``transform``'s fold-in) runs CG to ``cg_tol`` instead: the exact solution to
-that tolerance.
+A cold solve (``transform``'s fold-in) runs CG to ``cg_tol`` instead (Jacobi-preconditioned):
+the exact solution to that tolerance.
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ from ._base import ModeQuadratic
 
 __all__ = ["SWEEP_STEPS", "ImplicitOperatorQuadratic", "cpu_gram", "cpu_gram_hadamard"]
 
-#: CG steps per mode per sweep when warm-started (``implicit``'s default too): on the tasks of
-#: ``benchmarks/bench_implicit.py`` J after n sweeps matched the exact solve's within a few
-#: parts per thousand, at a fraction of the time (see benchmarks/README.md).
+#: CG steps per mode per sweep when warm-started, ``implicit``'s default (not tuned further):
+#: per second of fitting, J fell several times faster than with the exact solve on the
+#: matrices of ``benchmarks/bench_implicit.py`` (see benchmarks/README.md).
 SWEEP_STEPS = 3
 
 
@@ -123,10 +123,11 @@ class ImplicitOperatorQuadratic(ModeQuadratic):
                 data = (2.0 * float(f.sum()) - shift * sq) / ws
                 self._solved = (x, self.scale * (self.const + data))
                 return x, None
-        return self._block_cg(lap, dense, ws, x0, cg_tol, steps), None
+        return self._block_cg(lap, dense, ws, x0, cg_tol, steps, warm is None), None
 
-    def _block_cg(self, lap, dense, ws, x0, cg_tol, steps) -> torch.Tensor:
-        """CG in torch: one per row without a graph, one over the block with it."""
+    def _block_cg(self, lap, dense, ws, x0, cg_tol, steps, cold) -> torch.Tensor:
+        """CG in torch: one per row without a graph (Jacobi when ``cold``, as the compiled
+        one), one over the block with it (always Jacobi: the graph's diagonal varies)."""
         linear, dsum = implicit_rhs_diag(self.tensor, self.factors, self.mode, self.confidence)
         b = linear.mul_(ws)
         diag = dsum.mul_(ws).add_(dense.diagonal())
@@ -138,7 +139,7 @@ class ImplicitOperatorQuadratic(ModeQuadratic):
 
         if lap is None:
             # Independent rows: columns of the transposed block, one CG each.
-            diag_t = diag.T
+            diag_t = diag.T if cold else torch.ones_like(diag.T)
             x = pcg(
                 lambda yt: op(yt.T.contiguous()).T, b.T, x0.T, lambda r: r / diag_t,
                 tol=cg_tol, maxiter=steps, per_column=True,
