@@ -175,7 +175,7 @@ def compare(name, x, rank, n_iter, pairs, methods=METHODS, alpha=0.03):
         rows.append({
             "matrix": name, "method": m, "s_per_iter": f"{med:.3f}",
             "ratio": "-" if base is None else f"{med / base:.2f}",
-            "J": f"{js[m]:.6g}", "J_rel": f"{js[m] / min(js.values()):.4f}",
+            "J": f"{js[m]:.8g}", "J_rel": f"{js[m] / min(js.values()):.4f}",
         })  # fmt: skip
     info = f"{x.shape[0]}×{x.shape[1]}, {x.nnz} entries, R={rank}, c={c:.3g}, reg={reg:.3g}"
     return rows, info

@@ -19,7 +19,7 @@ from skhyperlearn.solvers.losses._observed import RowwiseQuadratic
 SHAPES = {2: (30, 24), 3: (14, 11, 9), 4: (8, 7, 6, 5)}
 RANK = 4
 CONF = 6.0
-LAYOUTS = ["sorted copy", "permutation", "storage order", "many parts"]
+LAYOUTS = ["sorted copy", "permutation", "storage order", "int64 coords", "many parts"]
 
 
 @pytest.fixture(params=["fused", "torch"])
@@ -43,6 +43,8 @@ def _tensor(layout, shape, coords, values, monkeypatch, dtype=torch.float64):
     if layout == "storage order":  # sorted by mode 0: no permutation for it
         keep = np.lexsort(coords.T[::-1])
         coords, values = coords[keep], values[keep]
+    if layout == "int64 coords":  # shared as given: the kernels read int64 indices
+        coords = np.ascontiguousarray(coords.T, dtype=np.int64).T
     if layout == "many parts":
         monkeypatch.setattr(_fused, "_MIN_PART_WORK", 1)
         monkeypatch.setattr(torch, "get_num_threads", lambda: 5)
