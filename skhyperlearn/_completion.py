@@ -80,6 +80,10 @@ class HyperLearnRegressor(RegressorMixin, BaseHyperLearn):
         ``None`` (CPU), one device for all modes or one per mode.
     cg_tol : float, default=1e-8
         Relative residual at which the conjugate-gradient solves of graph modes stop.
+    mode_solve : {"cg", "exact"}, default="cg"
+        How ``loss="implicit"`` solves a mode, see
+        :class:`~skhyperlearn.HyperLearnDecomposition`; the regressor's loss (``"observed"``)
+        always solves exactly.
     schedule : {"sequential", "parallel"}, default="sequential"
         Order of the mode updates (both solvers), see
         :class:`~skhyperlearn.HyperLearnDecomposition`.
@@ -165,7 +169,7 @@ class HyperLearnRegressor(RegressorMixin, BaseHyperLearn):
     def __init__(
         self, rank=10, lam="auto", laplacians=None, *, shape=None, alpha="auto", bias=True,
         solver="als", max_iter=100, tol=1e-6, init="auto", init_iter=20, devices=None,
-        cg_tol=1e-8, schedule="sequential",
+        cg_tol=1e-8, mode_solve="cg", schedule="sequential",
         n_terms=5, hidden=32, n_steps=10, learning_rate=1e-3, inner_steps=1,
         early_stopping="auto", validation_fraction=0.1, n_iter_no_change=10, callback=None,
         max_memory=None, on_nonfinite="raise", random_state=None, verbose=0,

@@ -220,6 +220,13 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         (e.g. ``["cuda:0", "cuda:1", "cuda:2"]``). Each mode's data and Laplacian live there.
     cg_tol : float, default=1e-8
         Relative residual at which the conjugate-gradient solves of graph modes stop.
+    mode_solve : {"cg", "exact"}, default="cg"
+        How ``loss="implicit"`` solves one mode's factors with the others fixed. ``"cg"``:
+        warm-started conjugate gradient on each row's system, a few steps per sweep, each step
+        applying the row's matrix entry by entry (``O(R)`` work per stored entry, no per-row
+        Gram: memory ``O(N·R)``), the graph term in the same CG; ``transform``'s fold-in runs
+        it to ``cg_tol``. ``"exact"``: one R×R Gram per row, solved exactly (memory ``N·R²``).
+        Ignored by the other losses, which solve exactly.
     schedule : {"sequential", "parallel", "distributed"}, default="sequential"
         Both solvers: modes take turns seeing the freshest factors (``"sequential"``,
         Gauss–Seidel), or every mode is updated at once from the previous round's factors,
@@ -353,6 +360,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         n_terms=5, hidden=32, n_steps=10, learning_rate=1e-3, inner_steps=1,
         early_stopping="auto", validation_fraction=0.1, n_iter_no_change=10, callback=None,
         warm_start=False, max_memory=None, on_nonfinite="raise", random_state=None, verbose=0,
+        mode_solve="cg",
     ):
         self._set_shared(locals())
         self.loss, self.confidence, self.factor_scale = loss, confidence, factor_scale
@@ -391,7 +399,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         if name == "auto":
             # Presence and counts on a sparse support are confidences; real values are values.
             name = auto_loss(data.values, data.shape)
-        loss = get_loss(name, confidence=self.confidence)
+        loss = get_loss(name, confidence=self.confidence, mode_solve=self.mode_solve)
         if loss.nonnegative and smallest < 0:
             raise ValueError(
                 f"loss={self.loss!r} reads the stored values of X as confidences (counts), so "

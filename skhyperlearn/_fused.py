@@ -30,7 +30,15 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-__all__ = ["available", "fused_implicit", "fused_mttkrp"]
+__all__ = [
+    "available",
+    "fused_implicit",
+    "fused_implicit_apply",
+    "fused_implicit_cg",
+    "fused_implicit_rhs_diag",
+    "fused_implicit_value",
+    "fused_mttkrp",
+]
 
 #: Multiply-adds of a part (entries × work per entry): about half a millisecond, below
 #: which handing a part to another thread costs more than it saves (at 10^5 entries and rank
@@ -81,8 +89,14 @@ def _executor() -> ThreadPoolExecutor:
     return _pool
 
 
-def _parts(rowptr: np.ndarray, work_per_entry: int, n_threads: int) -> list[tuple[int, int]]:
-    """Cut the rows into at most ``n_threads`` runs of about equal numbers of entries."""
+def _parts(
+    rowptr: np.ndarray, work_per_entry: int, n_threads: int, row_work: int = 0
+) -> list[tuple[int, int]]:
+    """Cut the rows into at most ``n_threads`` runs of about equal work: ``work_per_entry``
+    per entry, plus ``row_work`` per row (kernels with dense work per row)."""
+    if row_work:
+        rowptr = rowptr * work_per_entry + np.arange(rowptr.shape[0]) * row_work
+        work_per_entry = 1
     nnz = int(rowptr[-1])
     n_parts = max(1, min(n_threads, nnz * work_per_entry // _MIN_PART_WORK))
     if n_parts == 1:
@@ -104,20 +118,29 @@ def _applies(tensor, factors: Sequence[torch.Tensor]) -> bool:
     return not (torch.is_grad_enabled() and any(a.requires_grad for a in factors))
 
 
-def _run_by_rows(kernel, tensor, factors, mode: int, outputs: tuple, work_per_entry: int):
+def _run_by_rows(
+    kernel, tensor, factors, mode: int, outputs: tuple, work_per_entry: int, pad: int = 0,
+    row_work: int = 0,
+):  # fmt: skip
     """``kernel(values, order, rowptr, lo, hi, *outputs, c_1, A_1, …)`` over the rows of
-    ``mode``, cut into parts run on the shared pool (the calling thread takes the first)."""
+    ``mode``, cut into parts run on the shared pool (the calling thread takes the first).
+    ``pad``: empty ``c_j``/``A_j`` pairs are appended up to that many pairs; ``row_work``: see
+    :func:`_parts`."""
     coords, values, order = tensor.in_mode_order(mode)
     order_np = np.empty(0, dtype=np.int32) if order is None else order.numpy()
     others: list[np.ndarray] = []
     for j, a in enumerate(factors):
         if j != mode:
             others += [coords[j].numpy(), np.ascontiguousarray(a.detach().numpy())]
+    while len(others) < 2 * pad:
+        others += [np.empty(0, dtype=others[0].dtype), np.empty((0, 0), dtype=others[1].dtype)]
     rowptr = tensor._rowptr(mode).numpy()
     key = ("parts", mode, work_per_entry, torch.get_num_threads())
+    if row_work:
+        key = (*key, row_work)
     parts = tensor._cache.get(key)
     if parts is None:
-        parts = tensor._cache[key] = _parts(rowptr, work_per_entry, key[-1])
+        parts = tensor._cache[key] = _parts(rowptr, work_per_entry, key[3], row_work)
     head = (values.numpy(), order_np, rowptr)
     if len(parts) == 1:
         kernel(*head, 0, tensor.shape[mode], *outputs, *others)
@@ -173,3 +196,76 @@ def fused_implicit(
     # About R² multiply-adds per entry (the Gram's outer product), R more for the linear term.
     _run_by_rows(IMPLICIT_ROWS[tensor.order], tensor, factors, mode, outputs, rank * (rank + 2))
     return torch.from_numpy(linear), torch.from_numpy(grams)
+
+
+# The matrix-free mode solve of the implicit loss (kernels in ._fused_cg_numba): O(R) work per
+# stored entry and pass, no per-row Gram.
+
+
+def _run_rows(name, tensor, factors, mode: int, outputs: tuple, work_per_entry: int, row_work=0):
+    from . import _fused_cg_numba
+
+    kernel = functools.partial(
+        getattr(_fused_cg_numba, name), _fused_cg_numba.FILL[tensor.order - 2]
+    )
+    _run_by_rows(kernel, tensor, factors, mode, outputs, work_per_entry, 3, row_work)
+
+
+def fused_implicit_rhs_diag(tensor, factors, mode: int, confidence: float):
+    """``linear[i] = Σ_{e_k=i} (1 + w_e) h_e`` and ``dsum[i] = Σ_{e_k=i} w_e h_e²`` (the Jacobi
+    diagonal's stored share) in one compiled pass, or None where it does not apply."""
+    if not _applies(tensor, factors):
+        return None
+    n, rank = tensor.shape[mode], _rank(factors, mode)
+    dtype = _np_dtype(tensor)
+    linear, dsum = np.zeros((n, rank), dtype=dtype), np.zeros((n, rank), dtype=dtype)
+    _run_rows("row_rhs_diag", tensor, factors, mode, (dtype(confidence), linear, dsum), 3 * rank)
+    return torch.from_numpy(linear), torch.from_numpy(dsum)
+
+
+def fused_implicit_apply(tensor, factors, mode: int, confidence: float, y: torch.Tensor):
+    """``out[i] = Σ_{e_k=i} w_e (h_eᵀ y_i) h_e`` in one compiled pass, or None."""
+    if not _applies(tensor, [*factors, y]):
+        return None
+    dtype = _np_dtype(tensor)
+    out = np.zeros(tuple(y.shape), dtype=dtype)
+    y_np = np.ascontiguousarray(y.detach().numpy())
+    rank = y.shape[1]
+    _run_rows("row_apply", tensor, factors, mode, (dtype(confidence), y_np, out), 3 * rank)
+    return torch.from_numpy(out)
+
+
+def fused_implicit_value(tensor, factors, mode: int, confidence: float, a: torch.Tensor):
+    """``Σ_e (w_e t_e² − 2(1 + w_e) t_e)`` with ``t_e = h_eᵀ a_{e_k}``, or None."""
+    if not _applies(tensor, [*factors, a]):
+        return None
+    dtype = _np_dtype(tensor)
+    out = np.zeros(tensor.shape[mode], dtype=np.float64)
+    a_np = np.ascontiguousarray(a.detach().numpy())
+    outputs = (dtype(confidence), a_np, out)
+    _run_rows("row_value", tensor, factors, mode, outputs, 2 * a.shape[1])
+    return float(out.sum())
+
+
+def fused_implicit_cg(
+    tensor, factors, mode: int, confidence: float, system, x0, steps: int, jacobi: bool
+):
+    """Per-row CG (Jacobi-preconditioned with ``jacobi``) on the implicit loss's mode systems,
+    or None.
+
+    ``system = (dense, ws, tol)``: row i's system is
+    ``A_i x_i = (dense + ws·Σ_{e_k=i} w_e h_e h_eᵀ) x_i = ws·Σ_{e_k=i} (1 + w_e) h_e = b_i``; at
+    most ``steps`` steps from ``x0`` (not modified), a row stopping once its residual is below
+    ``tol`` times its first. Returns the solution and ``f[i] = ½ x_iᵀA_i x_i − b_iᵀx_i``.
+    """
+    dense, ws, tol = system
+    if not _applies(tensor, [*factors, x0, dense]):
+        return None
+    dtype = _np_dtype(tensor)
+    x = np.array(x0.detach().numpy(), dtype=dtype, order="C", copy=True)
+    f = np.zeros(x.shape[0], dtype=np.float64)
+    d = np.ascontiguousarray(dense.detach().numpy())
+    outputs = (dtype(confidence), d, dtype(ws), dtype(tol), int(steps), bool(jacobi), x, f)
+    rank, passes = x.shape[1], int(steps) + 1
+    _run_rows("row_cg", tensor, factors, mode, outputs, 3 * rank * passes, rank * rank * passes)
+    return torch.from_numpy(x), torch.from_numpy(f)

@@ -32,7 +32,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._fused import fused_implicit, fused_mttkrp
+from ._fused import (
+    fused_implicit,
+    fused_implicit_apply,
+    fused_implicit_rhs_diag,
+    fused_implicit_value,
+    fused_mttkrp,
+)
 
 __all__ = [
     "DEFAULT_CHUNK_BYTES",
@@ -41,7 +47,10 @@ __all__ = [
     "gram_hadamard",
     "hypergraph_sq_error",
     "implicit_normal_equations",
+    "implicit_rhs_diag",
     "implicit_sq_error",
+    "implicit_stored_apply",
+    "implicit_stored_value",
     "inner_product",
     "mode_normal_equations",
     "mttkrp",
@@ -719,6 +728,73 @@ def implicit_normal_equations(
         linear[rows] += chunk.scatter(1.0 + w) @ h
         _add_row_grams(grams[rows], chunk.crow, h.mul_(w.sqrt_()[:, None]), tensor.chunk_bytes)
     return linear, grams
+
+
+def _implicit_chunks(tensor: SparseTensorData, factors, mode: int, confidence: float):
+    """``(rows, h, w)`` per chunk of mode ``mode``'s order: the entries' rows, their products
+    of the other modes' rows and their weights ``confidence · x_e``."""
+    rank = factors[mode].shape[1]
+    for chunk in tensor.layout(mode, 4 * rank).chunks(tensor.workspace()):
+        yield chunk, _gather_product(chunk.coords, factors, mode), chunk.values * confidence
+
+
+def implicit_rhs_diag(
+    tensor: SparseTensorData, factors: Sequence[torch.Tensor], mode: int, confidence: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``linear[i] = Σ_{e_k=i} (1 + w_e) h_e`` and ``dsum[i] = Σ_{e_k=i} w_e h_e²``, (N_k, R).
+
+    The right-hand side and the stored share of the Jacobi diagonal of the implicit loss's
+    matrix-free mode solve: :func:`implicit_normal_equations` without the per-row Grams.
+    """
+    fused = fused_implicit_rhs_diag(tensor, factors, mode, confidence)
+    if fused is not None:
+        return fused
+    shape = (tensor.shape[mode], factors[mode].shape[1])
+    linear = torch.zeros(shape, dtype=tensor.dtype, device=tensor.device)
+    dsum = torch.zeros_like(linear)
+    for chunk, h, w in _implicit_chunks(tensor, factors, mode, confidence):
+        rows = slice(chunk.row_start, chunk.row_stop)
+        linear[rows] += chunk.scatter(1.0 + w) @ h
+        dsum[rows] += chunk.scatter(w) @ (h * h)
+    return linear, dsum
+
+
+def implicit_stored_apply(
+    tensor: SparseTensorData,
+    factors: Sequence[torch.Tensor],
+    mode: int,
+    confidence: float,
+    y: torch.Tensor,
+) -> torch.Tensor:
+    """``out[i] = Σ_{e_k=i} w_e (h_eᵀ y_i) h_e``: the stored entries' share of the implicit
+    loss's mode operator applied to ``y`` (N_k, R), ``O(R)`` work per entry."""
+    fused = fused_implicit_apply(tensor, factors, mode, confidence, y)
+    if fused is not None:
+        return fused
+    out = torch.zeros_like(y)
+    for chunk, h, w in _implicit_chunks(tensor, factors, mode, confidence):
+        t = (h * y.index_select(0, chunk.coords[mode])).sum(1).mul_(w)
+        out[chunk.row_start : chunk.row_stop] += chunk.scatter(t) @ h
+    return out
+
+
+def implicit_stored_value(
+    tensor: SparseTensorData,
+    factors: Sequence[torch.Tensor],
+    mode: int,
+    confidence: float,
+    a: torch.Tensor,
+) -> torch.Tensor:
+    """``Σ_e (w_e t_e² − 2(1 + w_e) t_e)`` with ``t_e = h_eᵀ a_{e_k}``: the stored entries'
+    share of the implicit data term in mode ``mode``'s factors ``a`` (differentiable in ``a``)."""
+    fused = fused_implicit_value(tensor, factors, mode, confidence, a)
+    if fused is not None:
+        return torch.tensor(fused, dtype=a.dtype, device=a.device)
+    total = a.new_zeros(())
+    for chunk, h, w in _implicit_chunks(tensor, factors, mode, confidence):
+        t = (h * a.index_select(0, chunk.coords[mode])).sum(1)
+        total = total + (w * t * t - 2.0 * (1.0 + w) * t).sum()
+    return total
 
 
 def _add_row_grams(out: torch.Tensor, crow: torch.Tensor, g: torch.Tensor, budget: int) -> None:

@@ -45,6 +45,7 @@ class BaseHyperLearn(_CompactReprMixin, BaseEstimator):
         "init_iter": [Interval(Integral, 1, None, closed="left")],
         "devices": [None, str, list, tuple, torch.device],
         "cg_tol": [Interval(Real, 0, 1, closed="neither")],
+        "mode_solve": [StrOptions({"cg", "exact"})],
         "schedule": [StrOptions({"sequential", "parallel", "distributed"})],
         # the HyperLearn solver only
         "n_terms": [Interval(Integral, 1, None, closed="left")],

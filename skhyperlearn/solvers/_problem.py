@@ -96,16 +96,27 @@ class State:
         arrays = list(self.factors) + list(self.biases or [])
         return bool(np.isfinite(self.mean)) and all(all_finite(a) for a in arrays)
 
-    def normalize_except(self, mode: int) -> None:
-        """Scale every factor but ``mode``'s to unit column norms (new tensors, in the state)."""
+    def normalize_except(self, mode: int, carry: bool = False) -> None:
+        """Scale every factor but ``mode``'s to unit column norms (new tensors, in the state).
+
+        ``carry``: ``mode``'s columns take the scale the others lose, so the model is unchanged
+        (an inexact, warm-started solve then starts from the current model, not a rescaled one).
+        """
+        moved = None
         for j, a in enumerate(self.factors):
             if j != mode:
+                if carry:
+                    norms = torch.linalg.vector_norm(a, dim=0)
+                    kept = torch.where(norms > 0, norms, torch.ones_like(norms))
+                    moved = kept if moved is None else moved * kept.to(moved.device)
                 self.factors[j] = unit_columns(a)
+        if moved is not None:
+            self.factors[mode] = self.factors[mode] * moved.to(self.factors[mode].device)
 
-    def normalized_except(self, mode: int) -> State:
+    def normalized_except(self, mode: int, carry: bool = False) -> State:
         """A state sharing this one's biases and mean, the factors but ``mode``'s normalized."""
         out = State(list(self.factors), self.biases, self.mean)
-        out.normalize_except(mode)
+        out.normalize_except(mode, carry)
         return out
 
     def assign(self, mode: int, a: torch.Tensor, b: torch.Tensor | None) -> None:
@@ -191,7 +202,13 @@ class Problem:
     def view_for(self, state: State, mode: int) -> State:
         """What mode ``mode``'s update in a parallel round reads: ``state``, or with
         ``normalize`` a view with the other modes' columns at unit norm."""
-        return state.normalized_except(mode) if self.normalize else state
+        return state.normalized_except(mode, self.keeps_model) if self.normalize else state
+
+    @property
+    def keeps_model(self) -> bool:
+        """Whether normalizing before a mode's update keeps the model (``carry``): the loss's
+        warm solve is a few CG steps, which would otherwise start from a rescaled model."""
+        return bool(getattr(self.loss, "inexact_solve", False))
 
     def carry_scale(self, state: State, mode: int) -> None:
         """After a parallel round (with ``normalize``), leave the scale on ``mode`` only (the
@@ -214,10 +231,24 @@ class Problem:
         """``α (‖A‖² + ‖b‖²)`` for one mode."""
         if self.alpha == 0.0:
             return a.new_zeros(())
-        out = (a * a).sum()
+        out = self._sq_norm(a)
         if b is not None:
-            out = out + (b * b).sum()
+            out = out + self._sq_norm(b)
         return self.alpha * out
+
+    def _sq_norm(self, a: torch.Tensor) -> torch.Tensor:
+        """``‖a‖²``; on the calling thread, in numpy, for a loss whose sweeps are a few CG steps
+        (``keeps_model``): there torch's parallel region, which must wake a second thread, was
+        a visible share of a sweep on a loaded machine. The exact solves keep torch's sum, to
+        which their fits' J is reproducible to the last bit."""
+        if (
+            self.keeps_model
+            and numpy_ready(a)
+            and not (torch.is_grad_enabled() and a.requires_grad)
+        ):
+            m = a.detach().numpy().ravel()
+            return torch.tensor(float(np.dot(m, m)), dtype=a.dtype)
+        return (a * a).sum()
 
     def mode_loss(self, quad, a: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
         """The terms of J that depend on mode ``quad.mode`` (differentiable in ``a`` and ``b``)."""

@@ -48,7 +48,7 @@ class Sequential:
         """One round; returns the data term at the new state when known without another pass."""
         for k in self.mode_order:
             if problem.normalize:
-                state.normalize_except(k)
+                state.normalize_except(k, problem.keeps_model)
             a, b, quad = update(problem, state, k)
             state.assign(k, a, b)
             # Stop at the first non-finite block: the next mode's solve would fail on it.

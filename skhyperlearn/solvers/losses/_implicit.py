@@ -16,7 +16,9 @@ ridge terms on the same scale (``c = 0`` is the hypergraph loss).
 With every mode but k fixed the first sum is the hypergraph loss's quadratic
 (the Gram of the Khatri–Rao product, by the Gram identity) and the second adds per-row Grams over
 the stored entries only, so the mode's system is the observed loss's: one R×R Gram per row, solved
-directly or, with a graph, by block-preconditioned CG.
+directly or, with a graph, by block-preconditioned CG (``mode_solve="exact"``). The default,
+``mode_solve="cg"``, never forms those Grams: a few warm-started CG steps per sweep on the same
+systems, applied entry by entry (:mod:`._matrix_free`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import math
 
 from ..._kernels import gram_hadamard, implicit_normal_equations, implicit_sq_error
 from ._base import Loss, register_loss
+from ._matrix_free import ImplicitOperatorQuadratic, cpu_gram_hadamard
 from ._observed import RowwiseQuadratic
 
 __all__ = ["ImplicitLoss"]
@@ -39,12 +42,20 @@ class ImplicitLoss(Loss):
     # A small ridge: it fixes the scale CP leaves free, while rows with a handful of stored
     # entries (about ten on the planted task) do not collapse to zero, as they do at 0.3.
     default_alpha = 0.03
-    options = ("confidence",)
+    options = ("confidence", "mode_solve")
     # A stored value is a confidence (a count): a negative one would weigh its cell below zero.
     nonnegative = True
 
-    def __init__(self, confidence: float | str = "auto") -> None:
+    def __init__(self, confidence: float | str = "auto", mode_solve: str = "cg") -> None:
         self.confidence = confidence if confidence == "auto" else float(confidence)
+        if mode_solve not in ("cg", "exact"):
+            raise ValueError(f"mode_solve={mode_solve!r} is not one of ['cg', 'exact'].")
+        self.mode_solve = mode_solve
+
+    @property
+    def inexact_solve(self) -> bool:
+        """Whether a warm mode solve stops after a few CG steps (see ``Problem.keeps_model``)."""
+        return self.mode_solve == "cg"
 
     def for_data(self, shape, nnz):
         """``confidence="auto"``: ``3·sqrt(cells / stored entries)`` of X.
@@ -57,7 +68,7 @@ class ImplicitLoss(Loss):
         if self.confidence != "auto":
             return self
         cells_per_entry = math.prod(float(n) for n in shape) / max(nnz, 1)
-        return ImplicitLoss(3.0 * math.sqrt(cells_per_entry))
+        return ImplicitLoss(3.0 * math.sqrt(cells_per_entry), self.mode_solve)
 
     def target_norm(self, values):
         # The target is presence, 1 at every stored entry, whatever the values weigh.
@@ -66,11 +77,16 @@ class ImplicitLoss(Loss):
     def quadratic(self, problem, state, mode):
         data = problem.data(mode)
         factors = problem.gather(mode, state.factors)
-        linear, grams = implicit_normal_equations(data, factors, mode, self.confidence)
-        grams += gram_hadamard(factors, mode)
         scale = 1.0 / (1.0 + self.confidence)
         # Σ_all p² + Σ_stored w_e: the data term at all-zero factors.
         const = data.nnz + self.confidence * data.value_sum
+        if self.mode_solve == "cg":
+            gram = cpu_gram_hadamard(factors, mode)
+            return ImplicitOperatorQuadratic(
+                mode, const, scale, self.confidence, data, factors, gram
+            )
+        linear, grams = implicit_normal_equations(data, factors, mode, self.confidence)
+        grams += gram_hadamard(factors, mode)
         return RowwiseQuadratic(mode, scale * const, linear.mul_(scale), grams.mul_(scale))
 
     def error(self, problem, state):
@@ -79,5 +95,8 @@ class ImplicitLoss(Loss):
         return total / (1.0 + self.confidence)
 
     def buffer_bytes(self, shape, rank, itemsize):
+        if self.mode_solve == "cg":
+            # The block CG's vectors (iterate, residual, direction, its product, diagonal).
+            return 6 * max(shape) * rank * itemsize
         # Per-row Grams and the solve's copies of them, as for the observed loss.
         return 4 * max(shape) * rank**2 * itemsize
