@@ -791,8 +791,9 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         """Cold exact solve of the sample mode (or ``mode``): the computation fit, transform
         and fold_in share."""
         mode = self.sample_mode if mode is None else mode
-        carries = mode == self.sample_mode
-        fold_in_mode(problem, state, mode, carries_scale=carries, cg_tol=self.cg_tol, laplacian=lap)
+        # Only a fitted estimator folds in another mode than the sample mode (fit folds that in).
+        unit = mode != self.sample_mode and self.factor_scale_ == "solved"
+        fold_in_mode(problem, state, mode, unit_others=unit, cg_tol=self.cg_tol, laplacian=lap)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(

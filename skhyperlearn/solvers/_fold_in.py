@@ -15,20 +15,20 @@ def fold_in_mode(
     state: State,
     mode: int,
     *,
-    carries_scale: bool,
+    unit_others: bool,
     cg_tol: float,
     laplacian: torch.Tensor | None,
 ) -> None:
     """Cold exact solve of ``mode``'s factors (and bias) with the other modes fixed, in place.
 
-    ``carries_scale``: the mode that holds the model's scale in the fitted factors (the sample
-    mode, solved last) is solved against them as they are. Any other mode, when the problem
-    normalizes (``factor_scale="solved"``), is solved as the fit solved it, against the others'
-    unit-norm columns, and its solution is then divided by those column norms, so that with the
-    fitted factors it gives the same model values (and the same scores) as in that solve.
+    ``unit_others``: solve as a fit with ``factor_scale="solved"`` solves a mode that does not
+    carry the model's scale, against the others' unit-norm columns, and divide the solution by
+    those column norms, so that with the fitted factors it gives the model values (and the
+    scores) of that solve. Without it (the scale-carrying sample mode, or ``"free"``), the
+    solve is against the fitted factors as they are.
     """
     view = state
-    if problem.normalize and not carries_scale:
+    if unit_others:
         view = state.normalized_except(mode)
     a, b, _ = solve_mode(problem, view, mode, warm=False, cg_tol=cg_tol, laplacian=laplacian)
     if view is not state:
