@@ -27,6 +27,7 @@ __all__ = [
     "make_completion_scorer",
     "mean_reciprocal_rank",
     "ndcg_at_k",
+    "rank_scores",
 ]
 
 
@@ -126,17 +127,59 @@ def filtered_ranks(
         index = _ranking.KnownHyperedges(np.concatenate(parts), model.shape, mode)
     ranks = np.empty(q.shape[0])
     for rows, block in _ranking.iter_scores(model, q, mode, chunk):
-        idx = np.arange(block.shape[0])
-        t = target[rows]
-        true_score = block[idx, t].copy()
-        if index is not None:
-            r, c = index.pairs(q[rows])
-            block[r, c] = -np.inf
-        block[idx, t] = np.nan  # the answer itself is neither better nor equal
-        better = (block > true_score[:, None]).sum(1)
-        equal = (block == true_score[:, None]).sum(1)
-        ranks[rows] = 1.0 + better + 0.5 * equal
+        exclude = None if index is None else index.pairs(q[rows])
+        ranks[rows] = _ranks(block, target[rows], exclude)
     return ranks
+
+
+def _ranks(block: np.ndarray, target: np.ndarray, exclude) -> np.ndarray:
+    """Ranks of ``target`` in each row of ``block`` (overwritten), ``exclude`` pairs out."""
+    idx = np.arange(block.shape[0])
+    true_score = block[idx, target].copy()
+    if exclude is not None:
+        block[exclude] = -np.inf
+    block[idx, target] = np.nan  # the answer itself is neither better nor equal
+    better = (block > true_score[:, None]).sum(1)
+    equal = (block == true_score[:, None]).sum(1)
+    return 1.0 + better + 0.5 * equal
+
+
+def rank_scores(
+    y_score: ArrayLike, y_true: ArrayLike, *, exclude: ArrayLike | None = None
+) -> np.ndarray:
+    """The rank of each row's true column among its scores, ``exclude`` filtered out.
+
+    The ranking rule of :func:`filtered_ranks` for scores from anywhere (a baseline, another
+    library), so that they are ranked exactly as the estimator's are.
+
+    Parameters
+    ----------
+    y_score : array-like of shape (n, N)
+        Scores of every candidate for each query (higher is better).
+    y_true : array-like of int, shape (n,)
+        The true candidate of each query.
+    exclude : array-like of bool, shape (n, N), default=None
+        Candidates removed before ranking (known answers); the true one never is.
+
+    Returns
+    -------
+    ndarray of float, shape (n,)
+    """
+    block = np.array(y_score, dtype=float)
+    target = np.asarray(y_true)
+    if block.ndim != 2 or target.shape != (block.shape[0],):
+        raise ValueError(
+            f"y_score must be (n, N) and y_true (n,), got {block.shape} and {target.shape}."
+        )
+    if target.dtype.kind not in "iu" or (
+        target.size and (target.min() < 0 or target.max() >= block.shape[1])
+    ):
+        raise ValueError(f"y_true must hold column indices in [0, {block.shape[1]}).")
+    if exclude is not None:
+        exclude = np.asarray(exclude, dtype=bool)
+        if exclude.shape != block.shape:
+            raise ValueError(f"exclude must have shape {block.shape}, got {exclude.shape}.")
+    return _ranks(block, target, exclude)
 
 
 _METRICS = {"mrr": mean_reciprocal_rank, "hits": hits_at_k, "ndcg": ndcg_at_k}

@@ -16,6 +16,7 @@ from skhyperlearn.metrics import (
     make_completion_scorer,
     mean_reciprocal_rank,
     ndcg_at_k,
+    rank_scores,
 )
 from skhyperlearn.model_selection import HyperedgeSplit
 
@@ -177,3 +178,23 @@ def test_filtered_ranks_accepts_a_coo_of_known_hyperedges():
     model = _Fixed([[1.0, 2.0], [5, 4, 3, 2, 1]], hyperedges=np.zeros((0, 2), int))
     known = sparse.COO(np.array([[0], [0]]), [1.0], shape=(2, 5))
     np.testing.assert_array_equal(filtered_ranks(model, [[0, 2]], 1, known=known), [2])
+
+
+def test_rank_scores_by_hand_and_as_filtered_ranks():
+    scores = np.array([[5.0, 4, 3, 2, 1], [1, 1, 1, 1, 1]])
+    np.testing.assert_array_equal(rank_scores(scores, [2, 0]), [3, 3])
+    exclude = np.zeros_like(scores, bool)
+    exclude[0, [0, 2]] = True  # the true one (2) stays a candidate
+    np.testing.assert_array_equal(rank_scores(scores, [2, 0], exclude=exclude), [2, 3])
+    model = _Fixed([[1.0, 2.0], [5, 4, 3, 2, 1]], hyperedges=[[0, 0], [1, 1]])
+    held = np.array([[0, 2], [0, 3], [1, 0]])
+    mask = np.zeros((3, 5), bool)
+    mask[0, [0, 3]] = mask[1, [0, 2]] = mask[2, 1] = True
+    np.testing.assert_array_equal(
+        rank_scores(np.outer([1, 1, 2], [5, 4, 3, 2, 1]), held[:, 1], exclude=mask),
+        filtered_ranks(model, held, 1),
+    )
+    with pytest.raises(ValueError, match="y_true"):
+        rank_scores(scores, [5, 0])
+    with pytest.raises(ValueError, match="exclude must have shape"):
+        rank_scores(scores, [0, 0], exclude=np.zeros((1, 5), bool))
