@@ -167,47 +167,62 @@ def score_mode(model: ScoringModel, queries, mode: int, chunk_size=None) -> np.n
     return out
 
 
-def _group_keys(known_other: np.ndarray, query_other: np.ndarray, dims: list[int]):
-    """One int64 key per row of the other modes' coordinates, equal where the rows are."""
-    if not dims or np.prod(np.array(dims, dtype=float)) < 2.0**62:
-        if not dims:
-            return np.zeros(len(known_other), np.int64), np.zeros(len(query_other), np.int64)
-        ravel = lambda c: np.ravel_multi_index(tuple(c.T), dims)  # noqa: E731
-        return ravel(known_other).astype(np.int64), ravel(query_other).astype(np.int64)
-    # Too many cells for a linear index: number the distinct rows instead.
-    both = np.concatenate([known_other, query_other])
-    _, inverse = np.unique(both, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1).astype(np.int64)
-    return inverse[: len(known_other)], inverse[len(known_other) :]
+def _linear_keys(other: np.ndarray, dims: list[int]) -> np.ndarray:
+    """One int64 key per row of the other modes' coordinates (their linear index)."""
+    if not dims:
+        return np.zeros(len(other), np.int64)
+    return np.ravel_multi_index(tuple(other.T), dims).astype(np.int64)
 
 
 class KnownHyperedges:
     """Known hyperedges grouped by their coordinates off ``mode``, for exact filtering.
 
     ``pairs(queries)`` gives, for each query, the entities of ``mode`` that complete it into a
-    known hyperedge, as (query position, entity) pairs.
+    known hyperedge, as (query position, entity) pairs. The known hyperedges are sorted once,
+    so each chunk of queries costs a binary search.
     """
 
     def __init__(self, coords: np.ndarray, shape, mode: int) -> None:
         self.mode = mode
         self._others = [j for j in range(len(shape)) if j != mode]
         self._dims = [int(shape[j]) for j in self._others]
-        self._coords = np.asarray(coords, dtype=np.int64)
+        coords = np.asarray(coords, dtype=np.int64)
+        # Too many cells for an int64 linear index: number the distinct rows instead.
+        self._linear = float(np.prod(np.array(self._dims, dtype=float))) < 2.0**62
+        if self._linear:
+            keys = _linear_keys(coords[:, self._others], self._dims)
+        else:
+            self._rows, keys = np.unique(coords[:, self._others], axis=0, return_inverse=True)
+            keys = keys.reshape(-1).astype(np.int64)
+        order = np.argsort(keys, kind="stable")
+        self._keys = keys[order]
+        self._ids = coords[order, mode]
+
+    def _query_keys(self, queries: np.ndarray) -> np.ndarray:
+        other = queries[:, self._others]
+        if self._linear:
+            return _linear_keys(other, self._dims)
+        # Rows never seen among the known hyperedges get key -1, which matches nothing.
+        pos = np.searchsorted(self._view(self._rows), self._view(other))
+        pos = np.minimum(pos, len(self._rows) - 1)
+        found = (self._rows[pos] == other).all(1) if len(self._rows) else np.zeros(len(other), bool)
+        return np.where(found, pos, -1)
+
+    @staticmethod
+    def _view(rows: np.ndarray) -> np.ndarray:
+        """Rows as one comparable (lexicographic, non-negative ints) structured scalar each."""
+        rows = np.ascontiguousarray(rows, dtype=">i8")
+        return rows.view([("", ">i8")] * rows.shape[1]).reshape(-1)
 
     def pairs(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        known_keys, query_keys = _group_keys(
-            self._coords[:, self._others], queries[:, self._others], self._dims
-        )
-        order = np.argsort(known_keys, kind="stable")
-        keys = known_keys[order]
-        ids = self._coords[order, self.mode]
-        lo = np.searchsorted(keys, query_keys, side="left")
-        hi = np.searchsorted(keys, query_keys, side="right")
+        query_keys = self._query_keys(queries)
+        lo = np.searchsorted(self._keys, query_keys, side="left")
+        hi = np.searchsorted(self._keys, query_keys, side="right")
         counts = hi - lo
         rows = np.repeat(np.arange(len(queries)), counts)
         # Positions lo..hi-1 of every query, concatenated without a Python loop.
         starts = np.repeat(lo - np.cumsum(counts) + counts, counts)
-        return rows, ids[starts + np.arange(counts.sum())]
+        return rows, self._ids[starts + np.arange(counts.sum())]
 
 
 def known_coords(known, shape, name: str = "exclude") -> np.ndarray:
