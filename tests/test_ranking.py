@@ -346,3 +346,20 @@ def test_queries_and_factors_are_not_modified(fitted):
     np.testing.assert_array_equal(queries, before[1])
     for a, b in zip(model.factors_, before[0], strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_known_hyperedges_without_a_linear_index_match_the_linear_one():
+    from skhyperlearn._ranking import KnownHyperedges
+
+    rng = np.random.default_rng(0)
+    small = (5, 4, 6, 3)
+    coords = np.stack([rng.integers(0, s, 40) for s in small], 1)
+    queries = np.stack([rng.integers(0, s, 25) for s in small], 1)
+    huge = (2**40, 2**40, 6, 2**40)  # more cells off mode 2 than an int64 index holds
+    for mode in range(4):
+        expected = KnownHyperedges(coords, small, mode).pairs(queries)
+        shape = tuple(small[j] if j == mode else huge[j] for j in range(4))
+        got = KnownHyperedges(coords, shape, mode).pairs(queries)
+        key = lambda p: sorted(zip(*(a.tolist() for a in p), strict=True))  # noqa: E731
+        assert key(got) == key(expected)
+        assert len(expected[0]) > 0
