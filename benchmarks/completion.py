@@ -234,16 +234,18 @@ def _als_scorer(coords, shape, mode, alpha, modes):
     return lambda q: sum(u[q[:, j]] @ v.T for j, u, v in parts)
 
 
-def _projection_models(coords, shape, mode, rank, max_iter):
-    """One HyperLearn fit (defaults but rank, max_iter) per (mode j × completed mode)
-    projection, log1p counts."""
+#: The projections' settings, chosen on the 3rd-order tag task's validation queries from
+#: {rank 32 with log1p counts and the defaults: MRR 0.27, Hits@10 0.661; these: 0.355, 0.699}.
+PROJECTION = {"rank": 64, "confidence": 10.0, "max_iter": 15}
+
+
+def _projection_models(coords, shape, mode):
+    """One HyperLearn fit (``PROJECTION``) per (mode j × completed mode) binary projection."""
     models = []
     for j in (j for j in range(len(shape)) if j != mode):
         counts = _pair_counts(coords, j, mode, shape).tocoo()
         pairs = np.stack([counts.row, counts.col], 1)
-        models.append(
-            (j, _fit(pairs, counts.shape, np.log1p(counts.data), rank=rank, max_iter=max_iter))
-        )
+        models.append((j, _fit(pairs, counts.shape, np.ones(len(pairs)), **PROJECTION)))
     return models
 
 
@@ -260,6 +262,7 @@ def _lastfm_split(coords, mode):
 def _choose(name, candidates, fit_part, valid, mode, shape):
     """The candidate (label, factory) with the best validation MRR; factory(coords) -> score_fn."""
     best = None
+    valid = valid[:10_000]  # enough to choose, at half the cost
     for label, factory in candidates:
         ranks = score_ranks(factory(fit_part), valid, mode, fit_part, shape)
         mrr = mean_reciprocal_rank(ranks)
@@ -274,7 +277,7 @@ def _candidates(shape, mode, quick):
     others = [j for j in range(len(shape)) if j != mode]
     mix = [
         (str(tuple(float(x) for x in w)), lambda c, w=w: _mix_scorer(c, shape, mode, w))
-        for w in _simplex(len(others))
+        for w in _simplex(len(others), 0.25 if len(others) == 2 else 0.5)
     ]
     alphas = [1.0] if quick else [1.0, 10.0]
     als = [
@@ -297,8 +300,9 @@ def _hyperlearn_rows(train, shape, mode, rank, max_iter):
     rows.append((f"HyperLearn CP of the tensor (rank {rank}, max_iter {max_iter})", cp))
     print(f"    tensor fitted in {time.perf_counter() - tic:.0f} s", flush=True)
     tic = time.perf_counter()
-    proj = _projection_scorer(_projection_models(train, shape, mode, rank, max_iter), mode)
-    rows.append((f"HyperLearn of each 2-way projection (rank {rank}, log1p), summed", proj))
+    proj = _projection_scorer(_projection_models(train, shape, mode), mode)
+    label = ", ".join(f"{k} {v:g}" for k, v in PROJECTION.items())
+    rows.append((f"HyperLearn of each 2-way binary projection ({label}), summed", proj))
     print(f"    projections fitted in {time.perf_counter() - tic:.0f} s", flush=True)
     rows.append(("HyperLearn CP + projections, scores summed", lambda q: cp(q) + proj(q)))
     return rows
