@@ -2,8 +2,10 @@
 
 Public names: :class:`HyperLearnDecomposition` (the estimator), :class:`HyperLearnRegressor`
 (the same engine as a regressor over entries), :class:`Hypergraph` (a sparse tensor with one
-graph per mode, sliced together), and the modules :mod:`skhyperlearn.graphs` and
-:mod:`skhyperlearn.datasets`.
+graph per mode, sliced together), :class:`HyperedgeRanker` (a decomposition fitted on hyperedge
+coordinates and scored by completion, for ``GridSearchCV``), and the modules
+:mod:`skhyperlearn.graphs`, :mod:`skhyperlearn.datasets`, :mod:`skhyperlearn.metrics` (filtered
+ranking metrics) and :mod:`skhyperlearn.model_selection` (hyperedge splitters).
 
 Every public name is loaded on first access (PEP 562): ``import skhyperlearn`` imports neither
 torch nor scikit-learn, so that a script, a test collector or a documentation build pays for
@@ -22,26 +24,33 @@ __version__ = "0.1.0"
 _LAZY = {
     "HyperLearnDecomposition": ("._decomposition", "HyperLearnDecomposition"),
     "HyperLearnRegressor": ("._completion", "HyperLearnRegressor"),
+    "HyperedgeRanker": ("._hyperedge_ranker", "HyperedgeRanker"),
     "Hypergraph": (".hypergraph", "Hypergraph"),
     "datasets": (".datasets", None),
     "graphs": (".graphs", None),
+    "metrics": (".metrics", None),
+    "model_selection": (".model_selection", None),
     "preprocessing": (".preprocessing", None),
 }
 
 __all__ = [
     "HyperLearnDecomposition",
     "HyperLearnRegressor",
+    "HyperedgeRanker",
     "Hypergraph",
     "__version__",
     "datasets",
     "graphs",
+    "metrics",
+    "model_selection",
     "preprocessing",
 ]
 
 if TYPE_CHECKING:  # static analysers and IDEs see the names without the lazy loader
-    from . import datasets, graphs, preprocessing
+    from . import datasets, graphs, metrics, model_selection, preprocessing
     from ._completion import HyperLearnRegressor
     from ._decomposition import HyperLearnDecomposition
+    from ._hyperedge_ranker import HyperedgeRanker
     from .hypergraph import Hypergraph
 
 

@@ -19,6 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from . import _ranking
 from ._devices import available_or_cpu, resolve_devices
 from ._kernels import DEFAULT_CHUNK_BYTES, cp_values
 from ._memory import UNLIMITED, available_bytes, estimate_fit_bytes, format_bytes, parse_bytes
@@ -32,10 +33,11 @@ from ._validation import (
     drop_zeros,
     n_cells,
 )
-from .solvers._als import ExactUpdate, solve_mode
+from .solvers._als import ExactUpdate
 from .solvers._checkpoint import Checkpoint, fit_key
 from .solvers._distributed import check_process_group
 from .solvers._faults import apply_fault_policy, collapse_message, run_guarded
+from .solvers._fold_in import fold_in_mode
 from .solvers._hyperlearn import BlockConfig, BlockUpdate, block_seed
 from .solvers._init import initial_state, resolve_init
 from .solvers._monitor import Monitor
@@ -820,17 +822,19 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         self.devices_ = [str(d) for d in plan.devices]
         self._laplacians_fit = plan.laplacians
         self._loss_fit = plan.loss
+        # The known hyperedges, for recommend(exclude="train"): a copy, never the caller's array.
+        self._fit_hyperedges = np.array(plan.data.coords, dtype=_index_dtype(plan.data.shape))
         self.loss_ = plan.loss.name
         self.confidence_ = getattr(plan.loss, "confidence", None)
         self.factor_scale_ = "solved" if plan.normalize else "free"
 
-    def _fold_in_sample_mode(self, problem: Problem, state: State, lap) -> None:
-        """Cold exact solve of the sample mode: the one computation fit and transform share."""
-        s = self.sample_mode
-        a, b, _ = solve_mode(problem, state, s, warm=False, cg_tol=self.cg_tol, laplacian=lap)
-        state.factors[s] = a
-        if b is not None:
-            state.biases[s] = b
+    def _fold_in_sample_mode(self, problem: Problem, state: State, lap, mode=None) -> None:
+        """Cold exact solve of the sample mode (or ``mode``): the computation fit, transform
+        and fold_in share."""
+        mode = self.sample_mode if mode is None else mode
+        # Only a fitted estimator folds in another mode than the sample mode (fit folds that in).
+        unit = mode != self.sample_mode and self.factor_scale_ == "solved"
+        fold_in_mode(problem, state, mode, unit_others=unit, cg_tol=self.cg_tol, laplacian=lap)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(
@@ -891,10 +895,10 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         return self.factors_[self.sample_mode].copy()
 
     # ------------------------------------------------------------------ inference
-    def _check_compatible(self, data: TensorInput) -> None:
+    def _check_compatible(self, data: TensorInput, mode: int | None = None) -> None:
         expected = list(self.tensor_shape_)
         got = list(data.shape)
-        s = self.sample_mode
+        s = self.sample_mode if mode is None else mode
         if len(got) != len(expected):
             raise ValueError(
                 f"X has order {len(got)} but the estimator was fitted on order {len(expected)}."
@@ -907,15 +911,17 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         if any(g != e for k, (g, e) in enumerate(zip(got, expected, strict=False)) if k != s):
             raise ValueError(
                 f"X has shape {tuple(got)} but the estimator was fitted on shape "
-                f"{tuple(expected)}; all modes but sample_mode={s} must match."
+                f"{tuple(expected)}; all modes but "
+                f"{'sample_mode' if mode is None else 'mode'}={s} must match."
             )
 
-    def _folded_state(self, X) -> tuple[TensorInput, Problem, State]:
-        """Validate X and fold its sample-mode entities in (shared by transform and score)."""
+    def _folded_state(self, X, mode: int | None = None) -> tuple[TensorInput, Problem, State]:
+        """Validate X and fold its sample-mode (or ``mode``) entities in (shared by transform,
+        fold_in and score)."""
         check_is_fitted(self)
         data = check_tensor(X, "X")
-        self._check_compatible(data)
-        s = self.sample_mode
+        self._check_compatible(data, mode)
+        s = self.sample_mode if mode is None else mode
         lap = None
         if data.laplacians is not None:
             lap = check_laplacians(data.laplacians, data.shape, "X.laplacians")[s]
@@ -929,8 +935,8 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         normalize = self.factor_scale_ == "solved"  # the fitted λ="auto" depends on it
         plan = _FitPlan(data, graphs, devices, loss, *self._weights(loss, normalize), False)
         problem = self._build_problem(plan, data)
-        state = self._fitted_state(problem, data.shape[s])
-        self._fold_in_sample_mode(problem, state, problem.laplacians[s])
+        state = self._fitted_state(problem, data.shape[s], s)
+        self._fold_in_sample_mode(problem, state, problem.laplacians[s], s)
         return data, problem, state
 
     def transform(self, X: TensorLike) -> np.ndarray:
@@ -948,9 +954,10 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         _, _, state = self._folded_state(X)
         return state.factors[self.sample_mode].detach().cpu().numpy()
 
-    def _fitted_state(self, problem: Problem, n_samples: int) -> State:
-        """The fitted factors on ``problem``'s devices, with a zero sample-mode block."""
-        s = self.sample_mode
+    def _fitted_state(self, problem: Problem, n_samples: int, mode: int | None = None) -> State:
+        """The fitted factors on ``problem``'s devices, with a zero sample-mode (or ``mode``)
+        block."""
+        s = self.sample_mode if mode is None else mode
         factors = list(self.factors_)
         factors[s] = np.zeros((n_samples, self.rank))
         biases = None
@@ -1008,6 +1015,134 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         error = problem.data_error(state)
         count = problem.loss.n_counted(data.shape, data.values.shape[0])
         return -float(error) / float(count)
+
+    # ------------------------------------------------------------------ completion
+    def fold_in(
+        self, X: TensorLike, mode: int | None = None, *, return_bias: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray | None]:
+        """Fold in new entities of any mode, with the other modes' fitted factors fixed.
+
+        The exact solve that :meth:`transform` performs for the sample mode, for ``mode``: a
+        new artwork, user or tag can then be ranked for (or ranked) without refitting, by
+        passing the result to :meth:`score_mode` or :meth:`recommend` as ``rows={mode: ...}``.
+
+        Parameters
+        ----------
+        X : sparse.COO, ndarray, scipy sparse matrix or Hypergraph
+            The new entities' hyperedges: the fitted shape on every mode but ``mode``. The
+            graph of ``mode`` is X's (a Hypergraph), else the fitted one when its size
+            matches, else none.
+        mode : int, default=None
+            The mode of the new entities; None: ``sample_mode`` (then ``fold_in(X)`` equals
+            ``transform(X)``).
+        return_bias : bool, default=False
+            Also return the new entities' biases (None without biases).
+
+        Returns
+        -------
+        factors : ndarray of shape (X.shape[mode], rank)
+        biases : ndarray of shape (X.shape[mode],) or None
+            Only with ``return_bias=True``.
+
+        Notes
+        -----
+        With ``factor_scale_="solved"`` the fitted model's scale sits on the sample mode; any
+        other mode is solved as the fit solves it (against the other modes' unit-norm
+        columns) and returned divided by those column norms, so that its scores with the
+        fitted factors are those of that solve.
+        """
+        check_is_fitted(self)
+        if mode is not None:
+            mode = _ranking.check_mode(mode, len(self.tensor_shape_))
+        _, _, state = self._folded_state(X, mode)
+        mode = self.sample_mode if mode is None else mode
+        a = state.factors[mode].detach().cpu().numpy()
+        if not return_bias:
+            return a
+        return a, None if state.biases is None else state.biases[mode].detach().cpu().numpy()
+
+    def score_mode(
+        self, queries: ArrayLike, mode: int, *, rows: dict | None = None, chunk_size=None
+    ) -> np.ndarray:
+        """Scores of every entity of ``mode`` completing each partial hyperedge.
+
+        The model's value at each completed cell: the CP term, plus the mean and biases where
+        the loss fits them (:meth:`reconstruct` at every completion). Queries are scored in
+        chunks, so beyond the result memory stays O(chunk_size × N_mode).
+
+        Parameters
+        ----------
+        queries : array-like of int, shape (n_queries, K)
+            Coordinates of the partial hyperedges; column ``mode`` is ignored.
+        mode : int
+            The mode whose entities complete the queries (negative counts from the end).
+        rows : dict, default=None
+            ``{j: factors}`` or ``{j: (factors, biases)}`` (from :meth:`fold_in`): mode j's
+            entities replaced by these rows, which ``queries[:, j]`` then indexes.
+        chunk_size : int, default=None
+            Queries scored at once; None: as many as keep a chunk's scores near 64 MiB.
+
+        Returns
+        -------
+        ndarray of shape (n_queries, N_mode)
+        """
+        model, q, mode, chunk = _ranking.prepare(self, queries, mode, rows, chunk_size)
+        return _ranking.score_mode(model, q, mode, chunk)
+
+    def recommend(
+        self,
+        queries: ArrayLike,
+        mode: int,
+        k: int = 10,
+        *,
+        exclude: Any = "train",
+        rows: dict | None = None,
+        chunk_size=None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The k best entities of ``mode`` for each partial hyperedge, known ones excluded.
+
+        Parameters
+        ----------
+        queries, mode, rows, chunk_size
+            As in :meth:`score_mode`.
+        k : int, default=10
+            Entities returned per query.
+        exclude : "train", None, array-like of shape (m, K) or sparse.COO, default="train"
+            Completions never returned: ``"train"``, the hyperedges the estimator was fitted
+            on; coordinates (or a tensor) of known hyperedges; None, none. Exact: a query
+            loses exactly the entities that complete it into one of them.
+
+        Returns
+        -------
+        ids : ndarray of int64, shape (n_queries, k)
+            Best first; -1 where fewer than k entities are left after exclusion.
+        scores : ndarray of shape (n_queries, k)
+            Their scores (-inf with id -1).
+        """
+        return _ranking.estimator_recommend(self, queries, mode, k, exclude, rows, chunk_size)
+
+    def similar(
+        self, mode: int, ids: ArrayLike, k: int = 10, *, chunk_size=None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The k entities of ``mode`` most similar to each of ``ids`` (cosine of factor rows).
+
+        Parameters
+        ----------
+        mode : int
+            The mode of the entities.
+        ids : int or array-like of int
+            Entities of ``mode`` to search from; each is left out of its own result.
+        k : int, default=10
+            Neighbours returned per entity (at most N_mode − 1).
+        chunk_size : int, default=None
+            Entities compared at once, as in :meth:`score_mode`.
+
+        Returns
+        -------
+        ids : ndarray of int64, shape (n_ids, k) (or (k,) for one id)
+        scores : ndarray, cosine similarities, same shape
+        """
+        return _ranking.estimator_similar(self, mode, ids, k, chunk_size)
 
     @property
     def _n_features_out(self) -> int:

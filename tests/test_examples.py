@@ -100,3 +100,13 @@ def _check_figure(out: str, png: Path) -> None:
         plt.close("all")
         assert png.is_file() and png.stat().st_size > 10_000
         assert f"figure saved to {png}" in out
+
+
+@pytest.mark.slow
+def test_tag_recommendation_beats_popularity_and_prints_scores(capsys):
+    out = _run_example("tag_recommendation", ["--quick"], capsys)
+    assert re.search(r"user\s+\d+, artist\s+\d+ \(\w+\): [\w-]+ [\d.]+", out)
+    ours = float(re.search(r"HyperLearn\s+MRR ([\d.]+)", out).group(1))
+    popular = float(re.search(r"most popular tags\s+MRR ([\d.]+)", out).group(1))
+    assert ours > popular
+    assert "folded-in artist" in out

@@ -49,6 +49,8 @@ print(json.dumps({{
         "import skhyperlearn.graphs",
         "import skhyperlearn.hypergraph",
         "import skhyperlearn.datasets",
+        "import skhyperlearn.metrics",
+        "import skhyperlearn.model_selection",
         "from skhyperlearn import Hypergraph, datasets, graphs",
     ],
 )
