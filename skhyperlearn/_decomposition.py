@@ -32,6 +32,7 @@ from ._validation import (
     check_tensor,
     drop_zeros,
     n_cells,
+    refuse_complex,
 )
 from .solvers._als import ExactUpdate
 from .solvers._checkpoint import Checkpoint, fit_key
@@ -486,6 +487,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             )
         for k, (a, n) in enumerate(zip(self.init, shape, strict=True)):
             a = np.asarray(a)
+            refuse_complex(a.dtype, f"init[{k}]")
             if a.dtype.kind not in "biuf":
                 raise TypeError(f"init[{k}] must hold real numbers, got dtype {a.dtype}.")
             if a.shape != (n, self.rank):

@@ -460,7 +460,7 @@ CASES: list[Case] = [
         "init-complex",
         *_fit(init=_init(i0=np.ones((8, 2)) * 1j)),
         TypeError,
-        r"init\[0\] must hold real numbers",
+        r"Complex data not supported: init\[0\] has complex values",
     ),
     Case(
         "init-svd-rank-too-large",
