@@ -114,9 +114,12 @@ class Checkpoint:
         out = {}
         for path in (self._previous(), self.file()):
             if path.exists():
+                # A file cut short or left zeroed by a crash raises whatever torch.load's reader
+                # meets first (RuntimeError, EOFError, UnpicklingError, ValueError, or KeyError
+                # when zeros read as an empty tar archive): none of them is a round to resume.
                 try:
                     saved = torch.load(path, map_location="cpu", weights_only=False)
-                except (OSError, RuntimeError, EOFError):  # a file cut short by a crash
+                except Exception:
                     continue
                 saved["_path"] = str(path)
                 out[int(saved["iteration"])] = saved
