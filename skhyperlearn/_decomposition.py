@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._devices import available_or_cpu, resolve_devices
 from ._kernels import DEFAULT_CHUNK_BYTES, cp_values
-from ._memory import estimate_fit_bytes, format_bytes, parse_bytes
+from ._memory import UNLIMITED, available_bytes, estimate_fit_bytes, format_bytes, parse_bytes
 from ._params import BaseHyperLearn
 from ._typing import TensorLike
 from ._validation import (
@@ -33,16 +33,16 @@ from ._validation import (
     n_cells,
 )
 from .solvers._als import ExactUpdate, solve_mode
-from .solvers._checkpoint import Checkpoint
+from .solvers._checkpoint import Checkpoint, fit_key
 from .solvers._distributed import check_process_group
-from .solvers._faults import apply_fault_policy, run_guarded
+from .solvers._faults import apply_fault_policy, collapse_message, run_guarded
 from .solvers._hyperlearn import BlockConfig, BlockUpdate, block_seed
 from .solvers._init import initial_state, resolve_init
 from .solvers._monitor import Monitor
 from .solvers._problem import Problem, State, torch_dtype
 from .solvers._rounds import run_rounds
 from .solvers._schedules import Sequential, make_schedule
-from .solvers.losses import LOSS_CHOICES, Loss, get_loss
+from .solvers.losses import LOSS_CHOICES, Loss, auto_loss, get_loss
 
 __all__ = ["HyperLearnDecomposition"]
 
@@ -164,8 +164,12 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         downstream, see ``benchmarks/README.md``). ``"hypergraph"``: every cell counts and
         absent hyperedges are zeros (computed over the stored entries only) — the paper's
         objective, which fits the stored values themselves. ``"observed"``: only the stored
-        entries count (completion). ``"auto"``: ``"implicit"`` when every stored value of X is
-        non-negative (hyperedges, counts), else ``"hypergraph"``; ``loss_`` says which.
+        entries count (completion). ``"auto"``: decided by what X is: ``"implicit"`` for
+        presence or counts on a sparse support (every stored value a non-negative whole
+        number, and at most half of the cells stored: hyperedges, co-occurrence counts), else
+        ``"hypergraph"`` (real values: negative or fractional ones, or a mostly filled tensor
+        such as a dense array, whose values are then fitted by least squares); ``loss_`` says
+        which.
 
         The default was ``"hypergraph"`` until this release; pass it to keep the paper's
         objective.
@@ -258,6 +262,10 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     max_memory : int, str or None, default=None
         Refuse to fit, before any work, when the estimated peak memory exceeds this (bytes, or
         a string such as ``"4GB"``); chunks of stored entries are then sized to stay within it.
+        ``None``: refuse, before any work, a fit on the CPU whose estimate exceeds the memory
+        available on the machine (``MemAvailable`` of ``/proc/meminfo``, bounded by the
+        process's cgroup limit; no check where neither can be read). ``"unlimited"``: no
+        check at all.
     on_nonfinite : {"raise", "warn"}, default="raise"
         When J or the factors stop being finite during training: raise ``FloatingPointError``
         (the estimator stays unfitted), or warn and keep the best factors seen before.
@@ -381,8 +389,8 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         smallest = data.values.min() if data.values.size else 0
         name = self.loss
         if name == "auto":
-            # Counts and hyperedges are confidences; signed data can only be fitted as values.
-            name = "implicit" if smallest >= 0 else "hypergraph"
+            # Presence and counts on a sparse support are confidences; real values are values.
+            name = auto_loss(data.values, data.shape)
         loss = get_loss(name, confidence=self.confidence)
         if loss.nonnegative and smallest < 0:
             raise ValueError(
@@ -478,18 +486,21 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     def _log(self, message: str) -> None:
         print(f"[{type(self).__name__}] {message}", file=sys.stdout, flush=True)
 
-    def _max_memory_bytes(self) -> int:
+    def _max_memory_bytes(self) -> int | None:
+        """``max_memory`` in bytes; None for no limit of the caller's (None or "unlimited")."""
         # numpy scalars (np.int64 from arithmetic) are as good as int; np.True_ is no size.
         value = self.max_memory
+        if value is None or (isinstance(value, str) and value.strip().lower() == UNLIMITED):
+            return None
         if isinstance(value, np.generic) and not isinstance(value, np.bool_):
             value = value.item()
         return parse_bytes(value)
 
     def _chunk_bytes(self) -> int:
-        if self.max_memory is None:
+        limit = self._max_memory_bytes()
+        if limit is None:
             return DEFAULT_CHUNK_BYTES
         # A few chunk temporaries are alive at once; keep them a small share of the budget.
-        limit = self._max_memory_bytes()
         return int(min(DEFAULT_CHUNK_BYTES, max(limit // 32, 2**20)))
 
     def _check_memory(self, plan: _FitPlan, data: TensorInput) -> int:
@@ -511,13 +522,26 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             hidden=int(self.hidden),
             n_steps=int(self.n_steps),
         )
-        if self.max_memory is not None and estimate > self._max_memory_bytes():
+        what = (
+            f"{data.values.shape[0]} stored entries × {data.order} modes of shape "
+            f"{tuple(data.shape)} at rank {self.rank}"
+        )
+        limit = self._max_memory_bytes()
+        if limit is not None and estimate > limit:
             raise MemoryError(
                 f"max_memory: the fit needs an estimated {format_bytes(estimate)} but "
-                f"max_memory={self.max_memory!r} ({format_bytes(self._max_memory_bytes())})"
-                f"; {data.values.shape[0]} stored entries × {data.order} modes at rank "
-                f"{self.rank}. Raise max_memory, lower the rank, or use fewer entries."
+                f"max_memory={self.max_memory!r} ({format_bytes(limit)}); {what}. Raise "
+                "max_memory, lower the rank, or use fewer entries."
             )
+        if self.max_memory is None and all(d.type == "cpu" for d in plan.devices):
+            room = available_bytes()
+            if room is not None and estimate > room:
+                raise MemoryError(
+                    f"max_memory=None: the fit needs an estimated {format_bytes(estimate)} but "
+                    f"this machine has {format_bytes(room)} available; {what}. Lower the rank, "
+                    "use fewer entries or entities, or pass max_memory='unlimited' (or a size) "
+                    "to fit anyway."
+                )
         return estimate
 
     # ------------------------------------------------------------------ fitting
@@ -667,8 +691,9 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             else None
         )
         monitor = Monitor(
-            problem, validation=validation, n_iter_no_change=n_no_change, callback=self.callback
-        )
+            problem, validation=validation, n_iter_no_change=n_no_change, callback=self.callback,
+            by_loss=self.solver == "hyperlearn",  # its blocks may climb J: keep the best state
+        )  # fmt: skip
         monitor.seed(state)
         # The monitor keeps a copy of a finite start; only a non-finite one needs another.
         start = None if monitor.best_state is not None else state.clone()
@@ -681,6 +706,11 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             )
         )
         apply_fault_policy(monitor, self.on_nonfinite)
+        rise = monitor.rise_message("solver='hyperlearn': the diffusion blocks' rounds")
+        if rise is not None and not interrupted:
+            warnings.warn(
+                rise + " Lower learning_rate, or use solver='als'.", UserWarning, stacklevel=4
+            )
         state = monitor.best_state if monitor.best_state is not None else start
         if validation is not None:
             # The held-out entries only chose when to stop: train again on every stored entry
@@ -722,6 +752,8 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         if self.schedule == "distributed":
             check_process_group()  # before any work, not after the initial sweeps
         plan = self._check_params(X)
+        if checkpoint is not None:
+            checkpoint.prepare(self._checkpoint_key(plan))  # every file refused before any work
         rng = check_random_state(self.random_state)
         tic = time.perf_counter()
         problem, state, record = self._train(plan, rng, checkpoint)
@@ -736,26 +768,27 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         self._set_fitted(plan, state, record)
         return state
 
+    def _checkpoint_key(self, plan: _FitPlan) -> dict:
+        """What a checkpoint of this fit must match: the parameters, "auto" ones resolved."""
+        resolved = dict(
+            lam=plan.lam,
+            alpha=plan.alpha,
+            loss=plan.loss.name,
+            confidence=getattr(plan.loss, "confidence", None),
+            factor_scale="solved" if plan.normalize else "free",
+            early_stopping=plan.early_stopping,
+            bias=bool(self.bias and plan.loss.fits_bias),
+        )
+        return fit_key({**self.get_params(deep=False), **resolved}, plan.data, plan.laplacians)
+
     def _warn_if_collapsed(self, plan: _FitPlan, state: State) -> None:
         """Say so when the CP part of the model is (numerically) zero although X is not."""
-        data_norm = float(np.linalg.norm(plan.data.values))
-        if data_norm == 0.0:
-            return
-        # ‖[[A]]‖² = 1ᵀ(⊛ₖ AₖᵀAₖ)1 without forming the tensor; a product of column norms
-        # bounds it and is enough to tell zero from non-zero.
-        norms = np.ones(self.rank)
-        for a in state.factors:
-            norms = norms * a.detach().double().pow(2).sum(0).sqrt().cpu().numpy()
-        if norms.sum() > 1e-10 * data_norm:
-            return
-        rest = "the mean and biases alone" if state.biases is not None else "zero everywhere"
-        warnings.warn(
-            f"Every factor collapsed to zero: the model is {rest}. With alpha={plan.alpha} the "
-            f"ridge and the graph terms outweigh the data term at lam={plan.lam}; raise lam or "
-            "lower alpha (with alpha=0 no collapse can occur).",
-            UserWarning,
-            stacklevel=4,
-        )
+        message = collapse_message(
+            state.factors, plan.data.values, plan.loss, plan.lam, plan.alpha,
+            state.biases is not None,
+        )  # fmt: skip
+        if message is not None:
+            warnings.warn(message, UserWarning, stacklevel=4)
 
     def _set_fitted(self, plan: _FitPlan, state: State, record: _FitRecord) -> None:
         # Attributes are set only once everything succeeded: a failed fit leaves none behind.
@@ -811,7 +844,16 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         checkpoint : str or path-like, default=None
             File where the training rounds are saved (factors, biases, blocks, optimizer
             states, the early-stopping record, the round). When it exists, fit resumes from it
-            and ends where the uninterrupted fit ends; a checkpoint of another fit is refused.
+            and ends where the uninterrupted fit ends. Checkpoints hold tensors and plain
+            values only and are read with ``torch.load(weights_only=True)``: a file holding
+            anything else is refused, naming it, and nothing of it runs. Refused before any
+            work, naming the file and what differs: a checkpoint of another fit (any parameter
+            that changes the rounds, "auto" ones resolved; X's shape, entries, dtype or
+            values; the graphs; the number of ranks), a folder, an unreadable or foreign file,
+            an unwritable place. ``max_iter``, ``tol``, ``callback``, ``verbose``,
+            ``devices``, ``max_memory`` and ``on_nonfinite`` may change: a saved run goes on
+            under a larger ``max_iter`` or a stricter ``tol``, and one that the new settings
+            would have stopped before its saved round is refused (it cannot be taken back).
             Under ``schedule="distributed"`` each rank writes ``PATH.rank{r}of{w}``. The refit
             after early stopping on held-out entries is not checkpointed.
         checkpoint_every : int, default=1

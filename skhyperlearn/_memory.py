@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
-__all__ = ["estimate_fit_bytes", "format_bytes", "parse_bytes"]
+__all__ = ["UNLIMITED", "available_bytes", "estimate_fit_bytes", "format_bytes", "parse_bytes"]
+
+#: ``max_memory=UNLIMITED`` turns the memory guard off (no limit, not even the machine's).
+UNLIMITED = "unlimited"
 
 _UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 # Resident memory the first optimizer step brings into a process whatever the data size (torch
@@ -28,6 +33,53 @@ def parse_bytes(value, name: str = "max_memory") -> int:
             return int(float(match.group(1)) * _UNITS[match.group(2).upper()])
         raise ValueError(f"{name}={value!r} is not a size such as '4GB', '512MiB' or 2**30.")
     raise TypeError(f"{name} must be a number of bytes or a string like '4GB', got {value!r}.")
+
+
+def _read_int(path: str, field: str | None = None) -> int | None:
+    """An integer from a /proc or /sys file (a ``field: N kB`` line when ``field``), or None."""
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if field is not None:
+        found = re.search(rf"^{field}:\s*(\d+)\s*kB", text, re.MULTILINE)
+        return int(found.group(1)) * 1024 if found else None
+    text = text.strip()
+    return int(text) if text.isdigit() else None
+
+
+def _cgroup_room() -> int | None:
+    """What the process's memory cgroup (v2, else v1) still allows, or None without a limit."""
+    for limit_file, usage_file in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        (
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+        ),
+    ):
+        limit, usage = _read_int(limit_file), _read_int(usage_file)
+        # v1 writes a huge number for "no limit"; v2 writes "max" (not an integer).
+        if limit is not None and usage is not None and limit < 2**60:
+            return max(limit - usage, 0)
+    return None
+
+
+def available_bytes() -> int | None:
+    """Memory this process can still take: MemAvailable, bounded by its cgroup's limit.
+
+    Falls back to the free physical pages (``os.sysconf``) where /proc/meminfo is missing,
+    and to None (unknown: no check) where neither can be read.
+    """
+    room = _read_int("/proc/meminfo", "MemAvailable")
+    if room is None:
+        try:
+            room = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, ValueError, OSError):
+            room = None
+    cgroup = _cgroup_room()
+    if cgroup is not None:
+        room = cgroup if room is None else min(room, cgroup)
+    return room
 
 
 def format_bytes(n: float) -> str:

@@ -18,7 +18,9 @@ import sparse
 from sklearn.utils import check_array
 
 __all__ = [
+    "ComplexDataError",
     "TensorInput",
+    "check_coords_in_shape",
     "check_int",
     "check_laplacian_list",
     "check_laplacians",
@@ -27,6 +29,7 @@ __all__ = [
     "drop_zeros",
     "laplacian_size",
     "n_cells",
+    "refuse_complex",
     "working_dtype",
 ]
 
@@ -54,6 +57,24 @@ class TensorInput:
     @property
     def order(self) -> int:
         return len(self.shape)
+
+
+class ComplexDataError(ValueError, TypeError):
+    """Complex input refused: the one rule for complex values, whatever the parameter.
+
+    A ValueError, scikit-learn's convention for complex data (``check_array``), and a TypeError,
+    what the graph and hypergraph checks raised for them before they were made one rule.
+    """
+
+
+def refuse_complex(dtype, name: str) -> None:
+    """Raise :class:`ComplexDataError` naming ``name`` when ``dtype`` is complex."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "c":
+        raise ComplexDataError(
+            f"Complex data not supported: {name} has complex values (dtype {dtype}); only "
+            "real values are supported (the imaginary part is never dropped silently)."
+        )
 
 
 def working_dtype(dtype: np.dtype) -> np.dtype:
@@ -142,6 +163,31 @@ def _kernel_layout(coords_t: np.ndarray, idx: np.dtype) -> np.ndarray:
     return np.ascontiguousarray(coords_t, dtype=idx)
 
 
+def check_coords_in_shape(
+    coords_t: np.ndarray, shape: Sequence[int], name: str = "X", modes: Sequence[int] = ()
+) -> None:
+    """Refuse a coordinate outside ``shape``; ``coords_t`` is ``(K, nnz)``.
+
+    ``modes`` (default: all, in order) says which modes the rows of ``coords_t`` index.
+
+    Done here for every input, not left to ``np.ravel_multi_index``: above 2^63 cells no linear
+    index is formed, so nothing else would stop a coordinate past its mode before the kernels
+    gather with it (and numpy's own message names neither the tensor nor the mode).
+    """
+    modes = list(modes) or list(range(len(shape)))
+    for k, row in zip(modes, coords_t, strict=True):
+        n = shape[k]
+        if row.size == 0:
+            continue
+        low, high = row.min(), row.max()
+        if low < 0 or high >= n:
+            bad = int(low) if low < 0 else int(high)
+            raise ValueError(
+                f"{name} has a coordinate outside its shape: mode {k} holds index {bad}, "
+                f"outside [0, {int(n)}) (shape {tuple(int(s) for s in shape)})."
+            )
+
+
 def _sum_duplicates(coords_t: np.ndarray, values: np.ndarray, shape: tuple[int, ...]):
     """Sum the values of repeated coordinates (pydata sparse's convention), sorted row-major.
 
@@ -187,8 +233,7 @@ def _sum_duplicates_by_rows(coords: np.ndarray, values: np.ndarray):
 
 def _from_coo(x: sparse.COO, name: str) -> TensorInput:
     data = np.asarray(x.data)
-    if data.dtype.kind == "c":
-        raise ValueError(f"{name} has complex values; only real values are supported.")
+    refuse_complex(data.dtype, name)
     if data.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got values of dtype {data.dtype}.")
     dtype = working_dtype(data.dtype)
@@ -200,6 +245,7 @@ def _from_coo(x: sparse.COO, name: str) -> TensorInput:
     if x.fill_value != 0 and not (isinstance(x.fill_value, float) and x.fill_value == 0.0):
         raise ValueError(f"{name} must have fill_value 0, got {x.fill_value!r}.")
     shape = tuple(int(s) for s in x.shape)
+    check_coords_in_shape(np.asarray(x.coords), shape, name)
     coords_t, values = _sum_duplicates(np.asarray(x.coords), values, shape)
     return TensorInput(coords_t.T, values, shape)
 
@@ -222,12 +268,19 @@ def _from_dense(x: np.ndarray, name: str) -> TensorInput:
     return TensorInput(coords_t.T, arr[nz].astype(arr.dtype, copy=True), tuple(arr.shape))
 
 
+def _check_scipy_indices(x, name: str) -> None:
+    """The stored indices of a COO, CSR or CSC matrix checked before scipy converts them."""
+    if x.format == "coo":
+        check_coords_in_shape(np.stack([x.row, x.col]), x.shape, name)
+    elif x.format in ("csr", "csc"):
+        # Only the minor indices: scipy checks the pointers' consistency itself.
+        minor = 1 if x.format == "csr" else 0
+        check_coords_in_shape(x.indices[None, :], x.shape, name, modes=[minor])
+
+
 def _from_scipy(x, name: str) -> TensorInput:
-    if x.dtype.kind == "c":
-        raise ValueError(
-            f"Complex data not supported: {name} has complex values (dtype {x.dtype}); "
-            "only real values are supported."
-        )
+    refuse_complex(x.dtype, name)
+    _check_scipy_indices(x, name)
     mat = check_array(
         x, accept_sparse=True, dtype=[np.float64, np.float32], input_name=name
     ).tocoo()
@@ -251,11 +304,7 @@ def _real_array(x, name: str, min_order: int):
             "using X.reshape(-1, 1) if it has a single feature or X.reshape(1, -1) if it "
             "contains a single sample."
         )
-    if arr.dtype.kind == "c":
-        raise ValueError(
-            f"Complex data not supported: {name} has complex values (dtype {arr.dtype}); "
-            "only real values are supported."
-        )
+    refuse_complex(arr.dtype, name)
     if arr.dtype.kind in "USV":
         raise TypeError(f"{name} must hold real numbers, got values of dtype {arr.dtype}.")
     if arr.dtype.kind == "O":
@@ -337,27 +386,47 @@ def check_tensor(x, name: str = "X", *, min_order: int = 2) -> TensorInput:
     return out
 
 
-def _check_one_laplacian(lap, k: int, n: int, name: str):
-    where = f"{name}[{k}]"
+def _laplacian_matrix(lap, where: str) -> tuple[sp.csr_array, np.dtype]:
+    """``lap`` (scipy, pydata sparse or dense) as a float64 CSR copy, and its own dtype."""
+    if isinstance(lap, sparse.SparseArray):
+        # pydata sparse, as normalized_laplacian and Hypergraph accept it.
+        if lap.ndim != 2:
+            raise ValueError(f"{where} must be 2-D, got {lap.ndim} dimensions.")
+        refuse_complex(lap.dtype, where)
+        lap = lap.asformat("coo").to_scipy_sparse()
     if sp.issparse(lap):
         if lap.ndim != 2:
             raise ValueError(f"{where} must be 2-D, got {lap.ndim} dimensions.")
-        mat = sp.csr_array(lap, dtype=np.float64, copy=True)
-    else:
-        try:
-            arr = np.asarray(lap)
-        except Exception as exc:
-            raise TypeError(
-                f"{where} must be a scipy sparse matrix, an ndarray or None, got "
-                f"{type(lap).__name__}."
-            ) from exc
-        if arr.dtype.kind not in "biuf":
-            raise TypeError(
-                f"{where} must hold real numbers, got {type(lap).__name__} of dtype {arr.dtype}."
-            )
-        if arr.ndim != 2:
-            raise ValueError(f"{where} must be a 2-D matrix, got shape {arr.shape}.")
-        mat = sp.csr_array(arr.astype(np.float64))
+        # Before the float64 copy, which would drop an imaginary part without a word.
+        refuse_complex(lap.dtype, where)
+        return sp.csr_array(lap, dtype=np.float64, copy=True), lap.dtype
+    try:
+        arr = np.asarray(lap)
+    except Exception as exc:
+        raise TypeError(
+            f"{where} must be a scipy sparse matrix, an ndarray or None, got {type(lap).__name__}."
+        ) from exc
+    refuse_complex(arr.dtype, where)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{where} must hold real numbers, got {type(lap).__name__} of dtype {arr.dtype}."
+        )
+    if arr.ndim != 2:
+        raise ValueError(f"{where} must be a 2-D matrix, got shape {arr.shape}.")
+    return sp.csr_array(arr.astype(np.float64)), arr.dtype
+
+
+def _rounding(dtype: np.dtype) -> float:
+    """Relative rounding of the caller's values: float32 (or float16) ones are rounded coarser.
+
+    Integers and booleans are exact; every tolerance keeps its float64 value for float64 input.
+    """
+    return float(np.finfo(dtype).eps) if dtype.kind == "f" else float(np.finfo(np.float64).eps)
+
+
+def _check_one_laplacian(lap, k: int, n: int, name: str):
+    where = f"{name}[{k}]"
+    mat, dtype = _laplacian_matrix(lap, where)
     if mat.shape[0] != mat.shape[1]:
         raise ValueError(f"{where} must be square, got shape {mat.shape}.")
     if mat.shape[0] != n:
@@ -369,12 +438,14 @@ def _check_one_laplacian(lap, k: int, n: int, name: str):
         raise ValueError(f"{where} contains NaN or infinity.")
     asym = abs(mat - mat.T)
     scale = max(float(abs(mat).max()) if mat.nnz else 0.0, 1.0)
-    if asym.nnz and float(asym.max()) > 1e-8 * scale:
+    # A few roundings of the input's own type: a float32 Laplacian computed in float32 is
+    # symmetric and signed only to float32 precision.
+    tol = max(1e-8, 8 * _rounding(dtype)) * scale
+    if asym.nnz and float(asym.max()) > tol:
         raise ValueError(
             f"{where} is not symmetric (max |L - L.T| = {float(asym.max()):.3g}); a graph "
             "Laplacian must be symmetric."
         )
-    tol = 1e-8 * scale
     if mat.nnz and float(mat.diagonal().min()) < -tol:
         raise ValueError(
             f"{where} has negative diagonal entries (min {float(mat.diagonal().min()):.3g}); a "
@@ -387,7 +458,7 @@ def _check_one_laplacian(lap, k: int, n: int, name: str):
             f"{where} has positive off-diagonal entries (max {float(off_vals.max()):.3g}), i.e. "
             "negative graph weights; a Laplacian's off-diagonal entries are -w_ij <= 0."
         )
-    _check_semidefinite(mat, where, scale)
+    _check_semidefinite(mat, where, scale, _rounding(dtype))
     return mat
 
 
@@ -397,7 +468,7 @@ _DENSE_EIG_SIZE = 500
 _POWER_STEPS = 30
 
 
-def _check_semidefinite(mat: sp.csr_array, where: str, scale: float) -> None:
+def _check_semidefinite(mat: sp.csr_array, where: str, scale: float, eps: float) -> None:
     """Refuse a Laplacian with a negative eigenvalue (J would be unbounded below).
 
     The checks before leave a symmetric matrix with a non-negative diagonal and non-positive
@@ -408,9 +479,12 @@ def _check_semidefinite(mat: sp.csr_array, where: str, scale: float) -> None:
     whose top eigenvector is the one of L's smallest eigenvalue) give Rayleigh quotients, each
     an upper bound of that eigenvalue: one below ``-tol`` proves a negative eigenvalue. A small
     negative eigenvalue that 30 steps do not reach passes: the check is cheap, not exhaustive.
+    ``tol`` grows with ``eps``, the rounding of the caller's dtype (float32 rounds coarser).
     """
     n = mat.shape[0]
-    tol = max(1e-8, 100 * n * np.finfo(np.float64).eps) * scale
+    # eps is the rounding of the caller's dtype: a float32 normalized Laplacian's zero
+    # eigenvalue comes out near -1e-8 from rounding alone.
+    tol = max(1e-8, 100 * n * eps) * scale
     if float((mat @ np.ones(n)).min()) >= -tol:
         return
     if n <= _DENSE_EIG_SIZE:

@@ -18,7 +18,7 @@ from sklearn.neighbors import kneighbors_graph
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from ._validation import check_int
+from ._validation import check_coords_in_shape, check_int, refuse_complex
 
 __all__ = [
     "cooccurrence_graph",
@@ -59,6 +59,7 @@ def _as_adjacency(adjacency, *, copy: bool) -> sp.csr_array:
         if arr.ndim != 2:
             raise ValueError(f"adjacency must be 2-D, got {arr.ndim} dimensions.")
         dtype, shape = arr.dtype, arr.shape
+    refuse_complex(dtype, "adjacency")
     if dtype.kind not in "biuf":
         raise TypeError(f"adjacency must hold real numbers, got dtype {dtype}.")
     if shape[0] != shape[1]:
@@ -350,6 +351,13 @@ def knn_graph(
 # --------------------------------------------------------------------------------------------
 
 
+def _check_stored_values(data: np.ndarray) -> None:
+    """Real, finite stored values: a NaN is not an absent entry, nor a present one."""
+    refuse_complex(data.dtype, "tensor")
+    if data.dtype.kind == "f" and not np.isfinite(data).all():
+        raise ValueError("tensor contains NaN or infinity among its stored values.")
+
+
 def _tensor_coords(tensor) -> tuple[np.ndarray, tuple[int, ...]]:
     """Coordinates (K, nnz) of the non-zero stored entries and the shape of ``tensor``."""
     if isinstance(tensor, sparse.SparseArray):
@@ -357,11 +365,15 @@ def _tensor_coords(tensor) -> tuple[np.ndarray, tuple[int, ...]]:
         keep = coo.data != coo.fill_value
         if coo.fill_value != 0:
             raise ValueError(f"tensor must have fill value 0, got {coo.fill_value!r}.")
+        _check_stored_values(coo.data)
+        check_coords_in_shape(coo.coords, coo.shape, "tensor")
         return np.asarray(coo.coords)[:, keep], tuple(int(s) for s in coo.shape)
     if sp.issparse(tensor):
         if tensor.ndim != 2:
             raise ValueError(f"tensor must be 2-D when scipy sparse, got {tensor.ndim} dimensions.")
         m = sp.coo_array(tensor)
+        _check_stored_values(m.data)
+        check_coords_in_shape(np.stack([m.row, m.col]), m.shape, "tensor")
         keep = m.data != 0
         coords = np.vstack([m.row[keep], m.col[keep]]).astype(np.int64)
         return coords, tuple(int(s) for s in m.shape)

@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 import sparse
 
-from ._validation import check_int, check_laplacians
+from ._validation import check_coords_in_shape, check_int, check_laplacians, refuse_complex
 from .graphs import normalized_laplacian
 
 __all__ = ["Hypergraph"]
@@ -34,10 +34,10 @@ class Hypergraph:
     tensor : sparse.COO, sparse.SparseArray, scipy sparse matrix or ndarray
         The hypergraph's adjacency tensor of shape ``(N_1, ..., N_K)``, ``K >= 2``. Anything that is
         not a ``sparse.COO`` is converted to one; the fill value must be 0.
-    graphs : list of (scipy sparse matrix, ndarray or None), optional
+    graphs : list of (scipy sparse matrix, pydata sparse, ndarray or None), optional
         One square ``(N_k, N_k)`` matrix per mode, ``None`` for a mode without a graph, in the index
-        order of the tensor. ``None`` (the default) means no graph on any mode. Stored as float64
-        CSR arrays.
+        order of the tensor. ``None`` (the default) means no graph on any mode. Stored as CSR
+        arrays: float32 ones stay float32, the others become float64. Complex ones are refused.
     graph_kind : {"laplacian", "adjacency"}, default="laplacian"
         What ``graphs`` hold. Adjacencies are kept as given and their normalized Laplacians
         ``I - D^{-1/2} W D^{-1/2}`` are derived on demand (:attr:`laplacians`).
@@ -210,7 +210,17 @@ class Hypergraph:
             induced sub-graph and its ids by ``ids[mode][indices]``; the rest is shared.
         """
         mode = self._sample_mode if mode is None else _check_mode(mode, self.ndim, "mode")
-        idx = _check_indices(indices, self.shape[mode])
+        try:
+            idx = _check_indices(indices, self.shape[mode])
+        except IndexError as exc:
+            if mode != self._sample_mode or mode == 0:
+                raise
+            # The likely caller: a scikit-learn splitter, which counts X.shape[0] samples.
+            raise IndexError(
+                f"{exc} This Hypergraph's samples are mode {mode} (sample_mode={mode}), but "
+                f"scikit-learn's splitters count X.shape[0] = {self.shape[0]} samples; to "
+                "cross-validate over another mode, put it first in the tensor."
+            ) from None
         graphs = list(self._graphs)
         if graphs[mode] is not None:
             graphs[mode] = graphs[mode][idx][:, idx]
@@ -312,6 +322,8 @@ class Hypergraph:
 
 # ---------------------------------------------------------------------- validation helpers
 def _check_tensor(tensor: Any) -> sparse.COO:
+    if sp.issparse(tensor) or isinstance(tensor, sparse.SparseArray):
+        refuse_complex(tensor.dtype, "tensor")  # before any conversion keeps or drops it
     if isinstance(tensor, sparse.COO):
         coo = tensor
     elif isinstance(tensor, sparse.SparseArray):
@@ -322,6 +334,7 @@ def _check_tensor(tensor: Any) -> sparse.COO:
         raise TypeError(f"tensor must be a sparse.COO or array-like, got {type(tensor).__name__}.")
     else:
         arr = np.asarray(tensor)
+        refuse_complex(arr.dtype, "tensor")
         if arr.dtype.kind not in "biuf":
             raise TypeError(f"tensor must hold real numbers, got dtype {arr.dtype}.")
         coo = sparse.COO.from_numpy(arr)
@@ -331,6 +344,7 @@ def _check_tensor(tensor: Any) -> sparse.COO:
         raise ValueError(f"tensor must have at least 2 modes, got shape {coo.shape}.")
     if coo.fill_value != 0:
         raise ValueError(f"tensor must have fill_value 0, got {coo.fill_value!r}.")
+    check_coords_in_shape(coo.coords, coo.shape, "tensor")
     if not np.isfinite(coo.data).all():
         raise ValueError("tensor contains NaN or infinity among its stored values.")
     return coo
@@ -356,16 +370,26 @@ def _check_graph(graph: Any, k: int, n: int) -> sp.csr_array | None:
     if graph is None:
         return None
     where = f"graphs[{k}]"
-    if not sp.issparse(graph):
+    if isinstance(graph, sparse.SparseArray):
+        # pydata sparse, as normalized_laplacian accepts it (np.asarray would refuse to densify).
+        if graph.ndim != 2:
+            raise ValueError(f"{where} must be 2-D, got {graph.ndim} dimensions.")
+        graph = graph.asformat("coo").to_scipy_sparse()
+    if sp.issparse(graph):
+        refuse_complex(graph.dtype, where)  # the float64 copy below would drop it silently
+    else:
         arr = np.asarray(graph)
+        refuse_complex(arr.dtype, where)
         if arr.dtype.kind not in "biuf" or arr.ndim != 2:
             raise TypeError(
                 f"{where} must be a 2-D real matrix or None, got {type(graph).__name__} "
                 f"with shape {arr.shape} and dtype {arr.dtype}."
             )
         graph = arr
-    # Copy, so that later slicing or format changes never reach the caller's matrix.
-    mat = sp.csr_array(graph, dtype=np.float64, copy=True)
+    # Copy, so that later slicing or format changes never reach the caller's matrix. float32
+    # stays float32: the Laplacian checks' tolerances follow the precision it was made in.
+    dtype = np.float32 if graph.dtype == np.float32 else np.float64
+    mat = sp.csr_array(graph, dtype=dtype, copy=True)
     if mat.shape != (n, n):
         raise ValueError(
             f"{where} has shape {mat.shape}, but mode {k} of the tensor has {n} entities; "
@@ -423,9 +447,11 @@ def _check_indices(key: Any, n: int) -> np.ndarray:
         return np.flatnonzero(arr).astype(np.int64)
     if arr.dtype.kind not in "iu":
         raise IndexError(f"Hypergraph indices must be integers or booleans, got dtype {arr.dtype}.")
-    arr = arr.astype(np.int64)
+    # Compared before the cast: a uint64 index beyond int64 would wrap to a negative one,
+    # which counts from the end.
     if arr.size and (arr.min() < -n or arr.max() >= n):
         raise IndexError(f"index out of range for a mode of {n} entities.")
+    arr = arr.astype(np.int64)
     return np.where(arr < 0, arr + n, arr)
 
 
@@ -508,6 +534,7 @@ def _split_table(table: Any, columns: Any, weights: Any) -> tuple[list[np.ndarra
         raw = np.asarray(weights)
     if raw.shape != (n,):
         raise ValueError(f"weights must have shape ({n},), one per row of table, got {raw.shape}.")
+    refuse_complex(raw.dtype, "weights")
     try:
         values = raw.astype(np.float64)
     except (TypeError, ValueError) as exc:
@@ -570,8 +597,22 @@ def _lookup(vocabulary: np.ndarray, query: np.ndarray) -> np.ndarray:
 
 
 def _has_missing(column: np.ndarray) -> bool:
-    if column.dtype.kind == "f":
+    """Whether ``column`` holds a missing id: NaN, NaT, None or pandas' NA."""
+    if column.dtype.kind in "fc":
         return bool(np.isnan(column).any())
+    if column.dtype.kind in "mM":
+        return bool(np.isnat(column).any())
     if column.dtype.kind == "O":
-        return any(v is None or (isinstance(v, float) and v != v) for v in column)
+        return any(_is_missing(v) for v in column)
     return False
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        # NaN and NaT (numpy's, pandas') are the values unequal to themselves.
+        return bool(value != value)
+    except (TypeError, ValueError):
+        # pandas' NA: its comparisons return NA, whose truth value is ambiguous.
+        return type(value).__name__ == "NAType"

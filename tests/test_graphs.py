@@ -133,7 +133,7 @@ def _bad_inputs():
         (sp.coo_array(neg), ValueError, "adjacency has negative weights"),
         (asym, ValueError, "adjacency is not symmetric"),
         (sp.csr_matrix(asym), ValueError, "adjacency is not symmetric"),
-        (W.astype(complex), TypeError, "adjacency must hold real numbers"),
+        (W.astype(complex), ValueError, "adjacency has complex values"),
         (np.array([["a", "b"], ["b", "a"]]), TypeError, "adjacency must hold real numbers"),
         ("not a matrix", TypeError, "'adjacency' parameter of normalized_laplacian must be"),
     ]

@@ -32,6 +32,9 @@ CONFIGS = {
     "hl-observed-bias": dict(loss="observed", solver="hyperlearn", values="real"),
     "hl-observed-parallel": dict(loss="observed", solver="hyperlearn", values="real",
                                  schedule="parallel"),
+    # The default loss on binary hyperedges (implicit, factor_scale="solved").
+    "als-auto-binary": dict(loss="auto", solver="als"),
+    "hl-auto-binary": dict(loss="auto", solver="hyperlearn"),
 }  # fmt: skip
 
 _CHILD = r"""

@@ -29,7 +29,9 @@ IMPL = "tests/test_implicit_loss.py"
 FUSED = "tests/test_fused.py"
 SWEEP = "tests/test_sweep_helpers.py"
 LOSSES = "skhyperlearn/solvers/losses"
-CKPT = "tests/test_checkpoints.py"
+CKPT = "tests/test_checkpoint_safety.py"
+GUARDS = "tests/test_fit_guards.py"
+RESUME = "tests/test_checkpoints.py"
 DIST = "tests/test_distributed_ownership.py"
 MEM = "tests/test_memory_estimate.py"
 SVD = "tests/test_svd_start.py"
@@ -122,20 +124,32 @@ MUTATIONS = [
      "self.best_state = state.clone()", "self.best_state = state", [SWEEP]),
     ("the monitor's copy writes nothing", "skhyperlearn/solvers/_problem.py",
      "                a.copy_(b)\n", "                pass\n", [SWEEP]),
+    ("checkpoint read as a full pickle", "skhyperlearn/solvers/_checkpoint.py",
+     'torch.load(path, map_location="cpu", weights_only=True)',
+     'torch.load(path, map_location="cpu", weights_only=False)', [CKPT]),
+    ("checkpoint key compared with nothing", "skhyperlearn/solvers/_checkpoint.py",
+     'differ = key_differences(saved["key"].get(field, {}), key)', "differ = []", [CKPT]),
+    ("checkpoint resumed under a stricter tol stops at the saved tol stop",
+     "skhyperlearn/solvers/_rounds.py", 'if saved["stop_reason"] not in (None, "tol"):',
+     'if saved["stop_reason"] is not None:', [CKPT]),
+    ("checkpoint of another world size not looked for", "skhyperlearn/solvers/_checkpoint.py",
+     "                    worlds.add(int(found.group(2)))\n", "                    pass\n", [CKPT]),
+    ("the monitor keeps HyperLearn's latest state under the solved scale",
+     "skhyperlearn/solvers/_monitor.py", "if self.problem.normalize and not self.by_loss:",
+     "if self.problem.normalize:", [GUARDS]),
     ("finiteness check blind to infinities", "skhyperlearn/solvers/_problem.py",
      "return bool(np.isfinite(a.detach().numpy()).all())",
      "return not bool(np.isnan(a.detach().numpy()).any())", [SWEEP]),
-    ("checkpoint: the update's type left out of the compatibility key",
-     "skhyperlearn/solvers/_checkpoint.py", '            "update": type(update).__name__,\n', "",
-     [CKPT]),
     ("checkpoint: resumed from the oldest saved round", "skhyperlearn/solvers/_checkpoint.py",
-     "saved = candidates[max(rounds)]", "saved = candidates[min(rounds)]", [CKPT]),
-    ("checkpoint: only OSError tolerated on load (no fall-back to PATH.prev)",
-     "skhyperlearn/solvers/_checkpoint.py", "                except Exception:\n",
-     "                except OSError:\n", [CKPT]),
+     "return candidates[max(rounds)] if rounds else None",
+     "return candidates[min(rounds)] if rounds else None", [RESUME]),
+    ("checkpoint: only OSError caught on load (a damaged file not refused by name)",
+     "skhyperlearn/solvers/_checkpoint.py",
+     "    except (OSError, RuntimeError, EOFError, ValueError, TypeError, AttributeError) as exc:",
+     "    except OSError as exc:", [RESUME]),
     ("checkpoint: no save at max_iter", "skhyperlearn/solvers/_rounds.py",
      "if reason is not None or it % checkpoint.every == 0 or it == max_iter:",
-     "if reason is not None or it % checkpoint.every == 0:", [CKPT]),
+     "if reason is not None or it % checkpoint.every == 0:", [RESUME]),
     ("distributed: mode k owned by rank k + 1 mod W", "skhyperlearn/solvers/_distributed.py",
      "return mode % world_size", "return (mode + 1) % world_size", [DIST]),
     ("distributed: every bias broadcast from rank 0", "skhyperlearn/solvers/_distributed.py",

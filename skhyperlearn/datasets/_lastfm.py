@@ -7,6 +7,7 @@ the ``hetrec2011-lastfm-2k`` folder.
 from __future__ import annotations
 
 import os
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ _FOLDER = "hetrec2011-lastfm-2k"
 _TAGGED = "user_taggedartists.dat"
 _TAGGED_COLUMNS = ("userID", "artistID", "tagID", "day", "month", "year")
 _FRIENDS_COLUMNS = ("userID", "friendID")
+_LAST_YEAR = 9999
 
 _DESCR = """HetRec 2011 Last.fm 2K (Cantador, Brusilovsky & Kuflik, RecSys 2011): 186,479 tag
 assignments (user, artist, tag, date) by 1892 users, and their friendship graph (12,717 undirected
@@ -85,6 +87,13 @@ def _read_files(folder: Path) -> tuple:
     months = tagged[:, 4]
     if months.min() < 1 or months.max() > 12:
         raise ValueError(f"{folder / _TAGGED} is malformed: months must lie in 1..12.")
+    years = tagged[:, 5]
+    # year * 100 + month indexes the periods: a year beyond 4 digits would wrap or collide.
+    if years.min() < 0 or years.max() > _LAST_YEAR:
+        raise ValueError(
+            f"{folder / _TAGGED} is malformed: years must lie in 0..{_LAST_YEAR}, got "
+            f"{years.min()}..{years.max()}."
+        )
     friends = _read_int_table(
         _require(folder / "user_friends.dat", "Last.fm friendships"),
         _FRIENDS_COLUMNS,
@@ -194,7 +203,12 @@ def load_lastfm2k(data_home: str | os.PathLike | None = None, *, order: int = 3)
     ValueError
         If ``order`` is not 3 or 4 or a file is malformed.
     """
-    if order not in (3, 4) or isinstance(order, bool):
+    # Checked before any file is read; 3.0 is not an order (it would fail after the reading).
+    if (
+        isinstance(order, (bool, np.bool_))
+        or not isinstance(order, Integral)
+        or order not in (3, 4)
+    ):
         raise ValueError(f"order must be 3 or 4, got {order!r}.")
     folder = _find_folder(data_home, _FOLDER, _TAGGED, "HetRec 2011 Last.fm 2K", _URL)
     tagged, friends, artist_names, tag_names = _read_files(folder)

@@ -146,6 +146,17 @@ def _ratings(path: Path, n_users: int, n_items: int):
     return coords, ratings.astype(np.float64), stamps
 
 
+def _int_field(values: list, path: Path, what: str) -> np.ndarray:
+    """``values`` (strings) as an int64 array; a non-integer or one beyond int64 named."""
+    try:
+        return np.array(values, dtype=np.int64)
+    except (ValueError, OverflowError) as exc:
+        reason = "beyond the int64 range" if isinstance(exc, OverflowError) else "not integers"
+        raise ValueError(
+            f"{path} is malformed: {what} must be integers within int64; some are {reason}."
+        ) from None
+
+
 def _read_catalogue(folder: Path) -> dict:
     """Users, movies and genres of ``u.user``/``u.item``/``u.genre``: checked before any rating."""
     items = _read_fields(_require(folder / "u.item", "MovieLens 100K movie list"), 24)
@@ -158,13 +169,8 @@ def _read_catalogue(folder: Path) -> dict:
             f"{folder / 'u.genre'} is malformed: expected {_N_GENRE_FLAGS} genres, "
             f"got {len(genre_rows)}."
         )
-    try:
-        genres = np.array([r[_ITEM_FIELDS:] for r in items], dtype=np.int64)
-        ages = np.array([r[1] for r in users], dtype=np.int64)
-    except ValueError:
-        raise ValueError(
-            f"{folder} is malformed: genre flags in u.item and ages in u.user must be integers."
-        ) from None
+    genres = _int_field([r[_ITEM_FIELDS:] for r in items], folder / "u.item", "genre flags")
+    ages = _int_field([r[1] for r in users], folder / "u.user", "ages (field 2)")
     if not np.isin(genres, (0, 1)).all():
         raise ValueError(f"{folder / 'u.item'} is malformed: genre flags must be 0 or 1.")
     return dict(
@@ -264,15 +270,76 @@ def load_movielens100k(
 
 
 def _mat_dense(f, name: str, path: Path) -> np.ndarray:
+    """The 2-D real MATLAB variable ``name``, its shape and values checked before use."""
     import h5py
 
-    if name not in f or not isinstance(f[name], h5py.Dataset):
+    ds = f.get(name)
+    if not isinstance(ds, h5py.Dataset):
         raise ValueError(f"{path} is malformed: expected a dense MATLAB variable {name!r}.")
+    if ds.dtype.kind not in "biuf" or len(ds.shape) != 2:
+        raise ValueError(
+            f"{path} is malformed: {name} must be a 2-D real matrix, got shape {ds.shape} "
+            f"and dtype {ds.dtype}."
+        )
     # MATLAB writes column-major arrays, which HDF5 shows transposed.
-    return np.asarray(f[name], dtype=np.float64).T
+    arr = np.asarray(ds, dtype=np.float64).T
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{path} is malformed: {name} contains NaN or infinity.")
+    return arr
 
 
-def _mat_sparse(f, name: str, path: Path) -> sp.csr_array:
+def _mat_field(group, name: str, field: str, path: Path, kinds: str):
+    """One part of a MATLAB sparse variable, as an unread dataset: 1-D numbers of ``kinds``."""
+    import h5py
+
+    ds = group.get(field)
+    if not isinstance(ds, h5py.Dataset) or ds.dtype.kind not in kinds or len(ds.shape) != 1:
+        shape, dtype = getattr(ds, "shape", None), getattr(ds, "dtype", type(ds).__name__)
+        raise ValueError(
+            f"{path} is malformed: {name}/{field} must be a 1-D array of "
+            f"{'integers' if kinds == 'iu' else 'real numbers'}, got shape {shape} and "
+            f"dtype {dtype}."
+        )
+    return ds
+
+
+def _read_field(ds, name: str, field: str, path: Path, length: int) -> np.ndarray:
+    """The dataset's values, its length checked on the metadata first (no huge allocation)."""
+    if ds.shape[0] != length:
+        raise ValueError(
+            f"{path} is malformed: {name}/{field} has {ds.shape[0]} entries; expected {length}."
+        )
+    return np.asarray(ds)
+
+
+def _as_index(values: np.ndarray, bound: int, where: str, path: Path) -> np.ndarray:
+    """Integer ``values`` as int64, refused unless every one lies in ``[0, bound]``."""
+    # Compared in their own type first: a uint64 beyond int64 would wrap in the cast.
+    if values.size and (values.min() < 0 or values.max() > bound):
+        raise ValueError(
+            f"{path} is malformed: {where} has values in [{values.min()}, {values.max()}]; "
+            f"expected them in [0, {bound}]."
+        )
+    return values.astype(np.int64)
+
+
+def _sparse_rows(group, name: str, path: Path) -> int:
+    """The row count MATLAB stores in the ``MATLAB_sparse`` attribute of a sparse variable."""
+    rows = np.asarray(group.attrs["MATLAB_sparse"])
+    if rows.shape not in ((), (1,)) or rows.dtype.kind not in "iu" or int(rows.ravel()[0]) < 0:
+        raise ValueError(
+            f"{path} is malformed: the MATLAB_sparse attribute of {name} (its row count) must "
+            f"be a non-negative integer, got {rows!r}."
+        )
+    return int(rows.ravel()[0])
+
+
+def _mat_sparse(f, name: str, path: Path, n: int) -> sp.csr_array:
+    """The ``(n, n)`` MATLAB sparse variable ``name``, every part checked before it is built.
+
+    scipy trusts the arrays it is given: inconsistent column pointers or row indices would
+    reach compiled code unchecked, so they are validated here, naming the field.
+    """
     import h5py
 
     group = f.get(name)
@@ -286,13 +353,27 @@ def _mat_sparse(f, name: str, path: Path) -> sp.csr_array:
             "(an HDF5 group with data, ir, jc)."
         )
     # MATLAB sparse = CSC: ir are row indices, jc column pointers, MATLAB_sparse the row count.
-    jc = np.asarray(group["jc"], dtype=np.int64)
-    shape = (int(group.attrs["MATLAB_sparse"]), len(jc) - 1)
-    csc = sp.csc_array(
-        (np.asarray(group["data"], dtype=np.float64), np.asarray(group["ir"], dtype=np.int64), jc),
-        shape=shape,
-    )
-    return sp.csr_array(csc)
+    jc = _mat_field(group, name, "jc", path, "iu")
+    shape = (_sparse_rows(group, name, path), jc.shape[0] - 1)
+    if shape != (n, n):
+        raise ValueError(
+            f"{path} is malformed: {name} has shape {shape} (MATLAB_sparse rows, len(jc) - 1 "
+            f"columns); expected {(n, n)} to match M."
+        )
+    jc = _read_field(jc, name, "jc", path, n + 1)
+    # In jc's own type: a uint64 pointer beyond int64 must not wrap before it is compared.
+    if jc[0] != 0 or np.any(jc[1:] < jc[:-1]):
+        raise ValueError(
+            f"{path} is malformed: {name}/jc (column pointers) must start at 0 and never decrease."
+        )
+    nnz = int(jc[-1])
+    ir = _read_field(_mat_field(group, name, "ir", path, "iu"), name, "ir", path, nnz)
+    ir = _as_index(ir, n - 1, f"{name}/ir", path)
+    data = _mat_field(group, name, "data", path, "biuf")
+    data = _read_field(data, name, "data", path, nnz).astype(np.float64)
+    if not np.isfinite(data).all():
+        raise ValueError(f"{path} is malformed: {name}/data contains NaN or infinity.")
+    return sp.csr_array(sp.csc_array((data, ir, jc.astype(np.int64)), shape=(n, n)))
 
 
 def _monti_path(path, data_home) -> Path:
@@ -306,6 +387,16 @@ def _monti_path(path, data_home) -> Path:
                 f"data_home or SKHYPERLEARN_DATA (source: {_MONTI_URL})."
             )
     return _require(Path(path), "Monti et al.'s MovieLens split (split_1.mat)")
+
+
+def _check_mask(mask: np.ndarray, name: str, shape: tuple, path: Path) -> None:
+    """A mask of M: M's shape, 0/1 entries."""
+    if mask.shape != shape:
+        raise ValueError(
+            f"{path} is malformed: {name} has shape {mask.shape}; expected {shape} to match M."
+        )
+    if not np.isin(mask, (0.0, 1.0)).all():
+        raise ValueError(f"{path} is malformed: {name} must hold 0/1 entries only.")
 
 
 def _read_monti(path: Path) -> tuple:
@@ -323,23 +414,13 @@ def _read_monti(path: Path) -> tuple:
             ratings = _mat_dense(f, "M", path)
             train_mask = _mat_dense(f, "Otraining", path)
             test_mask = _mat_dense(f, "Otest", path)
-            users = _mat_sparse(f, "W_users", path)
-            movies = _mat_sparse(f, "W_movies", path)
+            for name, mask in (("Otraining", train_mask), ("Otest", test_mask)):
+                _check_mask(mask, name, ratings.shape, path)
+            users = _mat_sparse(f, "W_users", path, ratings.shape[0])
+            movies = _mat_sparse(f, "W_movies", path, ratings.shape[1])
     except (OSError, KeyError, RuntimeError) as exc:
         # HDF5's own messages (a truncated file, a corrupt chunk) do not say which file.
         raise ValueError(f"{path} cannot be read (truncated or corrupt HDF5 file?): {exc}") from exc
-    n_users, n_items = ratings.shape
-    for name, value, shape in (
-        ("Otraining", train_mask, ratings.shape),
-        ("Otest", test_mask, ratings.shape),
-        ("W_users", users, (n_users, n_users)),
-        ("W_movies", movies, (n_items, n_items)),
-    ):
-        if value.shape != shape:
-            raise ValueError(
-                f"{path} is malformed: {name} has shape {value.shape}; expected "
-                f"{shape} to match M {ratings.shape}."
-            )
     return ratings, train_mask, test_mask, users, movies
 
 
@@ -389,7 +470,10 @@ def load_monti_movielens(
     ImportError
         If h5py is not installed.
     ValueError
-        If the file is not a MATLAB v7.3 file or lacks / misshapes a variable.
+        If the file is not a MATLAB v7.3 file, or lacks or misshapes a variable, or holds NaN
+        or infinity, or a sparse variable's parts are inconsistent (column pointers that
+        decrease, row indices out of range, lengths that disagree); the message names the file
+        and the field. Nothing is built before its parts are checked.
     """
     path = _monti_path(path, data_home)
     ratings, train_mask, test_mask, users, movies = _read_monti(path)

@@ -19,7 +19,28 @@ import torch.distributed as dist
 
 from .. import HyperLearnDecomposition
 from ..solvers import _distributed
-from ._launch import DEFAULT_TIMEOUT, init_process_group, local_device
+from ._args import checked_arguments
+from ._launch import DEFAULT_TIMEOUT, init_process_group, local_device, prefix_output
+
+
+def _save(args, model, world: int, backend: str, times: list, wall: float) -> None:
+    """Rank 0's outputs: the pickled estimator, the per-round figures and one summary line."""
+    if args.output:
+        with open(args.output, "wb") as f:
+            pickle.dump(model, f)
+    if args.stats:
+        traffic = _distributed.traffic
+        stats = {
+            "world_size": world, "backend": backend, "shape": list(model.tensor_shape_),
+            "rank": args.rank, "solver": args.solver, "round_times": times,
+            "bytes_per_round": traffic["bytes"] / max(traffic["rounds"], 1),
+            "fit_seconds": wall, "loss_history": model.loss_history_,
+        }  # fmt: skip
+        Path(args.stats).write_text(json.dumps(stats))
+    print(
+        f"fitted over {world} ranks ({backend}) in {wall:.2f} s, {model.n_iter_} rounds,"
+        f" J = {model.loss_history_[-1]:.6e}"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,59 +68,34 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _load(args):
-    if args.synthetic:
-        from ..datasets import make_hypergraph
-        from ..hypergraph import Hypergraph
-
-        shape = tuple(int(n) for n in args.synthetic.split(","))
-        data = make_hypergraph(shape, rank=4, n_entries=args.n_entries, random_state=args.seed)
-        return Hypergraph(data.tensor, data.laplacians)
-    if args.lastfm:
-        from ..datasets import load_lastfm2k
-
-        return load_lastfm2k(args.lastfm, order=4).hypergraph
-    with open(args.data, "rb") as f:
-        return pickle.load(f)
-
-
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
-    params = json.loads(args.params)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    # Every option (and the data) checked before the rendezvous: a typo fails at once, naming
+    # the option, instead of as a traceback on N ranks or after the whole fit.
+    checked = checked_arguments(args, parser)
+    params = dict(checked.params)
     backend = init_process_group(args.backend, args.timeout)
     rank, world = dist.get_rank(), dist.get_world_size()
+    if rank != 0:
+        # Progress once (rank 0's); what the other ranks still print says which rank it is.
+        params["verbose"] = 0
+        prefix_output(f"[rank {rank}/{world}] ")
     try:
-        X = _load(args)
-        lam = args.lam if args.lam == "auto" else float(args.lam)
         if backend == "nccl":
             params.setdefault("devices", str(local_device(backend)))
         times = []
         model = HyperLearnDecomposition(
-            rank=args.rank, solver=args.solver, max_iter=args.max_iter, tol=args.tol, lam=lam,
-            schedule="distributed", random_state=args.seed,
+            rank=args.rank, solver=args.solver, max_iter=args.max_iter, tol=args.tol,
+            lam=checked.lam, schedule="distributed", random_state=args.seed,
             callback=lambda info: times.append(info["time"]), **params,
         )  # fmt: skip
         tic = time.perf_counter()
-        model.fit(X, checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every)
+        model.fit(checked.X, checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every)
         wall = time.perf_counter() - tic
         model.callback = None  # a lambda of this script: the saved estimator must not need it
         if rank == 0:
-            if args.output:
-                with open(args.output, "wb") as f:
-                    pickle.dump(model, f)
-            if args.stats:
-                traffic = _distributed.traffic
-                stats = {
-                    "world_size": world, "backend": backend, "shape": list(model.tensor_shape_),
-                    "rank": args.rank, "solver": args.solver, "round_times": times,
-                    "bytes_per_round": traffic["bytes"] / max(traffic["rounds"], 1),
-                    "fit_seconds": wall, "loss_history": model.loss_history_,
-                }  # fmt: skip
-                Path(args.stats).write_text(json.dumps(stats))
-            print(
-                f"fitted over {world} ranks ({backend}) in {wall:.2f} s, {model.n_iter_} rounds,"
-                f" J = {model.loss_history_[-1]:.6e}"
-            )
+            _save(args, model, world, backend, times, wall)
     except _distributed.DistributedFault as exc:
         print(f"skhyperlearn.distributed: {exc}", file=sys.stderr, flush=True)
         return 1

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime
+import io
+import math
 import os
+import sys
+from numbers import Real
 
 import torch
 import torch.distributed as dist
 
-__all__ = ["DEFAULT_TIMEOUT", "init_process_group", "local_device"]
+__all__ = ["DEFAULT_TIMEOUT", "init_process_group", "local_device", "prefix_output"]
 
 #: Seconds a collective waits for the other ranks before failing (a dead or hung rank).
 DEFAULT_TIMEOUT = 300.0
@@ -37,8 +41,8 @@ def init_process_group(backend: str | None = None, timeout: float = DEFAULT_TIME
     -------
     backend : str
     """
-    if not timeout > 0:
-        raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}.")
+    if not (isinstance(timeout, Real) and math.isfinite(timeout) and timeout > 0):
+        raise ValueError(f"timeout must be a finite number of seconds > 0, got {timeout!r}.")
     if backend is None:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
     if backend not in ("gloo", "nccl"):
@@ -55,3 +59,39 @@ def init_process_group(backend: str | None = None, timeout: float = DEFAULT_TIME
         torch.cuda.set_device(local_device(backend))
     dist.init_process_group(backend, timeout=datetime.timedelta(seconds=float(timeout)))
     return backend
+
+
+class _Prefixed(io.TextIOBase):
+    """A text stream that starts every line it writes with ``prefix``."""
+
+    def __init__(self, stream, prefix: str) -> None:
+        self._stream, self._prefix, self._at_line_start = stream, prefix, True
+
+    def write(self, text: str) -> int:
+        out = []
+        for piece in text.splitlines(keepends=True):
+            if self._at_line_start:
+                out.append(self._prefix)
+            out.append(piece)
+            self._at_line_start = piece.endswith("\n")
+        self._stream.write("".join(out))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    @property
+    def encoding(self):
+        return self._stream.encoding
+
+
+def prefix_output(prefix: str) -> None:
+    """Prefix every line this process prints (stdout and stderr: warnings, errors, progress).
+
+    Under torchrun every rank writes to the same terminal; the prefix says which one wrote.
+    """
+    sys.stdout = _Prefixed(sys.stdout, prefix)
+    sys.stderr = _Prefixed(sys.stderr, prefix)

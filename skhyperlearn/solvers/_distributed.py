@@ -10,11 +10,16 @@ decision are computed identically everywhere and the run gives what the single-p
 schedule gives.
 
 A rank that dies or hangs makes the collectives of the others fail, at the latest after the
-process group's timeout; the failure is raised as :class:`DistributedFault`, never a hang.
+process group's timeout; the failure is raised as :class:`DistributedFault`, never a hang. Each
+rank records the round it reached in the process group's key-value store (torchrun's agent
+holds it), so that the survivors' error names the ranks that never reached the failed round,
+where gloo's own message names only a peer's address.
 """
 
 from __future__ import annotations
 
+import datetime
+import itertools
 from types import SimpleNamespace
 
 import torch
@@ -59,6 +64,20 @@ def check_process_group() -> None:
         )
 
 
+# Fits in this process: every rank creates its schedules in the same order, so the count names
+# the same fit on every rank (the store's keys of one fit never meet another's).
+_fits = itertools.count()
+# Seconds the error path waits on the store: it may be gone with a dead rank.
+_STORE_WAIT = 5.0
+
+
+def _default_store():
+    try:
+        return dist.distributed_c10d._get_default_store()
+    except Exception:  # no store this process group exposes: faults name no rank
+        return None
+
+
 def _comm_device() -> torch.device:
     # NCCL moves CUDA tensors only, gloo is used here for CPU tensors.
     if dist.get_backend() == "nccl":
@@ -89,6 +108,35 @@ class Distributed:
         #: Bytes this rank sent and received through broadcasts, summed over the rounds.
         self.bytes_exchanged = 0
         self.rounds = 0
+        self._store = _default_store()
+        self._key = f"skhyperlearn/fit{next(_fits)}/reached/"
+
+    def _mark_round(self, round_: int) -> None:
+        """Record in the store that this rank reached ``round_`` (best effort)."""
+        if self._store is not None:
+            try:
+                self._store.set(f"{self._key}{self.rank}", str(round_))
+            except Exception:  # a store that fails is no reason to fail the fit
+                self._store = None
+
+    def _absent(self, round_: int) -> str:
+        """The ranks that never reached ``round_``, as a phrase for the fault's message."""
+        if self._store is None:
+            return ""
+        late = []
+        try:
+            self._store.set_timeout(datetime.timedelta(seconds=_STORE_WAIT))
+            for r in range(self.world_size):
+                key = f"{self._key}{r}"
+                reached = int(self._store.get(key)) if self._store.check([key]) else 0
+                if reached < round_:
+                    late.append(r)
+        except Exception:  # the store went with a dead rank: nothing more to say
+            return ""
+        if not late:
+            return ""
+        ranks = ", ".join(str(r) for r in late)
+        return f" rank(s) {ranks} never reached round {round_} (killed, hung or failed);"
 
     def __enter__(self) -> Distributed:
         return self
@@ -104,16 +152,18 @@ class Distributed:
         try:
             dist.broadcast(buf, src=src)
         except (RuntimeError, dist.DistError) as exc:  # DistBackendError is a RuntimeError
+            round_ = self.rounds + 1
             raise DistributedFault(
                 f"rank {self.rank}/{self.world_size}: broadcast of {what} from rank {src} "
-                f"failed in round {self.rounds + 1} (a rank died, hung past the timeout or "
-                f"left the group): {exc}"
+                f"failed in round {round_} (a rank died, hung past the timeout or left the "
+                f"group):{self._absent(round_)} {exc}"
             ) from exc
         self.bytes_exchanged += buf.numel() * buf.element_size()
         traffic["bytes"] += buf.numel() * buf.element_size()
         return buf
 
     def run_round(self, problem: Problem, state: State, update) -> float | None:
+        self._mark_round(self.rounds + 1)
         results = {k: update(problem, problem.view_for(state, k), k) for k in self.owned}
         new = {}
         for k in self.mode_order:

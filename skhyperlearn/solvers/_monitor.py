@@ -17,6 +17,9 @@ from ._rounds import wants_stop
 
 __all__ = ["Monitor", "validation_rmse"]
 
+#: Relative rise of J above its start that :meth:`Monitor.rise_message` reports.
+_RISE_RTOL = 1e-9
+
 
 def validation_rmse(
     problem: Problem, state: State, coords: torch.Tensor, values: torch.Tensor
@@ -37,6 +40,12 @@ class Monitor:
     stops after ``n_iter_no_change`` rounds without improvement (``stop_reason`` "early
     stopping"), as soon as J or the factors stop being finite (``fault`` is then set), or when
     the user's callback returns True (``stop_reason`` "callback").
+
+    With ``Problem.normalize`` the exact solves do not descend J (each moves the scale between
+    modes), so the latest finite state is the fit; ``by_loss=True`` judges states by J there
+    too, for an update that is trained on J and may climb it (the HyperLearn solver's blocks):
+    the best state reached is kept, the start included, and :meth:`rise_message` says when
+    the rounds ended above their start.
     """
 
     def __init__(
@@ -46,8 +55,11 @@ class Monitor:
         validation: tuple[torch.Tensor, torch.Tensor] | None = None,
         n_iter_no_change: int | None = None,
         callback: Callable[[dict], bool | None] | None = None,
+        by_loss: bool = False,
     ) -> None:
         self.problem = problem
+        self.by_loss = by_loss
+        self.start_loss: float | None = None
         if validation is not None:
             # Scored where mode 0's factors live, where validation_rmse gathers them.
             validation = tuple(t.to(problem.devices[0]) for t in validation)
@@ -66,7 +78,7 @@ class Monitor:
     def _score(self, state: State, iteration: int, loss: float | None = None) -> float:
         if self.validation is not None:
             return validation_rmse(self.problem, state, *self.validation)
-        if self.problem.normalize:
+        if self.problem.normalize and not self.by_loss:
             # Solving each mode against unit-norm others does not descend J (it moves the
             # scale between modes each step): the latest finite state is the fit.
             return -float(iteration)
@@ -75,7 +87,24 @@ class Monitor:
     def seed(self, state: State) -> None:
         """Score the starting state, so that training can never return anything worse."""
         if state.is_finite():
-            self._keep_if_best(self._score(state, 0), state, 0)
+            if self.by_loss:
+                self.start_loss = self.problem.objective(state)["loss"]
+            self._keep_if_best(self._score(state, 0, self.start_loss), state, 0)
+
+    def rise_message(self, what: str = "the rounds") -> str | None:
+        """A sentence saying that J ended above its start (with ``by_loss``), else None."""
+        if self.start_loss is None or not self.losses or self.fault is not None:
+            return None
+        last, start = self.losses[-1], self.start_loss
+        # A rise at the level of rounding is no rise.
+        if not last - start > _RISE_RTOL * abs(start):
+            return None
+        where = "the start" if self.best_iter == 0 else f"round {self.best_iter}"
+        return (
+            f"{what} ended above their start: J went from {start:.6g} to {last:.6g} (up "
+            f"{(last - start) / abs(start):.2g} relative) after {len(self.losses)} rounds. The "
+            f"fit keeps the best state reached ({where})."
+        )
 
     def _keep_if_best(self, score: float, state: State, iteration: int) -> bool:
         if score < self.best_score:
@@ -90,7 +119,15 @@ class Monitor:
 
     def state_dict(self) -> dict:
         """The record a checkpoint keeps (the best state on the CPU)."""
-        best = None if self.best_state is None else self.best_state.numpy()
+        best = None
+        if self.best_state is not None:
+            # Tensors and plain values only: a checkpoint is read with weights_only=True.
+            b = self.best_state
+            best = [
+                [a.detach().cpu() for a in b.factors],
+                None if b.biases is None else [x.detach().cpu() for x in b.biases],
+                float(b.mean),
+            ]
         return {
             "best_score": self.best_score,
             "best_state": best,

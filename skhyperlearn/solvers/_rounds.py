@@ -97,7 +97,48 @@ def _stalled(history: list[float], tol: float) -> bool:
     return abs(prev - history[-1]) <= tol * max(abs(prev), 1e-300)
 
 
-def _resume(checkpoint, problem, state, update, callback, result: RunResult) -> int | None:
+def _first_stop(history: list[float], tol: float) -> int | None:
+    """The first round at which ``tol`` stops a run with this J history (None: none)."""
+    for it in range(2, len(history) + 1):
+        if _stalled(history[:it], tol):
+            return it
+    return None
+
+
+def _resume_point(saved: dict, max_iter: int, tol: float) -> tuple[int | None, str | None]:
+    """Where a saved run goes on under this run's ``max_iter`` and ``tol``.
+
+    Returns ``(first round to run, None)``, or ``(None, stop reason)`` when the saved run is
+    where the uninterrupted one under these settings stops. ``tol`` decides nothing but when
+    to stop, so the saved rounds are those of any run that had not stopped before them: a
+    stricter ``tol`` goes on after a saved tol stop, a looser one that would have stopped at
+    the saved round stops there. A run that would have stopped before its saved round (a
+    looser ``tol``, a smaller ``max_iter``) cannot be taken back: ValueError says so.
+    """
+    reached, path = saved["iteration"], saved.get("_path", "the checkpoint")
+    stop = _first_stop(saved["history"], tol)
+    if stop is not None and stop < reached:
+        raise ValueError(
+            f"checkpoint {path!r} is at round {reached}, but with tol={tol} the fit stops at "
+            f"round {stop}; resume with the tol it was written with, or remove it to start again."
+        )
+    if reached > max_iter:
+        raise ValueError(
+            f"checkpoint {path!r} is at round {reached}, beyond max_iter={max_iter}; raise "
+            "max_iter, or remove it to start again."
+        )
+    if stop == reached:
+        return None, "tol"
+    if saved["stop_reason"] not in (None, "tol"):
+        return None, saved["stop_reason"]
+    if reached == max_iter:
+        return None, "max_iter"
+    return reached + 1, None
+
+
+def _resume(
+    checkpoint, problem, state, update, callback, result: RunResult, max_iter: int, tol: float
+) -> int | None:
     """The first round to run, after restoring a saved run; ``None`` when that run had stopped.
 
     Kept apart from the loop so that a resumed run and a fresh one share every later line.
@@ -109,10 +150,10 @@ def _resume(checkpoint, problem, state, update, callback, result: RunResult) -> 
         return 1
     result.history = list(saved["history"])
     result.n_iter = saved["iteration"]
-    if saved["stop_reason"] is not None:
-        result.stop_reason = saved["stop_reason"]
-        return None
-    return saved["iteration"] + 1
+    first, reason = _resume_point(saved, max_iter, tol)
+    if reason is not None:
+        result.stop_reason = reason
+    return first
 
 
 def _one_round(problem: Problem, state: State, update: Update, schedule) -> dict:
@@ -153,7 +194,7 @@ def run_rounds(
     """
     result = RunResult()
     kind = getattr(update, "kind", "round")
-    first = _resume(checkpoint, problem, state, update, callback, result)
+    first = _resume(checkpoint, problem, state, update, callback, result, max_iter, tol)
     if first is None:
         return result
     bar = _progress_bar(progress, max_iter, kind, initial=first - 1)

@@ -15,8 +15,10 @@ Adding a loss is one new module defining a :class:`Loss` subclass decorated with
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
+import numpy as np
 import torch
 
 if TYPE_CHECKING:
@@ -75,6 +77,24 @@ class Loss:
     #: Whether the stored values must be non-negative (checked before any work).
     nonnegative: ClassVar[bool] = False
 
+    def target_norm(self, values: np.ndarray) -> float:
+        """The norm of what the model fits at the stored entries (their values, here).
+
+        The scale a fitted model is compared with (the collapse warning): computed in
+        float64, in pieces, scaled by the largest value so that no square under- or
+        overflows whatever the dtype of X.
+        """
+        if values.size == 0:
+            return 0.0
+        big = float(np.max(np.abs(values)))
+        if big == 0.0 or not math.isfinite(big):
+            return big
+        total = 0.0
+        for start in range(0, values.shape[0], _CHUNK):
+            part = values[start : start + _CHUNK].astype(np.float64) / big
+            total += float(part @ part)
+        return big * math.sqrt(total)
+
     def quadratic(self, problem: Problem, state: State, mode: int) -> ModeQuadratic:
         """Mode ``mode``'s quadratic at ``state``, on that mode's device, in one pass."""
         raise NotImplementedError
@@ -106,6 +126,40 @@ def register_loss(cls: type[Loss]) -> type[Loss]:
     LOSS_NAMES.add(cls.name)
     LOSS_CHOICES.add(cls.name)
     return cls
+
+
+#: Above this share of the cells stored, ``loss="auto"`` reads X as values, not presence: with
+#: most cells present there is little absence for the presence model to learn from.
+PRESENCE_MAX_DENSITY = 0.5
+_CHUNK = 1 << 20
+
+
+def _whole_non_negative(values: np.ndarray) -> bool:
+    """Whether every value is a non-negative whole number (in pieces: no copy of X)."""
+    if values.dtype.kind in "bu":
+        return True
+    for start in range(0, values.shape[0], _CHUNK):
+        part = values[start : start + _CHUNK]
+        if values.dtype.kind == "i":
+            if np.any(part < 0):
+                return False
+        elif not (np.all(part >= 0) and np.all(np.floor(part) == part)):
+            return False
+    return True
+
+
+def auto_loss(values: np.ndarray, shape: Sequence[int]) -> str:
+    """The loss ``loss="auto"`` fits to stored ``values`` of a tensor of ``shape``.
+
+    ``"implicit"`` (presence, the values weighing each stored entry) when X is presence or
+    counts on a sparse support: every stored value a non-negative whole number, and at most
+    :data:`PRESENCE_MAX_DENSITY` of the cells stored. Otherwise (real values: negative or
+    fractional ones, or a mostly filled tensor such as a dense array) ``"hypergraph"``: least
+    squares on the values themselves.
+    """
+    cells = math.prod(int(n) for n in shape)
+    dense = cells > 0 and values.shape[0] > PRESENCE_MAX_DENSITY * cells
+    return "implicit" if not dense and _whole_non_negative(values) else "hypergraph"
 
 
 def get_loss(loss: str | Loss, **options: object) -> Loss:

@@ -59,6 +59,10 @@ class ImplicitLoss(Loss):
         cells_per_entry = math.prod(float(n) for n in shape) / max(nnz, 1)
         return ImplicitLoss(3.0 * math.sqrt(cells_per_entry))
 
+    def target_norm(self, values):
+        # The target is presence, 1 at every stored entry, whatever the values weigh.
+        return math.sqrt(values.shape[0])
+
     def quadratic(self, problem, state, mode):
         data = problem.data(mode)
         factors = problem.gather(mode, state.factors)
