@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).with_name("_distributed_bias_worker.py")
 SHAPE = (12, 10, 8, 6)
 PARAMS = dict(
-    rank=3, solver="als", loss="observed", bias=True, max_iter=3,
+    rank=3, solver="hyperlearn", loss="observed", bias=True, lam=1.0, alpha=0.05, max_iter=3,
     tol=0.0, init_iter=2, early_stopping=False, random_state=0,
 )  # fmt: skip
 GUARD = 240
@@ -107,15 +107,10 @@ def _assert_same_fit(model, ref):
 
 def test_distributed_fit_with_biases_equals_the_parallel_schedule(tmp_path):
     world = 3  # 4 modes: rank 0 owns modes 0 and 3
-    _assert_same_fit(*_distributed_and_parallel(tmp_path, world))
-    for r in range(world):
-        assert (tmp_path / f"ck.rank{r}of{world}").exists()
-
-
-@pytest.mark.slow  # the HyperLearn solver in 3 processes and in the reference: about a minute
-def test_each_ranks_checkpoint_holds_the_blocks_of_its_modes(tmp_path):
-    world = 3
-    _assert_same_fit(*_distributed_and_parallel(tmp_path, world, solver="hyperlearn"))
+    model, ref = _distributed_and_parallel(tmp_path, world)
+    assert all(np.abs(a).max() > 1e-2 for a in ref.factors_)  # no collapsed fit compared
+    _assert_same_fit(model, ref)
+    # Each rank's checkpoint held the blocks of exactly the modes it owns.
     for r in range(world):
         saved = json.loads((tmp_path / f"rank{r}.json").read_text())
         assert saved == [k for k in range(len(SHAPE)) if k % world == r]
