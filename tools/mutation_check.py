@@ -31,6 +31,12 @@ SWEEP = "tests/test_sweep_helpers.py"
 LOSSES = "skhyperlearn/solvers/losses"
 CKPT = "tests/test_checkpoint_safety.py"
 GUARDS = "tests/test_fit_guards.py"
+RESUME = "tests/test_checkpoints.py"
+DIST = "tests/test_distributed_ownership.py"
+MEM = "tests/test_memory_estimate.py"
+SVD = "tests/test_svd_start.py"
+CHOICES = "tests/test_estimator_choices.py"
+DATA = "tests/test_data_references.py"
 
 # (name, file, original line fragment, mutated fragment, tests to run)
 MUTATIONS = [
@@ -80,7 +86,8 @@ MUTATIONS = [
      "if b is not None and j != skip:", "if b is not None:", [REF, "tests/test_kernels.py"]),
     ("ridge floor absolute again (1 at least)", f"{LOSSES}/_hypergraph.py",
      "floor = relative_floor(self.gram.dtype, scale)",
-     "floor = relative_floor(self.gram.dtype, max(scale, 1.0))", [SCALE]),
+     "floor = relative_floor(self.gram.dtype, max(scale, 1.0))",
+     [SCALE, "tests/test_small_scale_solve.py"]),
     ("Laplacians no longer checked semidefinite", "skhyperlearn/_validation.py",
      "    _check_semidefinite(mat, where, scale)\n", "", [CAT2]),
     ("implicit: stored entries' Gram weighted half", "skhyperlearn/_kernels.py",
@@ -134,6 +141,49 @@ MUTATIONS = [
     ("finiteness check blind to infinities", "skhyperlearn/solvers/_problem.py",
      "return bool(np.isfinite(a.detach().numpy()).all())",
      "return not bool(np.isnan(a.detach().numpy()).any())", [SWEEP]),
+    ("checkpoint: resumed from the oldest saved round", "skhyperlearn/solvers/_checkpoint.py",
+     "return candidates[max(rounds)] if rounds else None",
+     "return candidates[min(rounds)] if rounds else None", [RESUME]),
+    ("checkpoint: only OSError caught on load (a damaged file not refused by name)",
+     "skhyperlearn/solvers/_checkpoint.py",
+     "    except (OSError, RuntimeError, EOFError, ValueError, TypeError, AttributeError) as exc:",
+     "    except OSError as exc:", [RESUME]),
+    ("checkpoint: no save at max_iter", "skhyperlearn/solvers/_rounds.py",
+     "if reason is not None or it % checkpoint.every == 0 or it == max_iter:",
+     "if reason is not None or it % checkpoint.every == 0:", [RESUME]),
+    ("distributed: mode k owned by rank k + 1 mod W", "skhyperlearn/solvers/_distributed.py",
+     "return mode % world_size", "return (mode + 1) % world_size", [DIST]),
+    ("distributed: every bias broadcast from rank 0", "skhyperlearn/solvers/_distributed.py",
+     "b = self._broadcast(b, src, f\"mode {k}'s bias\")",
+     "b = self._broadcast(b, 0, f\"mode {k}'s bias\")", [DIST]),
+    ("memory: the implicit loss's Grams sized by the smallest mode", f"{LOSSES}/_implicit.py",
+     "return 4 * max(shape) * rank**2 * itemsize", "return 4 * min(shape) * rank**2 * itemsize",
+     [MEM]),
+    ("memory: one permutation too few", "skhyperlearn/_memory.py",
+     "perms = max(order - 1, 0) * nnz * pidx", "perms = max(order - 2, 0) * nnz * pidx", [MEM]),
+    ("memory: the stored entries counted once whatever the devices", "skhyperlearn/_memory.py",
+     "data = n_devices * (entries + perms)", "data = entries + perms", [MEM]),
+    ("memory: max_memory never shrinks the chunks", "skhyperlearn/_decomposition.py",
+     "return int(min(DEFAULT_CHUNK_BYTES, max(limit // 32, 2**20)))",
+     "return DEFAULT_CHUNK_BYTES", [MEM]),
+    ("svd start: the eigsh path returns sigma squared", "skhyperlearn/solvers/_init.py",
+     "return vecs, np.sqrt(np.clip(vals, 0.0, None))", "return vecs, np.clip(vals, 0.0, None)",
+     [SVD]),
+    ("svd start: the singular values' scale lost", "skhyperlearn/solvers/_init.py",
+     "factors.append(u * signs * np.sqrt(s) ** (1.0 / max(len(shape) - 1, 1)))",
+     "factors.append(u * signs)", [SVD]),
+    ("lam='auto': 30 for the implicit loss under factor_scale='free' too",
+     "skhyperlearn/_decomposition.py",
+     'if self.lam == "auto" and normalize and loss.name == "implicit":',
+     'if self.lam == "auto" and loss.name == "implicit":', [CHOICES]),
+    ("fold-in drops the solved bias", "skhyperlearn/_decomposition.py",
+     "        if b is not None:\n            state.biases[s] = b\n", "", [CHOICES]),
+    ("Hypergraph: an index equal to the mode's size accepted", "skhyperlearn/hypergraph.py",
+     "if arr.size and (arr.min() < -n or arr.max() >= n):",
+     "if arr.size and (arr.min() < -n or arr.max() > n):", [DATA]),
+    ("kNN graph: default sigma the mean of the distances, not the median",
+     "skhyperlearn/graphs.py", "sigma = float(np.median(positive)) if positive.size else 1.0",
+     "sigma = float(np.mean(positive)) if positive.size else 1.0", [DATA]),
 ]  # fmt: skip
 
 
