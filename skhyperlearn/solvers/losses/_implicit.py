@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..._kernels import gram_hadamard, implicit_normal_equations, implicit_sq_error
 from ._base import Loss, register_loss
 from ._observed import RowwiseQuadratic
@@ -43,28 +45,35 @@ class ImplicitLoss(Loss):
     # A stored value is a confidence (a count): a negative one would weigh its cell below zero.
     nonnegative = True
 
-    def __init__(self, confidence: float | str = "auto") -> None:
+    def __init__(self, confidence: float | str = "auto", typical: float = 1.0) -> None:
         self.confidence = confidence if confidence == "auto" else float(confidence)
+        # The stored value the weights are relative to (1 unless "auto" resolved it on X): the
+        # sum is divided by 1 + confidence·typical, the weight of a typical stored entry.
+        self.typical = float(typical)
 
-    def for_data(self, shape, nnz):
-        """``confidence="auto"``: ``3·sqrt(cells / stored entries)`` of X.
+    def for_data(self, shape, nnz, values=None):
+        """``confidence="auto"``: ``3·sqrt(cells / stored entries) / median stored value``.
 
         The sparser X, the more a stored entry must weigh for the rank to be spent on the
         stored entries rather than on the absent cells: on the four tasks of
         ``benchmarks/representations.py`` (cells per stored entry from 79 to 3·10⁷) the best
-        confidence grew from about 30 to about 3·10⁴, close to this rule on each.
+        confidence grew from about 30 to about 3·10⁴, close to this rule on each. Dividing by
+        the median stored value makes the weights ``confidence·x`` of X and c·X equal (counts
+        in plays or in kiloplays fit alike); the median rather than the mean, so that a few
+        huge counts do not lower every other entry's weight (and binary X is unchanged).
         """
         if self.confidence != "auto":
             return self
         cells_per_entry = math.prod(float(n) for n in shape) / max(nnz, 1)
-        return ImplicitLoss(3.0 * math.sqrt(cells_per_entry))
+        typical = float(np.median(values)) if values is not None and len(values) else 1.0
+        return ImplicitLoss(3.0 * math.sqrt(cells_per_entry) / typical, typical)
 
     def quadratic(self, problem, state, mode):
         data = problem.data(mode)
         factors = problem.gather(mode, state.factors)
         linear, grams = implicit_normal_equations(data, factors, mode, self.confidence)
         grams += gram_hadamard(factors, mode)
-        scale = 1.0 / (1.0 + self.confidence)
+        scale = 1.0 / (1.0 + self.confidence * self.typical)
         # Σ_all p² + Σ_stored w_e: the data term at all-zero factors.
         const = data.nnz + self.confidence * data.value_sum
         return RowwiseQuadratic(mode, scale * const, linear.mul_(scale), grams.mul_(scale))
@@ -72,7 +81,7 @@ class ImplicitLoss(Loss):
     def error(self, problem, state):
         factors = problem.gather(0, state.factors)
         total = implicit_sq_error(problem.data(0), factors, self.confidence)
-        return total / (1.0 + self.confidence)
+        return total / (1.0 + self.confidence * self.typical)
 
     def buffer_bytes(self, shape, rank, itemsize):
         # Per-row Grams and the solve's copies of them, as for the observed loss.
