@@ -12,7 +12,7 @@ weight a user sets. The sum is divided by ``1 + c``, so that a stored entry of v
 and an absent cell ``1/(1 + c)``: on binary hyperedges the data term at all-zero factors is
 ``nnz`` whatever ``c``, as for the hypergraph loss, and ``lam`` weighs it against the graph and
 ridge terms on the same scale (``c = 0`` is the hypergraph loss). ``confidence="auto"`` sets
-c relative to X's median stored value m and divides by ``1 + c·m``: X and c·X fit alike.
+c relative to X's median stored value m and divides by ``1 + c·m``: X and s·X (s > 0) fit alike.
 
 With every mode but k fixed the first sum is the hypergraph loss's quadratic
 (the Gram of the Khatri–Rao product, by the Gram identity) and the second adds per-row Grams over
