@@ -17,6 +17,10 @@ classifier. This harness does the same, as a user would run it, on the visible t
   hold: 10-NN, cosine of log1p play counts) and the users' friendship graph.
 - ``synthetic``: ``make_hypergraph`` planted communities (one-hot community labels), with the
   planted kNN graphs.
+- ``movielens-users``: the ``movielens`` hypergraph with the users as the sample mode (the
+  users mode put first, as the harness cross-validates over mode 0), labels gender (F, M) and
+  age band (< 25, 25–34, 35–44, ≥ 45) from ``u.user``; graph: a user co-occurrence graph from
+  the tensor. Monti's user graph is left out: it is built from these demographics.
 
 Representations, at equal dimensions (``--dims``, default 10 and 32):
 
@@ -29,7 +33,10 @@ Representations, at equal dimensions (``--dims``, default 10 and 32):
   with graphs at the default λ; HyperLearn (paper's loss) after ``MarginalizeModes`` (the
   context modes summed out, log1p counts, a ridge);
 - TruncatedSVD of the sample mode's unfolding and of the sample × (largest other mode) count
-  matrix (the other modes summed out); NMF of that matrix;
+  matrix (the other modes summed out), and of its log1p counts; NMF of that matrix; implicit
+  ALS (the ``implicit`` package's ``AlternatingLeastSquares``, factors = dimension, alpha
+  chosen by ``GridSearchCV`` over 1, 10, 40) of its binary presence, new rows folded in by
+  ``recalculate_user``;
 - the raw counts of that matrix (all its columns: a reference, not a target);
 - a spectral embedding of the sample mode's graph (transductive: it has no ``transform``).
 
@@ -45,10 +52,17 @@ inner fold: much faster; the spectral embedding always runs this way). Scores: a
 macro over the labels present in a test fold and micro over all entity-label pairs, mean ± std
 over the outer folds.
 
+``--grid fixed`` runs one grid on every task: ``HyperLearnDecomposition(rank=dim, lam=λ)``,
+every other parameter at its default, λ over {0.1, 1, 10}, with and without the graphs, beside
+the 2-way baselines. ``--grid wide`` is a diagnostic: the same rows with λ over 0.001 … 1000;
+with ``--protocol transductive`` it also reports each λ's test macro AP and the best λ.
+
 Writes one table per task into ``benchmarks/README.md`` (sections
-``representations-<protocol>-<task>``)::
+``representations-<protocol>-<task>``, ``representations-<grid>-<protocol>-<task>`` with
+``--grid``)::
 
     python benchmarks/representations.py --data ../shared/data
+    python benchmarks/representations.py --grid fixed --tasks movielens movielens-users
     python benchmarks/representations.py --tasks movielens --dims 10 --protocol transductive \
         --no-readme
 """
@@ -78,6 +92,7 @@ from sklearn.model_selection import GridSearchCV, KFold, ParameterGrid, cross_va
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler, normalize
+from threadpoolctl import threadpool_limits
 
 from skhyperlearn import Hypergraph, HyperLearnDecomposition
 from skhyperlearn.datasets import (
@@ -159,6 +174,42 @@ def task_movielens(data_home: Path, n_neighbors: int) -> Task:
     )
     return Task(
         "movielens", Hypergraph(tensor, graphs, graph_kind="adjacency"), labels, description
+    )
+
+
+AGE_BANDS = ((0, 25), (25, 35), (35, 45), (45, 200))
+
+
+def task_movielens_users(data_home: Path, n_neighbors: int) -> Task:
+    """ML-100K users from the same (movie, user, level) hypergraph: gender and age band.
+
+    The harness cross-validates over mode 0, so the users mode comes first (user × movie ×
+    level: the same CP model, its modes in another order). Monti's user graph is left out: it
+    is built from the demographics that are the labels here.
+    """
+    ml = load_movielens100k(data_home, split=None)
+    users, movies = ml.train_coords[:, 0], ml.train_coords[:, 1]
+    levels = ml.train_values.astype(np.int64) - 1
+    tensor = sparse.COO(
+        np.stack([users, movies, levels]),
+        np.ones(len(levels)),
+        shape=(ml.n_users, ml.n_items, 5),
+        has_duplicates=False,
+    )
+    gender = np.asarray(ml.user_gender)
+    age = np.asarray(ml.user_age)
+    columns = [gender == "F", gender == "M"]
+    columns += [(age >= lo) & (age < hi) for lo, hi in AGE_BANDS]
+    labels = np.stack(columns, axis=1).astype(np.int64)
+    graphs = [_sample_cooccurrence(tensor, n_neighbors), None, None]
+    description = (
+        f"ML-100K user × movie × rating level {tensor.shape}, {tensor.nnz:,} hyperedges (the "
+        "movielens task's hypergraph, users first); labels: gender (F, M) and age band (< 25, "
+        f"25–34, 35–44, ≥ 45), from u.user; graph: user co-occurrence ({n_neighbors}-NN, "
+        "cosine); Monti's user graph left out (built from these demographics)"
+    )
+    return Task(
+        "movielens-users", Hypergraph(tensor, graphs, graph_kind="adjacency"), labels, description
     )
 
 
@@ -298,6 +349,60 @@ class UnfoldingSVD(BaseEstimator, TransformerMixin):
         return (sp.csr_array(X) @ self.components_rows_.T) @ self.projection_
 
 
+class _Counts(BaseEstimator, TransformerMixin):
+    """A count matrix as ``"log1p"`` of its counts or as ``"binary"`` presence."""
+
+    def __init__(self, kind="log1p"):
+        self.kind = kind
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        X = sp.csr_array(X, dtype=np.float64)
+        return X.log1p() if self.kind == "log1p" else (X > 0).astype(np.float64)
+
+
+class ImplicitALS(BaseEstimator, TransformerMixin):
+    """``implicit``'s ALS (Hu, Koren & Volinsky 2008) on a samples × items matrix.
+
+    The training rows are fitted; new rows are folded in against the fitted item factors by
+    ``recalculate_user`` (one exact least-squares solve per row), so it runs in a ``Pipeline``
+    like every other representation here. Single-threaded BLAS, as ``implicit`` asks.
+    """
+
+    def __init__(self, n_components=10, alpha=1.0, regularization=0.01, iterations=15):
+        self.n_components = n_components
+        self.alpha = alpha
+        self.regularization = regularization
+        self.iterations = iterations
+
+    def fit(self, X, y=None):
+        self.fit_transform(X)
+        return self
+
+    def fit_transform(self, X, y=None):
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        with threadpool_limits(1, "blas"):
+            self.model_ = AlternatingLeastSquares(
+                factors=self.n_components,
+                regularization=self.regularization,
+                alpha=self.alpha,
+                iterations=self.iterations,
+                random_state=0,
+                num_threads=1,
+            )
+            self.model_.fit(sp.csr_matrix(X), show_progress=False)
+        return np.asarray(self.model_.user_factors, dtype=np.float64)
+
+    def transform(self, X):
+        X = sp.csr_matrix(X, dtype=np.float32)
+        with threadpool_limits(1, "blas"):
+            out = self.model_.recalculate_user(np.arange(X.shape[0]), X)
+        return np.asarray(out, dtype=np.float64).reshape(X.shape[0], -1)
+
+
 def _classifier(sparse_input: bool = False) -> list:
     return [
         ("scale", StandardScaler(with_mean=not sparse_input)),
@@ -381,12 +486,50 @@ def methods(task: Task, dim: int, args) -> list[tuple[str, object, dict | None]]
             ),
             None,
         ),
+        *_baselines(dim),
+        ("spectral embedding of the sample graph", "spectral", None),
+        *_level_rows(task, defaults, default_grid),
+    ]
+
+
+FIXED_LAMS = (0.1, 1.0, 10.0)
+WIDE_LAMS = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
+ALS_ALPHAS = (1.0, 10.0, 40.0)
+
+
+def _baselines(dim: int) -> list:
+    """The 2-way factorizations of the sample × largest-mode matrix (other modes summed out)."""
+    return [
         (
             "TruncatedSVD of sample × largest mode",
             Pipeline(
                 [("mat", Matricize()), ("rep", TruncatedSVD(dim, random_state=0)), *_classifier()]
             ),
             None,
+        ),
+        (
+            "TruncatedSVD of log1p sample × largest mode",
+            Pipeline(
+                [
+                    ("mat", Matricize()),
+                    ("log", _Counts("log1p")),
+                    ("rep", TruncatedSVD(dim, random_state=0)),
+                    *_classifier(),
+                ]
+            ),
+            None,
+        ),
+        (
+            "implicit ALS of binary sample × largest mode",
+            Pipeline(
+                [
+                    ("mat", Matricize()),
+                    ("bin", _Counts("binary")),
+                    ("rep", ImplicitALS(dim)),
+                    *_classifier(),
+                ]
+            ),
+            {"rep__alpha": list(ALS_ALPHAS)},
         ),
         (
             "NMF of sample × largest mode",
@@ -399,8 +542,22 @@ def methods(task: Task, dim: int, args) -> list[tuple[str, object, dict | None]]
             ),
             None,
         ),
-        ("spectral embedding of the sample graph", "spectral", None),
-        *_level_rows(task, defaults, default_grid),
+    ]
+
+
+def fixed_methods(dim: int, lams) -> list:
+    """``--grid fixed`` / ``wide``: the estimator's defaults (only rank and λ set; a seed for
+    reproducibility), with and without the graphs, beside the 2-way baselines."""
+    defaults = HyperLearnDecomposition(rank=dim, random_state=0)
+    grid = {"rep__lam": list(lams)}
+    return [
+        ("HyperLearn, defaults, graphs", Pipeline([("rep", defaults), *_classifier()]), grid),
+        (
+            "HyperLearn, defaults, no graphs",
+            Pipeline([("strip", _StripGraphs()), ("rep", clone(defaults)), *_classifier()]),
+            grid,
+        ),
+        *_baselines(dim),
     ]
 
 
@@ -494,12 +651,18 @@ def _fold_scores(y: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
     return float(macro), float(micro)
 
 
-def evaluate(task: Task, dim: int, model, grid, protocol: str, n_splits: int, inner: int):
-    """Macro and micro AP over outer folds, and what GridSearchCV chose."""
+def evaluate(
+    task: Task, dim: int, model, grid, protocol: str, n_splits: int, inner: int, per_point=None
+):
+    """Macro and micro AP over outer folds, and what GridSearchCV chose.
+
+    ``per_point`` (transductive protocol only), a dict, receives each grid point's mean test
+    macro AP over the outer folds: a diagnostic of where the best λ lies, not a score.
+    """
     X, y = task.hypergraph, task.labels
     folds = list(KFold(n_splits, shuffle=True, random_state=0).split(y))
     if isinstance(model, str) or protocol == "transductive":
-        return _transductive(task, dim, model, grid, folds, inner)
+        return _transductive(task, dim, model, grid, folds, inner, per_point)
     macro, micro, chosen = [], [], []
     for train, test in folds:
         estimator = clone(model)
@@ -535,7 +698,7 @@ def _fit_grid(rep: Pipeline, grid, task: Task) -> tuple[dict, list]:
     return features or {(): out}, collapsed
 
 
-def _transductive(task: Task, dim: int, model, grid, folds, inner: int):
+def _transductive(task: Task, dim: int, model, grid, folds, inner: int, per_point=None):
     """Each representation learned once per grid point on every entity (no labels); per outer
     fold the grid point is chosen by the classifier's inner cross-validation on the training
     entities' labels only, as ``GridSearchCV`` would, and scored on the test entities."""
@@ -570,7 +733,20 @@ def _transductive(task: Task, dim: int, model, grid, folds, inner: int):
         m, u = _fold_scores(y[test], fitted.decision_function(features[best][test]))
         macro.append(m)
         micro.append(u)
+    if per_point is not None and len(features) > 1:
+        per_point.update(_per_point(features, clf, y, folds))
     return macro, micro, chosen
+
+
+def _per_point(features: dict, clf, y: np.ndarray, folds) -> dict:
+    out = {}
+    for key, values in features.items():
+        scores = []
+        for train, test in folds:
+            fitted = clone(clf).fit(values[train], y[train])
+            scores.append(_fold_scores(y[test], fitted.decision_function(values[test]))[0])
+        out[_param(dict(key))] = float(np.mean(scores))
+    return out
 
 
 def raw_counts(task: Task, n_splits: int) -> tuple[list, list]:
@@ -594,8 +770,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None, help="folder holding ml-100k/ etc.")
     parser.add_argument(
-        "--tasks", nargs="+", default=["movielens", "lastfm3", "lastfm4", "synthetic"]
+        "--tasks",
+        nargs="+",
+        default=["movielens", "movielens-users", "lastfm3", "lastfm4", "synthetic"],
     )
+    parser.add_argument(
+        "--grid", choices=["harness", "fixed", "wide"], default="harness",
+        help="harness: every row with its own grid; fixed: the defaults with λ in "
+        f"{list(FIXED_LAMS)} beside the 2-way baselines; wide: the same with λ in "
+        f"{list(WIDE_LAMS)} (a diagnostic: where the best λ lies)",
+    )  # fmt: skip
     parser.add_argument("--dims", type=int, nargs="+", default=[10, 32])
     parser.add_argument(
         "--lams", type=float, nargs="+", default=[0.01, 0.1, 1.0, 10.0],
@@ -626,6 +810,7 @@ def main(argv=None):
 
     builders = {
         "movielens": lambda: task_movielens(data_home, args.n_neighbors),
+        "movielens-users": lambda: task_movielens_users(data_home, args.n_neighbors),
         "lastfm3": lambda: task_lastfm(data_home, 3, args.n_neighbors, args.min_degree),
         "lastfm4": lambda: task_lastfm(data_home, 4, args.n_neighbors, args.min_degree),
         "synthetic": task_synthetic,
@@ -635,15 +820,16 @@ def main(argv=None):
         task = builders[task_name]()
         print(f"\n{task.name}: {task.description}", flush=True)
         for dim in args.dims:
-            for name, model, grid in methods(task, dim, args):
+            for name, model, grid in _methods_for(task, dim, args):
                 if args.only and not any(s in name for s in args.only):
                     continue
                 tic = time.perf_counter()
+                per_point = {} if args.grid == "wide" else None
                 macro, micro, chosen = evaluate(
-                    task, dim, model, grid, args.protocol, args.folds, args.inner
+                    task, dim, model, grid, args.protocol, args.folds, args.inner, per_point
                 )
-                lams = sorted({c["rep__lam"] for c in chosen if "collapsed" not in c})
-                dropped = sorted({c["rep__lam"] for c in chosen if "collapsed" in c})
+                lams = sorted({_param(c) for c in chosen if "collapsed" not in c})
+                dropped = sorted({_param(c) for c in chosen if "collapsed" in c})
                 row = {
                     "task": task.name,
                     "method": name,
@@ -654,6 +840,9 @@ def main(argv=None):
                     + (f" ({', '.join(f'{v:g}' for v in dropped)}: collapsed)" if dropped else ""),
                     "time": f"{time.perf_counter() - tic:.0f}",
                 }
+                if per_point:
+                    best = max(per_point, key=per_point.get)
+                    row["lam"] += f"; per point {_per_point_text(per_point)}; best {best:g}"
                 rows.append(row)
                 print(text_table([row], COLUMNS).splitlines()[-1], flush=True)
         macro, micro = raw_counts(task, args.folds)
@@ -675,6 +864,21 @@ def main(argv=None):
     print(text_table(rows, COLUMNS))
 
 
+def _methods_for(task: Task, dim: int, args) -> list:
+    if args.grid == "harness":
+        return methods(task, dim, args)
+    return fixed_methods(dim, FIXED_LAMS if args.grid == "fixed" else WIDE_LAMS)
+
+
+def _per_point_text(per_point: dict) -> str:
+    return " ".join(f"{k:g}: {v:.3f}" for k, v in per_point.items())
+
+
+def _param(chosen: dict) -> float:
+    """The value of the one searched parameter (λ, or ALS's alpha)."""
+    return next(v for k, v in chosen.items() if k.startswith("rep__"))
+
+
 def _grid(values) -> str:
     return "[" + ", ".join(f"{v:g}" for v in values) + "]"
 
@@ -694,12 +898,23 @@ def write_section(args, task: Task, rows: list, load_before: str) -> None:
             'the training entities (column "λ chosen")'
         )
     )
-    content = f"""### {task.name}, {args.protocol} protocol
+    if args.grid == "harness":
+        grids = (
+            f"λ grids: defaults rows {_grid(args.default_lams)}, paper's-loss rows "
+            f"{_grid(args.lams)}, summed rows {_grid(args.summed_lams)}"
+        )
+    else:
+        lams = FIXED_LAMS if args.grid == "fixed" else WIDE_LAMS
+        grids = (
+            f"HyperLearnDecomposition(rank=dim, lam=λ, random_state=0), every other parameter "
+            f"at its default, λ over {_grid(lams)}; implicit ALS's alpha over "
+            f"{_grid(ALS_ALPHAS)} (factors = dim, its other parameters at their defaults)"
+        )
+    flag = "" if args.grid == "harness" else f" --grid {args.grid}"
+    content = f"""### {task.name}, {args.protocol} protocol{flag.replace(" --grid", ", grid")}
 
-`python benchmarks/representations.py --tasks {task.name} --protocol {args.protocol}` —
-{task.description}. {args.folds} outer folds{grid}. λ grids: defaults rows
-{_grid(args.default_lams)}, paper's-loss rows {_grid(args.lams)}, summed rows
-{_grid(args.summed_lams)}.
+`python benchmarks/representations.py --tasks {task.name} --protocol {args.protocol}{flag}` —
+{task.description}. {args.folds} outer folds{grid}. {grids}.
 
 {markdown_table(rows, COLUMNS, align={"dim": "r", "time": "r"})}
 
@@ -707,7 +922,8 @@ Machine: {info["cpu"]}, {info["cores"]} cores, {info.get("memory", "?")}; Python
 {versions}; torch threads {args.threads}. Load average before: {load_before}; after:
 {load_after} (shared machine).
 """
-    key = f"representations-{args.protocol}-{task.name}"
+    grid_key = "" if args.grid == "harness" else f"{args.grid}-"
+    key = f"representations-{grid_key}{args.protocol}-{task.name}"
     write_readme_section(args.readme, key, content, README_HEADER)
     print(f"wrote the '{key}' section of {args.readme}")
 
@@ -718,7 +934,7 @@ COLUMNS = [
     ("dim", "dim"),
     ("macro", "AP macro"),
     ("micro", "AP micro"),
-    ("lam", "λ chosen"),
+    ("lam", "λ (ALS: α) chosen"),
     ("time", "time (s)"),
 ]
 

@@ -179,6 +179,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     confidence : float or "auto", default="auto"
         With ``loss="implicit"``, how much more a stored entry of value 1 weighs than an absent
         cell, minus one. ``"auto"``: ``3·sqrt(cells / stored entries)`` of the training X
+        over its median stored value, so that X and c·X give the same fit
         (about 27 on ML-100K's movie × user × rating tensor, 2·10³ on Last.fm's artist × tag ×
         user tensor): the sparser X, the more each stored entry must weigh. ``confidence_``
         holds the value used. Ignored by the other losses.
@@ -412,7 +413,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             # Every cell counts: a stored zero is an absent cell (same J), whatever the format.
             data = drop_zeros(data)
         nnz = data.values.shape[0]
-        loss = loss.for_data(data.shape, nnz)
+        loss = loss.for_data(data.shape, nnz, data.values)
         early = self.early_stopping
         if early == "auto":
             early = loss.entrywise and nnz >= _AUTO_EARLY_STOPPING

@@ -228,3 +228,34 @@ def test_auto_resolves_the_loss_and_the_confidence_on_the_training_data():
     sparser = HyperLearnDecomposition(3, confidence=2 * model.confidence_, max_iter=3, tol=0.0,
                                       random_state=0).fit(x)  # fmt: skip
     assert not np.allclose(model.transform(few), sparser.transform(few))
+
+
+def test_auto_confidence_is_relative_to_the_typical_stored_value():
+    # Counts (values 1..5, median 3): X and 1000·X must weigh their entries alike under the
+    # defaults, so every fitted factor is the same up to rounding.
+    data = make_hypergraph((20, 15, 10), rank=3, n_entries=300, random_state=5)
+    x = data.tensor
+    rng = np.random.default_rng(0)
+    counts = sparse.COO(x.coords, rng.integers(1, 6, x.nnz).astype(np.float64), shape=x.shape)
+    fits = [
+        HyperLearnDecomposition(3, max_iter=20, tol=0.0, random_state=0).fit(c * counts)
+        for c in (1.0, 1000.0)
+    ]
+    assert fits[1].confidence_ == pytest.approx(fits[0].confidence_ / 1000, rel=1e-12)
+    assert fits[0].confidence_ == pytest.approx(
+        3.0 * np.sqrt(20 * 15 * 10 / x.nnz) / np.median(counts.data), rel=1e-12
+    )
+    for a, b in zip(fits[0].factors_, fits[1].factors_, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
+    few = counts[:4]
+    np.testing.assert_allclose(
+        fits[0].transform(few), fits[1].transform(1000.0 * few), rtol=1e-6, atol=1e-9
+    )
+    # An explicit confidence stays absolute: 1000·X then weighs its entries 1000 times more.
+    fixed = [
+        HyperLearnDecomposition(3, confidence=5.0, max_iter=20, tol=0.0, random_state=0).fit(
+            c * counts
+        )
+        for c in (1.0, 1000.0)
+    ]
+    assert not np.allclose(fixed[0].factors_[0], fixed[1].factors_[0], rtol=1e-3)

@@ -115,8 +115,9 @@ class Loss:
         """Peak bytes of the loss's own per-mode buffers (the memory guard adds them)."""
         return 0
 
-    def for_data(self, shape: tuple[int, ...], nnz: int) -> Loss:
-        """This loss with the options that depend on X (``"auto"`` ones) resolved."""
+    def for_data(self, shape: tuple[int, ...], nnz: int, values: object = None) -> Loss:
+        """This loss with the options that depend on X (``"auto"`` ones) resolved; ``values``
+        are X's stored values (non-zero for the losses where every cell counts)."""
         return self
 
 

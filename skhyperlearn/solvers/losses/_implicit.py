@@ -11,7 +11,8 @@ blocks, because millions of absent cells outweigh the stored ones; here the stor
 weight a user sets. The sum is divided by ``1 + c``, so that a stored entry of value 1 weighs 1
 and an absent cell ``1/(1 + c)``: on binary hyperedges the data term at all-zero factors is
 ``nnz`` whatever ``c``, as for the hypergraph loss, and ``lam`` weighs it against the graph and
-ridge terms on the same scale (``c = 0`` is the hypergraph loss).
+ridge terms on the same scale (``c = 0`` is the hypergraph loss). ``confidence="auto"`` sets
+c relative to X's median stored value m and divides by ``1 + c·m``: X and s·X (s > 0) fit alike.
 
 With every mode but k fixed the first sum is the hypergraph loss's quadratic
 (the Gram of the Khatri–Rao product, by the Gram identity) and the second adds per-row Grams over
@@ -24,6 +25,8 @@ systems, applied entry by entry (:mod:`._matrix_free`).
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 from ..._kernels import gram_hadamard, implicit_normal_equations, implicit_sq_error
 from ._base import Loss, register_loss
@@ -46,29 +49,38 @@ class ImplicitLoss(Loss):
     # A stored value is a confidence (a count): a negative one would weigh its cell below zero.
     nonnegative = True
 
-    def __init__(self, confidence: float | str = "auto", mode_solve: str = "cg") -> None:
+    def __init__(
+        self, confidence: float | str = "auto", mode_solve: str = "cg", typical: float = 1.0
+    ) -> None:
         self.confidence = confidence if confidence == "auto" else float(confidence)
         if mode_solve not in ("cg", "exact"):
             raise ValueError(f"mode_solve={mode_solve!r} is not one of ['cg', 'exact'].")
         self.mode_solve = mode_solve
+        # The stored value the weights are relative to (1 unless "auto" resolved it on X): the
+        # sum is divided by 1 + confidence·typical, the weight of a typical stored entry.
+        self.typical = float(typical)
 
     @property
     def inexact_solve(self) -> bool:
         """Whether a warm mode solve stops after a few CG steps (see ``Problem.keeps_model``)."""
         return self.mode_solve == "cg"
 
-    def for_data(self, shape, nnz):
-        """``confidence="auto"``: ``3·sqrt(cells / stored entries)`` of X.
+    def for_data(self, shape, nnz, values=None):
+        """``confidence="auto"``: ``3·sqrt(cells / stored entries) / median stored value``.
 
         The sparser X, the more a stored entry must weigh for the rank to be spent on the
         stored entries rather than on the absent cells: on the four tasks of
         ``benchmarks/representations.py`` (cells per stored entry from 79 to 3·10⁷) the best
-        confidence grew from about 30 to about 3·10⁴, close to this rule on each.
+        confidence grew from about 30 to about 3·10⁴, close to this rule on each. Dividing by
+        the median stored value makes the weights ``confidence·x`` of X and c·X equal (counts
+        in plays or in kiloplays fit alike); the median rather than the mean, so that a few
+        huge counts do not lower every other entry's weight (and binary X is unchanged).
         """
         if self.confidence != "auto":
             return self
         cells_per_entry = math.prod(float(n) for n in shape) / max(nnz, 1)
-        return ImplicitLoss(3.0 * math.sqrt(cells_per_entry), self.mode_solve)
+        typical = float(np.median(values)) if values is not None and len(values) else 1.0
+        return ImplicitLoss(3.0 * math.sqrt(cells_per_entry) / typical, self.mode_solve, typical)
 
     def target_norm(self, values):
         # The target is presence, 1 at every stored entry, whatever the values weigh.
@@ -77,7 +89,7 @@ class ImplicitLoss(Loss):
     def quadratic(self, problem, state, mode):
         data = problem.data(mode)
         factors = problem.gather(mode, state.factors)
-        scale = 1.0 / (1.0 + self.confidence)
+        scale = 1.0 / (1.0 + self.confidence * self.typical)
         # Σ_all p² + Σ_stored w_e: the data term at all-zero factors.
         const = data.nnz + self.confidence * data.value_sum
         if self.mode_solve == "cg":
@@ -92,7 +104,7 @@ class ImplicitLoss(Loss):
     def error(self, problem, state):
         factors = problem.gather(0, state.factors)
         total = implicit_sq_error(problem.data(0), factors, self.confidence)
-        return total / (1.0 + self.confidence)
+        return total / (1.0 + self.confidence * self.typical)
 
     def buffer_bytes(self, shape, rank, itemsize):
         if self.mode_solve == "cg":
