@@ -27,6 +27,18 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SHAPE = (9, 7, 6)
 
 
+@pytest.fixture(params=["fused", "torch"])
+def kernel_path(request, monkeypatch):
+    """The stored-entry pass both ways: compiled (where it applies) and torch's chunked one,
+    which the default CG mode solve no longer reaches in a fit."""
+    from skhyperlearn import _fused
+
+    if request.param == "fused" and not _fused.available():
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(_fused, "ENABLED", request.param == "fused")
+    return request.param
+
+
 def _counts(seed=0, shape=SHAPE, density=0.15):
     rng = np.random.default_rng(seed)
     x = sparse.random(shape, density=density, random_state=seed)
@@ -40,7 +52,7 @@ def _factors(seed=1, rank=3, shape=SHAPE):
 
 @pytest.mark.parametrize("confidence", [0.0, 2.5, 40.0])
 @pytest.mark.parametrize("mode", [0, 1, 2])
-def test_normal_equations_match_dense_einsum(confidence, mode):
+def test_normal_equations_match_dense_einsum(confidence, mode, kernel_path):
     x = _counts()
     factors = _factors()
     data = SparseTensorData.from_numpy(x.coords.T, x.data, SHAPE, chunk_bytes=2**12)
@@ -58,7 +70,7 @@ def test_normal_equations_match_dense_einsum(confidence, mode):
     )
 
 
-def test_normal_equations_with_rows_split_across_chunks():
+def test_normal_equations_with_rows_split_across_chunks(kernel_path):
     """7 000 entries in chunks of 1 024: rows straddle chunk boundaries, counts 0 … ~400."""
     shape = (40, 30, 20)
     rng = np.random.default_rng(4)
