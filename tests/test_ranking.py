@@ -172,7 +172,8 @@ def _dense_J(factors, biases, mean, x, laps, model):
         presence = torch.zeros(x.shape, dtype=torch.float64)
         presence[idx] = 1.0
         data = ((presence - values) ** 2).sum() + (c * y * (1 - values[idx]) ** 2).sum()
-        data = data / (1.0 + c)
+        # Divided by the weight of a typical stored entry (its median value, see for_data).
+        data = data / (1.0 + c * model._loss_fit.typical)
     else:
         dense = torch.zeros(x.shape, dtype=torch.float64)
         dense[idx] = y
