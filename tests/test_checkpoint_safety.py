@@ -11,6 +11,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from test_catalogue import assert_same, snapshot
 
 from skhyperlearn import HyperLearnDecomposition
 from skhyperlearn.datasets import make_hypergraph
@@ -25,15 +26,6 @@ HL = dict(BASE, solver="hyperlearn", n_terms=2, hidden=4, n_steps=1, init_iter=1
 def _data(random_state=0):
     data = make_hypergraph(SHAPE, rank=3, n_entries=150, random_state=random_state)
     return data.tensor, data.laplacians
-
-
-def _snapshot(X):
-    return X.coords.copy(), X.data.copy()
-
-
-def _assert_unchanged(X, snap):
-    np.testing.assert_array_equal(X.coords, snap[0])
-    np.testing.assert_array_equal(X.data, snap[1])
 
 
 class _Recorder:
@@ -74,14 +66,14 @@ def test_crafted_checkpoint_is_refused_and_its_payload_never_runs(tmp_path, whic
     target = tmp_path / "pwned.txt"
     torch.save({"iteration": 3, "x": _WritesAFile(target)}, tmp_path / which)
     X, laps = _data()
-    snap = _snapshot(X)
+    snap = snapshot(X)
     calls = _Recorder()
     model = HyperLearnDecomposition(**BASE, laplacians=laps, callback=calls)
     with pytest.raises(ValueError, match=r"holds (builtins\.)?exec,.*nothing in the file was run"):
         model.fit(X, checkpoint=tmp_path / "fit.ckpt")
     assert not target.exists()
     assert calls.rounds == [] and not hasattr(model, "factors_")
-    _assert_unchanged(X, snap)
+    assert_same(snap, snapshot(X))
 
 
 @pytest.mark.parametrize("params", [BASE, HL], ids=["als", "hyperlearn"])
@@ -308,7 +300,7 @@ def test_bad_paths_are_refused_before_the_first_round(tmp_path, make, message):
     before = sorted(p.name for p in tmp_path.rglob("*"))
     contents = path.read_bytes() if path and getattr(path, "is_file", lambda: False)() else None
     X, laps = _data()
-    snap = _snapshot(X)
+    snap = snapshot(X)
     calls = _Recorder()
     model = HyperLearnDecomposition(**BASE, laplacians=laps, callback=calls)
     with pytest.raises(ValueError, match=message):
@@ -317,7 +309,7 @@ def test_bad_paths_are_refused_before_the_first_round(tmp_path, make, message):
     assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing renamed or left
     if contents is not None:
         assert path.read_bytes() == contents
-    _assert_unchanged(X, snap)
+    assert_same(snap, snapshot(X))
 
 
 def test_truncated_checkpoint_is_refused(tmp_path):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import sparse
 from sklearn.exceptions import ConvergenceWarning
+from test_catalogue import assert_same, snapshot
 
 from skhyperlearn import HyperLearnDecomposition, _memory
 from skhyperlearn.datasets import make_hypergraph
@@ -22,15 +23,6 @@ def _small():
     return data.tensor, data.laplacians
 
 
-def _snapshot(X):
-    return X.coords.copy(), X.data.copy()
-
-
-def _assert_unchanged(X, snap):
-    np.testing.assert_array_equal(X.coords, snap[0])
-    np.testing.assert_array_equal(X.data, snap[1])
-
-
 # ---------------------------------------------------------------------------- memory
 def test_huge_modes_refused_by_the_fits_own_estimate():
     n = 10**9
@@ -39,7 +31,7 @@ def test_huge_modes_refused_by_the_fits_own_estimate():
     room = _memory.available_bytes()
     if room is None or room > 10**12:
         pytest.skip("this machine's available memory is unknown or above the estimate")
-    snap = _snapshot(X)
+    snap = snapshot(X)
     model = HyperLearnDecomposition(rank=10)
     expected = (
         r"max_memory=None: the fit needs an estimated \d+\.\d+ GiB but this machine has .* "
@@ -48,7 +40,7 @@ def test_huge_modes_refused_by_the_fits_own_estimate():
     with pytest.raises(MemoryError, match=expected):
         model.fit(X)
     assert not hasattr(model, "factors_")
-    _assert_unchanged(X, snap)
+    assert_same(snap, snapshot(X))
 
 
 def test_memory_guard_uses_the_machines_memory_unless_told_otherwise(monkeypatch):
@@ -128,10 +120,10 @@ def _coo(values, shape=(10, 8, 6), nnz=40, seed=0):
 )
 def test_auto_loss_follows_what_the_values_are(values, expected):
     X = _coo(values)
-    snap = _snapshot(X)
+    snap = snapshot(X)
     model = HyperLearnDecomposition(rank=2, max_iter=2, tol=0.0, random_state=0).fit(X)
     assert model.loss_ == expected
-    _assert_unchanged(X, snap)
+    assert_same(snap, snapshot(X))
 
 
 def test_auto_loss_reads_a_mostly_filled_count_tensor_as_values():
@@ -152,7 +144,7 @@ def _collapse_warnings(record):
 def test_implicit_loss_at_a_huge_scale_predicts_presence_without_a_collapse_warning():
     X, _ = _small()
     big = X * 1e15
-    snap = _snapshot(big)
+    snap = snapshot(big)
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
         model = HyperLearnDecomposition(rank=3, max_iter=20, random_state=0).fit(big)
@@ -164,7 +156,7 @@ def test_implicit_loss_at_a_huge_scale_predicts_presence_without_a_collapse_warn
     reference = HyperLearnDecomposition(rank=3, max_iter=20, random_state=0).fit(X)
     np.testing.assert_allclose(pred, reference.reconstruct(X.coords.T), rtol=1e-3)
     assert np.median(pred) > 0.3
-    _assert_unchanged(big, snap)
+    assert_same(snap, snapshot(big))
 
 
 @pytest.mark.parametrize("scale", [1e-30, 1e-10, 1.0, 1e10])
@@ -181,7 +173,7 @@ def test_hypergraph_loss_in_float64_warns_of_no_collapse_at_any_scale(scale):
 def test_float32_values_too_small_warn_that_they_underflow():
     X, _ = _small()
     tiny = (X * 1e-30).astype(np.float32)
-    snap = _snapshot(tiny)
+    snap = snapshot(tiny)
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
         model = HyperLearnDecomposition(3, loss="hypergraph", max_iter=10, random_state=0)
@@ -190,7 +182,7 @@ def test_float32_values_too_small_warn_that_they_underflow():
     (message,) = _collapse_warnings(record)
     assert "too small for float32" in message and "underflow" in message
     assert "alpha" not in message  # the ridge is not the cause (alpha=0)
-    _assert_unchanged(tiny, snap)
+    assert_same(snap, snapshot(tiny))
 
 
 # ---------------------------------------------------------------------------- HyperLearn solver
@@ -199,7 +191,7 @@ HL_SMALL = dict(n_terms=3, hidden=8, n_steps=2, learning_rate=1e-2, init_iter=3)
 
 def test_hyperlearn_under_the_solved_scale_keeps_its_best_state_and_says_it_rose():
     data = make_hypergraph((30, 24, 18), rank=3, n_entries=1500, random_state=0)
-    snap = _snapshot(data.tensor)
+    snap = snapshot(data.tensor)
     params = dict(rank=3, laplacians=data.laplacians, random_state=0)
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
@@ -218,7 +210,7 @@ def test_hyperlearn_under_the_solved_scale_keeps_its_best_state_and_says_it_rose
         exact.fit(data.tensor)
     for a, b in zip(model.factors_, exact.factors_, strict=True):
         np.testing.assert_array_equal(a, b)
-    _assert_unchanged(data.tensor, snap)
+    assert_same(snap, snapshot(data.tensor))
 
 
 def _monitor_on_a_small_problem():
