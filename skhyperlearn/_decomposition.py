@@ -34,6 +34,7 @@ from ._validation import (
     n_cells,
     refuse_complex,
 )
+from .solvers import _sharded
 from .solvers._als import ExactUpdate
 from .solvers._checkpoint import Checkpoint, fit_key
 from .solvers._distributed import check_process_group
@@ -231,14 +232,18 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         Gram: memory ``O(N·R)``), the graph term in the same CG; ``transform``'s fold-in runs
         it to ``cg_tol``. ``"exact"``: one R×R Gram per row, solved exactly (memory ``N·R²``).
         Ignored by the other losses, which solve exactly.
-    schedule : {"sequential", "parallel", "distributed"}, default="sequential"
+    schedule : {"sequential", "parallel", "distributed", "sharded"}, default="sequential"
         Both solvers: modes take turns seeing the freshest factors (``"sequential"``,
         Gauss–Seidel), or every mode is updated at once from the previous round's factors,
         concurrently, one worker per device (``"parallel"``, Jacobi). ``"distributed"``: the
         parallel round over the ranks of a torch.distributed process group (launch with
         ``torchrun -m skhyperlearn.distributed``), each rank updating the modes it owns
         (mode k on rank k mod world size) and broadcasting their factors; every rank ends
-        with the same fitted estimator.
+        with the same fitted estimator. ``"sharded"``: each rank of the process group passes
+        its share of the stored entries as X (the whole tensor's shape, the graphs on every
+        rank); the sequential round, every pass over the entries summed over the ranks
+        (``solver="als"``; ``loss`` "hypergraph", or "implicit" with ``mode_solve="exact"``;
+        ``init`` "auto" means "random" there).
     n_terms : int, default=5
         HyperLearn solver: Chebyshev terms ``p + 1`` of each block's graph convolution.
     hidden : int, default=32
@@ -398,12 +403,17 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 f"n_steps={self.n_steps}: the HyperLearn solver's blocks need at least one "
                 "diffusion step (n_steps=0 is only meaningful with solver='als', which ignores it)."
             )
+        # Sharded: X is this rank's share, and what is decided on X is decided on every share.
+        shards = _sharded.global_summary(data.values, data.shape) if self._sharded else None
         smallest = data.values.min() if data.values.size else 0
+        smallest = shards.smallest if shards else smallest
         name = self.loss
         if name == "auto":
             # Presence and counts on a sparse support are confidences; real values are values.
-            name = auto_loss(data.values, data.shape)
+            name = shards.auto_loss(data.shape) if shards else auto_loss(data.values, data.shape)
         loss = get_loss(name, confidence=self.confidence, mode_solve=self.mode_solve)
+        if shards:
+            _sharded.check_sharded(self.solver, loss, self.init, self.early_stopping)
         if loss.nonnegative and smallest < 0:
             raise ValueError(
                 f"loss={self.loss!r} reads the stored values of X as confidences (counts), so "
@@ -413,6 +423,8 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             # Every cell counts: a stored zero is an absent cell (same J), whatever the format.
             data = drop_zeros(data)
         nnz = data.values.shape[0]
+        if shards:
+            loss = _sharded.for_data(loss, data.values, data.shape)
         loss = loss.for_data(data.shape, nnz, data.values)
         early = self.early_stopping
         if early == "auto":
@@ -435,6 +447,10 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             data, laplacians, devices, loss, *self._weights(loss, normalize), bool(early),
             normalize,
         )  # fmt: skip
+
+    @property
+    def _sharded(self) -> bool:
+        return self.schedule == "sharded"
 
     def _normalize(self, loss: Loss) -> bool:
         """``factor_scale`` resolved: whether each mode is solved against unit-norm others."""
@@ -588,8 +604,11 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 state.mean = self.mean_
             return state, 0
         init = "exact_sweeps" if isinstance(self.init, str) and self.init == "als" else self.init
+        values = data.values
+        if self._sharded:
+            init, values = _sharded.sharded_init(init, values)
         start, sweeps = resolve_init(init, self.solver, data.shape, data.values.shape[0], self.rank)
-        state = initial_state(problem, start, self.rank, rng, data.coords, data.values)
+        state = initial_state(problem, start, self.rank, rng, data.coords, values)
         n_sweeps = (self.init_iter if init_iter is None else max(init_iter, 1)) if sweeps else 0
         if self.verbose:
             what = "given factors" if not isinstance(start, str) else f"init={start!r}"
@@ -697,6 +716,8 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         train, validation = _hold_out(plan.data, plan.early_stopping, self.validation_fraction, rng)
         estimate = self._check_memory(plan, train)
         problem = self._build_problem(plan, train)
+        if self._sharded:
+            problem = _sharded.ShardedProblem.of(problem)
         state, init_sweeps = self._initial_state(problem, train, rng, validation)
         n_no_change = (
             self.n_iter_no_change
@@ -762,7 +783,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
     def _fit(self, X, checkpoint=None, checkpoint_every=1) -> State:
         checkpoint = _check_checkpoint(checkpoint, checkpoint_every)
-        if self.schedule == "distributed":
+        if self.schedule in ("distributed", "sharded"):
             check_process_group()  # before any work, not after the initial sweeps
         plan = self._check_params(X)
         if checkpoint is not None:

@@ -46,7 +46,7 @@ class BaseHyperLearn(_CompactReprMixin, BaseEstimator):
         "devices": [None, str, list, tuple, torch.device],
         "cg_tol": [Interval(Real, 0, 1, closed="neither")],
         "mode_solve": [StrOptions({"cg", "exact"})],
-        "schedule": [StrOptions({"sequential", "parallel", "distributed"})],
+        "schedule": [StrOptions({"sequential", "parallel", "distributed", "sharded"})],
         # the HyperLearn solver only
         "n_terms": [Interval(Integral, 1, None, closed="left")],
         "hidden": [Interval(Integral, 1, None, closed="left")],

@@ -11,6 +11,8 @@ interface.
   concurrently, one worker thread per mode, each on its own device.
 - :class:`~._distributed.Distributed`: the parallel round over the ranks of a torch.distributed
   group, each rank updating the modes it owns and broadcasting their factors.
+- :class:`~._sharded.Sharded`: the sequential round over a torch.distributed group whose ranks
+  each hold a share of the stored entries, every pass over them summed over the ranks.
 """
 
 from __future__ import annotations
@@ -102,6 +104,8 @@ from ._distributed import Distributed  # noqa: E402  (it needs nothing from this
 
 #: Schedules by the name given as ``schedule=``.
 SCHEDULES = {"sequential": Sequential, "parallel": Parallel, "distributed": Distributed}
+
+from . import _sharded  # noqa: E402, F401  (registers "sharded": it needs Sequential)
 
 
 def make_schedule(name: str, mode_order: list[int]) -> Sequential | Parallel | Distributed:
