@@ -62,8 +62,9 @@ __all__ = [
 
 #: The losses whose passes over the stored entries the sharded schedule splits.
 SUPPORTED_LOSSES = ("hypergraph", "implicit")
-#: This process's bytes all-reduced by the sharded schedule, and its rounds.
-traffic = {"bytes": 0, "rounds": 0}
+#: This process's bytes all-reduced by the sharded schedule (all of them, and those of its
+#: rounds: not the checks before the fit nor the final fold-in), and its rounds.
+traffic = {"bytes": 0, "round_bytes": 0, "rounds": 0}
 # Entries per piece when J's partial sums are computed (bounds the predictions' temporary).
 _PIECE = 1 << 18
 _fits = itertools.count()
@@ -204,7 +205,9 @@ class Sharded(Sequential):
             raise TypeError("schedule='sharded' runs over a ShardedProblem (built by the fit).")
         self.rounds += 1
         problem.comm.start_round(self.rounds)
+        before = traffic["bytes"]
         out = super().run_round(problem, state, update)
+        traffic["round_bytes"] += traffic["bytes"] - before
         traffic["rounds"] += 1
         return out
 
