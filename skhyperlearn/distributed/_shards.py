@@ -119,11 +119,31 @@ def _load_shard(folder: Path, entry: dict, shape, dtype):
 
 
 def read_shard(directory: str | os.PathLike, rank: int, world_size: int):
-    """Rank ``rank``'s share of the tensor in ``directory``, with the graphs: a Hypergraph.
+    """Rank ``rank``'s share of the tensor in ``directory``, with the graphs.
 
-    Raises ValueError naming the folder or file when it is not a folder of shards, when a shard
-    does not match the manifest, or when it holds fewer shards than ``world_size``.
+    Parameters
+    ----------
+    directory : path-like
+        A folder written by :func:`write_shards`.
+    rank : int
+        This rank, in ``[0, world_size)``.
+    world_size : int
+        The number of ranks sharing the shards (at most the number of shards).
+
+    Returns
+    -------
+    Hypergraph
+        The shards ``array_split(range(S), world_size)[rank]`` as one ``sparse.COO`` tensor
+        of the whole tensor's shape, and every mode's Laplacian.
+
+    Raises
+    ------
+    ValueError
+        Naming the folder or file: not a folder of shards, a shard that does not match the
+        manifest, fewer shards than ``world_size``, or ``rank`` out of range.
     """
+    if not (0 <= rank < world_size):
+        raise ValueError(f"rank={rank} is not in [0, world_size={world_size}).")
     from ..hypergraph import Hypergraph
 
     folder = Path(directory)
