@@ -12,11 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
 from _common import machine_info, markdown_table, text_table, write_readme_section
 
-from skhyperlearn._kernels import SparseTensorData, mttkrp
 from skhyperlearn.datasets import make_hypergraph
 from skhyperlearn.distributed._shards import write_shards
 from skhyperlearn.hypergraph import Hypergraph
@@ -53,21 +50,8 @@ def _run(folder: Path, world: int, workdir: Path) -> dict:
     return json.loads(stats.read_text())
 
 
-def _pass_seconds(X: Hypergraph) -> float:
-    """``P``: one MTTKRP per mode over every stored entry, in this process (median of 3)."""
-    t = X.tensor
-    data = SparseTensorData.from_numpy(t.coords.T, t.data, t.shape)
-    rng = np.random.default_rng(0)
-    factors = [torch.from_numpy(rng.random((n, RANK))) for n in t.shape]
-    for k in range(t.ndim):
-        mttkrp(data, factors, k)  # layouts and compiled kernels built once, as in a fit
-    times = []
-    for _ in range(3):
-        tic = time.perf_counter()
-        for k in range(t.ndim):
-            mttkrp(data, factors, k)
-        times.append(time.perf_counter() - tic)
-    return statistics.median(times)
+def _median_part(result: dict, key: str) -> float:
+    return statistics.median(r[key] for r in result["round_parts"][1:])
 
 
 def _round_bytes(sizes, rank: int) -> int:
@@ -79,15 +63,17 @@ def _comm(world: int, order: int, nbytes: float, link) -> float:
     return order * alpha * math.ceil(math.log2(world)) + 2 * (world - 1) / world * nbytes / beta
 
 
-def _rows(results: dict, nnz: int, p: float, warm: int) -> tuple[list[dict], dict]:
-    """The measured rows beside the model, and the fitted constants; ``warm`` is the peak RSS
-    of the same fit on a tiny tensor (imports, compiled kernels, interpreter arenas)."""
-    above = {w: max(r["peak_rss"]) - warm for w, r in results.items()}
+def _rows(results: dict, nnz: int, warm: dict) -> tuple[list[dict], dict]:
+    """The measured rows beside the model, and the fitted constants; ``warm[W]`` is the peak
+    RSS of the same fit over W ranks on a tiny tensor (imports with numba, the compiled
+    kernels, gloo's buffers, the graphs and factors)."""
+    above = {w: max(r["peak_rss"]) - warm[w] for w, r in results.items()}
     # Memory: above(W) = m_f + m_e·nnz/W, fitted on W = 1 and 2, predicted for the others.
     m_e = 2 * (above[1] - above[2]) / nnz
     m_f = above[1] - m_e * nnz
     t1 = statistics.median(results[1]["round_times"][1:])
-    s = t1 - p
+    p = _median_part(results[1], "pass_seconds")
+    s = t1 - p - _median_part(results[1], "reduce_seconds")
     nbytes = _round_bytes(SHAPE, RANK)
     rows = []
     for w, r in results.items():
@@ -98,10 +84,13 @@ def _rows(results: dict, nnz: int, p: float, warm: int) -> tuple[list[dict], dic
             raw=f"{(max(r['peak_rss']) - max(r['import_rss'])) / MIB:.0f}",
             above=f"{above[w] / MIB:.0f}", ratio=f"{above[1] / above[w]:.2f}",
             model_mem=f"{(m_f + m_e * nnz / w) / MIB:.0f}",
-            time=f"{t:.3f}", model_t=f"{p / w + s + _comm(w, len(SHAPE), nbytes, LOOPBACK):.3f}",
+            warm=f"{warm[w] / MIB:.0f}", time=f"{t:.3f}",
+            pass_=f"{_median_part(r, 'pass_seconds'):.3f}", model_p=f"{p / w:.3f}",
+            reduce=f"{_median_part(r, 'reduce_seconds'):.3f}",
+            model_t=f"{p / w + s + _comm(w, len(SHAPE), nbytes, LOOPBACK):.3f}",
             bytes=f"{r['bytes_per_round']:,.0f}", model_b=f"{nbytes:,}",
         ))  # fmt: skip
-    return rows, dict(m_e=m_e, m_f=m_f, p=p, s=s, t1=t1, nnz=nnz, warm=warm)
+    return rows, dict(m_e=m_e, m_f=m_f, p=p, s=s, t1=t1, nnz=nnz)
 
 
 COLUMNS = [
@@ -110,10 +99,14 @@ COLUMNS = [
     ("imports", "RSS after imports (MiB)"),
     ("peak", "peak RSS (MiB, largest rank)"),
     ("raw", "peak − imports (MiB)"),
+    ("warm", "warm: same W, 4,000 entries (MiB)"),
     ("above", "peak − warm (MiB)"),
     ("ratio", "(W=1) / (W)"),
     ("model_mem", "model m_f + m_e·nnz/W (MiB)"),
     ("time", "s/round (median)"),
+    ("pass_", "of which entry passes (s)"),
+    ("model_p", "model P/W (s)"),
+    ("reduce", "of which all_reduce (s)"),
     ("model_t", "model P/W + S + comm (s)"),
     ("bytes", "bytes all-reduced per round (per rank)"),
     ("model_b", "model 8·Σ(N_k·R + 1)"),
@@ -161,18 +154,17 @@ def run_sharded(n_entries: int, no_readme: bool) -> None:
     data = make_hypergraph(SHAPE, rank=4, n_entries=n_entries, random_state=0)
     X = Hypergraph(data.tensor, data.laplacians)
     nnz = X.tensor.nnz
-    p = _pass_seconds(X)
-    results = {}
+    results, warm = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = write_shards(X, Path(tmp) / "shards", N_SHARDS)
         del X, data
         tiny = make_hypergraph(SHAPE, rank=4, n_entries=4000, random_state=1)
-        small = write_shards(Hypergraph(tiny.tensor, tiny.laplacians), Path(tmp) / "tiny", 1)
-        warm = max(_run(small, 1, Path(tmp))["peak_rss"])
+        small = write_shards(Hypergraph(tiny.tensor, tiny.laplacians), Path(tmp) / "tiny", 4)
         for w in WORLDS:
+            warm[w] = max(_run(small, w, Path(tmp))["peak_rss"])
             results[w] = _run(folder, w, Path(tmp))
             print(f"W={w}: {results[w]['peak_rss']} peak, {results[w]['round_times']}", flush=True)
-    rows, c = _rows(results, nnz, p, warm)
+    rows, c = _rows(results, nnz, warm)
     print(text_table(rows, COLUMNS))
     proj = _project(c)
     print(text_table(proj, PROJECT_COLUMNS))
@@ -198,11 +190,13 @@ skhyperlearn.distributed --data DIR`), {ROUNDS} rounds; time per round is the me
 
 {markdown_table(rows, COLUMNS, right)}
 
-"warm" is the peak RSS of the same command on a {c["warm"] / MIB:.0f} MiB baseline: one rank
-fitting 4,000 entries of the same shape (imports, compiled kernels, the graphs, the
-factors). Model constants measured here: m_e = {c["m_e"]:.0f} bytes per stored entry, m_f =
+"warm" is the peak RSS of the same command over the same W ranks on 4,000 entries of the same
+shape: the fixed cost of a rank (imports with numba, the compiled kernels, gloo's buffers, the
+graphs and factors); "peak − warm" is what the rank's entries cost. Model constants measured
+here: m_e = {c["m_e"]:.0f} bytes per stored entry, m_f =
 {c["m_f"] / MIB:.0f} MiB per rank (factors, graphs, kernel buffers), P = {c["p"]:.3f} s (one
-MTTKRP per mode over every entry, one process), S = T_1 − P = {c["s"]:.3f} s. The time model
+MTTKRP per mode over every entry, timed inside the W = 1 run), S = T_1 − P − all_reduce =
+{c["s"]:.3f} s (Grams, solves, normalization; replicated on every rank). The time model
 assumes W devices; here W ranks share 2 cores, so W = 4 cannot run faster than W = 2.
 
 **Projection** (on paper, these constants; R = 16): Amazon reviews, 4.8M × 1.8M × 1.8M,

@@ -45,6 +45,7 @@ def _save(args, model, world, backend, times, wall, memory) -> None:
             "schedule": model.schedule, "nnz_per_rank": [m[2] for m in memory],
             # Per rank: peak RSS after the imports (before the data) and at the end.
             "import_rss": [m[0] for m in memory], "peak_rss": [m[1] for m in memory],
+            "round_parts": traffic.get("per_round"),  # rank 0's pass and all_reduce seconds
         }  # fmt: skip
         Path(args.stats).write_text(json.dumps(stats))
     print(

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -64,10 +65,20 @@ __all__ = [
 SUPPORTED_LOSSES = ("hypergraph", "implicit")
 #: This process's bytes all-reduced by the sharded schedule (all of them, and those of its
 #: rounds: not the checks before the fit nor the final fold-in), and its rounds.
-traffic = {"bytes": 0, "round_bytes": 0, "rounds": 0}
+#: Also the seconds spent in the local passes over the entries and in the all_reduce calls
+#: (waiting for the slowest rank included).
+#: ``per_round``: those seconds in each round.
+traffic = {
+    "bytes": 0, "round_bytes": 0, "rounds": 0, "pass_seconds": 0.0, "reduce_seconds": 0.0,
+    "per_round": [],
+}  # fmt: skip
 # Entries per piece when J's partial sums are computed (bounds the predictions' temporary).
 _PIECE = 1 << 18
 _fits = itertools.count()
+# A rank's chunk budget: at most this many bytes per stored entry it holds (a chunk then holds
+# at most an eighth of the entries at rank 8 in float64), and at least 1 MiB.
+_CHUNK_BYTES_PER_ENTRY = 8
+_MIN_CHUNK_BYTES = 2**20
 
 
 def _comm_device() -> torch.device:
@@ -108,6 +119,7 @@ class ShardComm:
         parts = [t.detach().reshape(-1).to(dev, dtype) for t in tensors]
         parts.append(torch.tensor(scalars, dtype=torch.float64).to(dev, dtype))
         buf = torch.cat(parts)
+        tic = time.perf_counter()
         try:
             dist.all_reduce(buf, op=dist.ReduceOp.SUM)
         except (RuntimeError, dist.DistError) as exc:  # DistBackendError is a RuntimeError
@@ -117,6 +129,7 @@ class ShardComm:
                 f"{self.round} (a rank died, hung past the timeout or left the group):"
                 f"{absent} {exc}"
             ) from exc
+        traffic["reduce_seconds"] += time.perf_counter() - tic
         nbytes = buf.numel() * buf.element_size()
         self.bytes_exchanged += nbytes
         traffic["bytes"] += nbytes
@@ -141,6 +154,11 @@ class ShardedProblem(Problem):
     def of(cls, problem: Problem, comm: ShardComm | None = None) -> ShardedProblem:
         """``problem`` (over this rank's entries) with its passes summed over the ranks."""
         kept = {f.name: getattr(problem, f.name) for f in fields(Problem)}
+        tensor = problem._tensor
+        # The chunk temporaries follow the rank's share: at the fixed budget they would be a
+        # per-rank constant (tens of MB) that does not fall as ranks are added.
+        share = max(_MIN_CHUNK_BYTES, _CHUNK_BYTES_PER_ENTRY * tensor.nnz)
+        tensor.chunk_bytes = min(tensor.chunk_bytes, share)
         return cls(**kept, comm=ShardComm() if comm is None else comm)
 
     def _implicit_scale(self) -> float:
@@ -150,11 +168,15 @@ class ShardedProblem(Problem):
         data = self.data(mode)
         factors = self.gather(mode, state.factors)
         what = f"mode {mode}'s stored-entry products"
+        tic = time.perf_counter()
         if self.loss.name == "hypergraph":
-            (m,), (norm_sq,) = self.comm.sum([mttkrp(data, factors, mode)], [data.norm_sq], what)
+            m = mttkrp(data, factors, mode)
+            traffic["pass_seconds"] += time.perf_counter() - tic
+            (m,), (norm_sq,) = self.comm.sum([m], [data.norm_sq], what)
             return HypergraphQuadratic(mode, norm_sq, m, gram_hadamard(factors, mode))
         c = self.loss.confidence
         linear, grams = implicit_normal_equations(data, factors, mode, c)
+        traffic["pass_seconds"] += time.perf_counter() - tic
         (linear, grams), (const,) = self.comm.sum(
             [linear, grams], [data.nnz + c * data.value_sum], what
         )
@@ -205,9 +227,12 @@ class Sharded(Sequential):
             raise TypeError("schedule='sharded' runs over a ShardedProblem (built by the fit).")
         self.rounds += 1
         problem.comm.start_round(self.rounds)
-        before = traffic["bytes"]
+        before = {k: traffic[k] for k in ("bytes", "pass_seconds", "reduce_seconds")}
         out = super().run_round(problem, state, update)
-        traffic["round_bytes"] += traffic["bytes"] - before
+        traffic["round_bytes"] += traffic["bytes"] - before["bytes"]
+        traffic["per_round"].append(
+            {k: traffic[k] - before[k] for k in ("pass_seconds", "reduce_seconds")}
+        )
         traffic["rounds"] += 1
         return out
 
