@@ -242,8 +242,8 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         with the same fitted estimator. ``"sharded"``: each rank of the process group passes
         its share of the stored entries as X (the whole tensor's shape, the graphs on every
         rank); the sequential round, every pass over the entries summed over the ranks
-        (``solver="als"``; ``loss`` "hypergraph", or "implicit" with ``mode_solve="exact"``;
-        ``init`` "auto" means "random" there).
+        (``solver="als"``; ``loss`` "hypergraph" or "implicit"; ``init`` "auto" means
+        "random" there).
     n_terms : int, default=5
         HyperLearn solver: Chebyshev terms ``p + 1`` of each block's graph convolution.
     hidden : int, default=32

@@ -4,8 +4,9 @@
 MASTER_PORT set. CONFIG: ``shape``, ``params`` (estimator parameters), ``timeout``, ``out``
 (a folder: every rank writes ``factors{r}.npz``, rank 0 ``model.pkl``), optional ``shards`` (a
 folder written by ``write_shards``; otherwise each rank slices its share of the synthetic
-tensor), ``checkpoint``/``every``, and a planted fault: ``fault`` ("die" or "raise") on
-``fault_rank`` after round ``fault_round``.
+tensor), ``counts`` (values 1..3), ``no_graph`` (modes without a graph),
+``checkpoint``/``every``, and a planted fault: ``fault`` ("die" or "raise") on ``fault_rank``
+after round ``fault_round``.
 """
 
 import json
@@ -24,13 +25,14 @@ from skhyperlearn.distributed._shards import read_shard, shard_range
 from skhyperlearn.hypergraph import Hypergraph
 
 
-def whole(shape, counts=False):
-    """The tensor every test fits (float64), with graphs on every mode."""
+def whole(shape, counts=False, no_graph=()):
+    """The tensor every test fits (float64), with graphs on the modes not in ``no_graph``."""
     data = make_hypergraph(tuple(shape), rank=3, random_state=0)
     t = data.tensor.astype("float64")
     if counts:  # counts 1..3 for the implicit loss's weights
         t = sparse.COO(t.coords, 1.0 + (np.arange(t.nnz) % 3), shape=t.shape)
-    return Hypergraph(t, data.laplacians)
+    graphs = [None if k in no_graph else g for k, g in enumerate(data.laplacians)]
+    return Hypergraph(t, graphs)
 
 
 def share(X, rank, world):
@@ -44,10 +46,11 @@ def main() -> None:
     cfg = json.loads(sys.argv[1])
     init_process_group("gloo", timeout=cfg["timeout"])
     rank, world = dist.get_rank(), dist.get_world_size()
-    if cfg.get("shards"):
+    if cfg.get("shards"):  # written from whole(shape, counts) by the test
         X = read_shard(cfg["shards"], rank, world)
     else:
-        X = share(whole(cfg["shape"], cfg.get("counts", False)), rank, world)
+        X = whole(cfg["shape"], cfg.get("counts", False), cfg.get("no_graph", ()))
+        X = share(X, rank, world)
 
     def callback(info):
         if rank == cfg.get("fault_rank") and info["iteration"] == cfg.get("fault_round"):

@@ -9,7 +9,9 @@ so it splits over the shards and one ``all_reduce`` of the partial sums complete
 
 - ``loss="hypergraph"``: the partial ``MTTKRP_k`` (an N_k × R block) and ``‖X‖²``;
 - ``loss="implicit"`` with ``mode_solve="exact"``: the right-hand side (N_k × R) and the per-row
-  Grams (N_k × R × R) of the stored entries, and the data term's constant;
+  Grams (N_k × R × R) of the stored entries, and the data term's constant; with
+  ``mode_solve="cg"`` (the default), the right-hand side and Jacobi diagonal, then each CG
+  step's stored-entry product (N_k × R), see :mod:`._sharded_cg`;
 - J's data term: the stored entries' partial sums (two or three numbers).
 
 The Grams of the factors (``⊛_{j≠k} A_jᵀA_j``), the graph and ridge terms and the mode solves
@@ -46,6 +48,7 @@ from .._kernels import (
 from ._distributed import Distributed, DistributedFault, check_process_group
 from ._problem import Problem, State
 from ._schedules import SCHEDULES, Sequential
+from ._sharded_cg import sharded_operator_quadratic
 from .losses._hypergraph import HypergraphQuadratic
 from .losses._observed import RowwiseQuadratic
 
@@ -174,6 +177,8 @@ class ShardedProblem(Problem):
             traffic["pass_seconds"] += time.perf_counter() - tic
             (m,), (norm_sq,) = self.comm.sum([m], [data.norm_sq], what)
             return HypergraphQuadratic(mode, norm_sq, m, gram_hadamard(factors, mode))
+        if self.loss.mode_solve == "cg":
+            return sharded_operator_quadratic(self, state, mode)
         c = self.loss.confidence
         linear, grams = implicit_normal_equations(data, factors, mode, c)
         traffic["pass_seconds"] += time.perf_counter() - tic
@@ -375,11 +380,6 @@ def check_sharded(solver: str, loss, init, early_stopping) -> None:
     if loss.name not in SUPPORTED_LOSSES:
         raise ValueError(
             f"schedule='sharded' supports loss in {list(SUPPORTED_LOSSES)}, got loss={loss.name!r}."
-        )
-    if loss.name == "implicit" and loss.mode_solve != "exact":
-        raise ValueError(
-            "schedule='sharded' with loss='implicit' needs mode_solve='exact' (per-row Grams "
-            f"summed over the ranks), got mode_solve={loss.mode_solve!r}."
         )
     if isinstance(init, str) and init in ("svd", "exact_sweeps", "als"):
         raise ValueError(
