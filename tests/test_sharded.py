@@ -180,3 +180,32 @@ def test_sharded_schedule_needs_a_process_group():
     with pytest.raises(ValueError, match="process group"):
         model.fit(whole((20, 15, 10)))
     assert not hasattr(model, "factors_")
+
+
+@pytest.mark.parametrize(
+    ("extra", "env", "match"),
+    [
+        (["--schedule", "distributed"], {}, "needs --schedule sharded"),
+        (["--solver", "hyperlearn"], {}, "supports --solver als"),
+        (["--solver", "als"], {"RANK": "0"}, "reads RANK and WORLD_SIZE"),
+        (["--solver", "als"], {"RANK": "0", "WORLD_SIZE": "3"}, "fewer than the 3 ranks"),
+    ],
+)
+def test_entry_point_refuses_a_folder_of_shards_it_cannot_use(
+    tmp_path, monkeypatch, capsys, extra, env, match
+):
+    from skhyperlearn.distributed import __main__ as entry
+
+    def joined(*args, **kwargs):
+        raise AssertionError("the process group was joined before the arguments were checked")
+
+    monkeypatch.setattr(entry, "init_process_group", joined)
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    folder = write_shards(whole((20, 15, 10)), tmp_path / "s", 2)
+    with pytest.raises(SystemExit) as info:
+        entry.main(["--data", str(folder), *extra])
+    assert info.value.code == 2
+    assert match in capsys.readouterr().err
