@@ -15,7 +15,7 @@ releases the GIL and the parts run on a shared thread pool, which is safe from t
 mode passes of the parallel schedule (numba's own threading layers are not, on every machine).
 
 Everything here is optional: each function returns None when numba cannot be imported,
-the tensor is not on the CPU, or the dtypes differ, and :mod:`._kernels` falls back to torch.
+the tensor is not on the CPU, or the dtypes differ, and :mod:`.._kernels` falls back to torch.
 """
 
 from __future__ import annotations
@@ -134,13 +134,11 @@ def _run_by_rows(
             others += [coords[j].numpy(), np.ascontiguousarray(a.detach().numpy())]
     while len(others) < 2 * pad:
         others += [np.empty(0, dtype=others[0].dtype), np.empty((0, 0), dtype=others[1].dtype)]
-    rowptr = tensor._rowptr(mode).numpy()
+    rowptr = tensor.rowptr(mode).numpy()
     key = ("parts", mode, work_per_entry, torch.get_num_threads())
     if row_work:
         key = (*key, row_work)
-    parts = tensor._cache.get(key)
-    if parts is None:
-        parts = tensor._cache[key] = _parts(rowptr, work_per_entry, key[3], row_work)
+    parts = tensor.memo(key, lambda: _parts(rowptr, work_per_entry, key[3], row_work))
     head = (values.numpy(), order_np, rowptr)
     if len(parts) == 1:
         kernel(*head, 0, tensor.shape[mode], *outputs, *others)
@@ -163,7 +161,7 @@ def _np_dtype(tensor) -> np.dtype:
 def fused_mttkrp(tensor, factors: Sequence[torch.Tensor], mode: int) -> torch.Tensor | None:
     """``X_(k) Ω_k`` in one compiled pass, or None where the fused kernel does not apply.
 
-    ``tensor`` is a :class:`._kernels.SparseTensorData`. Sums are taken in the mode's order
+    ``tensor`` is a :class:`.._layout.SparseTensorData`. Sums are taken in the mode's order
     entry by entry, so results equal the torch kernel's to round-off, not bit for bit.
     """
     if not _applies(tensor, factors):
@@ -181,7 +179,7 @@ def fused_implicit(
 
     ``linear[i] = Σ_{e_k=i} (1 + c·x_e) h_e`` and ``grams[i] = Σ_{e_k=i} c·x_e h_e h_eᵀ`` with
     ``h_e`` the product of the other modes' rows (see
-    :func:`._kernels.implicit_normal_equations`, which tries this first).
+    :func:`.._kernels.implicit_normal_equations`, which tries this first).
     """
     if not _applies(tensor, factors):
         return None
