@@ -15,13 +15,13 @@ import sparse
 import torch
 
 from skhyperlearn import HyperLearnDecomposition
-from skhyperlearn._kernels import (
+from skhyperlearn._memory import estimate_fit_bytes
+from skhyperlearn._numerics._kernels import (
     DEFAULT_CHUNK_BYTES,
     SparseTensorData,
     implicit_normal_equations,
     mode_normal_equations,
 )
-from skhyperlearn._memory import estimate_fit_bytes
 from skhyperlearn._validation import check_tensor
 from skhyperlearn.solvers import _problem
 from skhyperlearn.solvers.losses import get_loss

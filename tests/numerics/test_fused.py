@@ -1,4 +1,5 @@
-"""The compiled CPU kernels (:mod:`skhyperlearn._fused`) against dense references and torch's."""
+"""The compiled CPU kernels (:mod:`skhyperlearn._numerics._cpu._fused`) against dense references
+and torch's."""
 
 import itertools
 
@@ -6,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from skhyperlearn import _fused
-from skhyperlearn._kernels import SparseTensorData, implicit_normal_equations, mttkrp
+from skhyperlearn._numerics._cpu import _fused
+from skhyperlearn._numerics._kernels import SparseTensorData, implicit_normal_equations, mttkrp
 
 pytestmark = pytest.mark.skipif(not _fused.available(), reason="numba is not installed")
 
@@ -75,7 +76,7 @@ def test_fused_mttkrp_matches_einsum(order, dtype, layout, monkeypatch):
         np.testing.assert_allclose(got.numpy(), mttkrp(t, tf, mode).numpy(), **tol)
         monkeypatch.setattr(_fused, "ENABLED", True)
     if layout == "many parts":
-        assert len(t._cache[("parts", 1, 5, 7)]) > 2
+        assert len(t.memo(("parts", 1, 5, 7), list)) > 2
 
 
 def _brute_implicit(shape, coords, values, factors, mode, confidence):
@@ -118,7 +119,7 @@ def test_fused_implicit_matches_entry_by_entry(order, dtype, layout, monkeypatch
         np.testing.assert_allclose(linear.numpy(), torch_linear.numpy(), **tol)
         np.testing.assert_allclose(grams.numpy(), torch_grams.numpy(), **tol)
     if layout == "many parts":
-        assert len(t._cache[("parts", 1, 5 * 7, 7)]) > 2
+        assert len(t.memo(("parts", 1, 5 * 7, 7), list)) > 2
 
 
 def test_parts_cover_every_row_once():

@@ -334,7 +334,7 @@ def test_importing_and_fitting_install_no_warning_filter():
         "new = [f for f in warnings.filters if f not in before]\n"
         "assert not [f for f in new if 'parse' in str(f[1])], new\n"
     )
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ, PYTHONPATH=root, PYTHONWARNINGS="")
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=root)
 

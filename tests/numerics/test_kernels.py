@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from skhyperlearn._kernels import (
+from skhyperlearn._numerics._kernels import (
     DEFAULT_CHUNK_BYTES,
     SparseTensorData,
     cp_values,
@@ -31,7 +31,7 @@ RANK = 3
 @pytest.fixture(autouse=True, params=["fused", "torch"])
 def kernel_path(request, monkeypatch):
     """Every test runs with the compiled CPU kernels (where they apply) and with torch's."""
-    from skhyperlearn import _fused
+    from skhyperlearn._numerics._cpu import _fused
 
     if request.param == "fused" and not _fused.available():
         pytest.skip("numba is not installed")

@@ -20,8 +20,8 @@ from skhyperlearn import HyperLearnDecomposition
 from skhyperlearn.datasets import make_hypergraph
 from skhyperlearn.hypergraph import Hypergraph
 
-ROOT = Path(__file__).resolve().parents[1]
-WORKER = str(Path(__file__).with_name("_distributed_worker.py"))
+ROOT = Path(__file__).resolve().parents[2]
+WORKER = str(Path(__file__).resolve().parents[1] / "_distributed_worker.py")
 PARAMS = dict(rank=3, solver="hyperlearn", max_iter=6, tol=0.0, init_iter=2, random_state=0)
 GUARD = 240  # seconds before a run counts as hung (the tests' own safety net)
 

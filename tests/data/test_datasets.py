@@ -14,7 +14,7 @@ from skhyperlearn.hypergraph import Hypergraph
 # Research-only data are never copied into the repository: read them where they live.
 DATA = Path(
     os.environ.get("SKHYPERLEARN_DATA")
-    or Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    or Path(__file__).resolve().parents[2].parent / "shared" / "data"
 )
 ML100K = DATA / "ml-100k"
 MONTI = DATA / "mgcnn" / "movielens" / "split_1.mat"

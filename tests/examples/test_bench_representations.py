@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 
 pytest.importorskip("implicit")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from representations import ImplicitALS, _Counts
 
 

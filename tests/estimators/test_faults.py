@@ -34,7 +34,7 @@ from skhyperlearn._memory import format_bytes, parse_bytes
 from skhyperlearn.graphs import normalized_laplacian
 
 SHAPE = (12, 10, 8)
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _tensor(shape=SHAPE, seed=0):

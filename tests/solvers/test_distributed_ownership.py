@@ -22,8 +22,8 @@ import pytest
 from skhyperlearn import HyperLearnDecomposition
 from skhyperlearn.solvers._distributed import owned_modes, owner
 
-ROOT = Path(__file__).resolve().parents[1]
-WORKER = Path(__file__).with_name("_distributed_bias_worker.py")
+ROOT = Path(__file__).resolve().parents[2]
+WORKER = Path(__file__).resolve().parents[1] / "_distributed_bias_worker.py"
 SHAPE = (12, 10, 8, 6)
 PARAMS = dict(
     rank=3, solver="hyperlearn", loss="observed", bias=True, lam=1.0, alpha=0.05, max_iter=3,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-_ROOT = Path(__file__).resolve().parents[1]
-_WORKER = Path(__file__).with_name("_fuzz_loaders_worker.py")
+_ROOT = Path(__file__).resolve().parents[2]
+_WORKER = Path(__file__).resolve().parents[1] / "_fuzz_loaders_worker.py"
 _CASES = 200
 
 

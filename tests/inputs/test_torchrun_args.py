@@ -24,8 +24,8 @@ import torch
 
 from skhyperlearn.distributed import __main__ as entry
 
-ROOT = Path(__file__).resolve().parents[1]
-WORKER = str(Path(__file__).with_name("_distributed_worker.py"))
+ROOT = Path(__file__).resolve().parents[2]
+WORKER = str(Path(__file__).resolve().parents[1] / "_distributed_worker.py")
 GUARD = 240  # seconds before a run counts as hung (a safety net, not a timing assertion)
 
 

@@ -11,8 +11,8 @@ import warnings
 import numpy as np
 import pytest
 import sparse
+from _snapshot import assert_same, snapshot
 from sklearn.exceptions import ConvergenceWarning
-from test_catalogue import assert_same, snapshot
 
 from skhyperlearn import HyperLearnDecomposition, _memory
 from skhyperlearn.datasets import make_hypergraph

@@ -14,15 +14,13 @@ import pytest
 import sparse
 import torch
 
-from skhyperlearn._kernels import (
-    SparseTensorData,
-    _stable_order,
+from skhyperlearn._numerics._kernels import (
     hypergraph_sq_error,
-    index_dtype,
     mode_normal_equations,
     mttkrp,
     observed_sq_error,
 )
+from skhyperlearn._numerics._layout import SparseTensorData, _stable_order, index_dtype
 from skhyperlearn._validation import check_tensor, drop_zeros
 
 RANK = 4
@@ -194,7 +192,7 @@ def test_small_tensors_keep_a_sorted_copy_per_permuted_mode():
 def test_blocked_second_gather_gives_the_same_numbers(monkeypatch):
     """The other factors' rows are gathered into a small buffer block by block; the products
     are those of whole-chunk gathers, bit for bit, whatever the block size."""
-    import skhyperlearn._kernels as kernels
+    import skhyperlearn._numerics._kernels as kernels
 
     shape = (40, 30, 20, 6)
     rng = np.random.default_rng(13)

@@ -11,7 +11,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from test_catalogue import assert_same, snapshot
+from _snapshot import assert_same, snapshot
 
 from skhyperlearn import HyperLearnDecomposition
 from skhyperlearn.datasets import make_hypergraph

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import sparse
-from test_catalogue import assert_same, snapshot
+from _snapshot import assert_same, snapshot
 
 from skhyperlearn import HyperLearnDecomposition, HyperLearnRegressor, graphs
 from skhyperlearn.datasets import load_lastfm2k, load_monti_movielens, load_movielens100k

@@ -14,7 +14,7 @@ import torch
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skhyperlearn import HyperLearnDecomposition
-from skhyperlearn._kernels import (
+from skhyperlearn._numerics._kernels import (
     SparseTensorData,
     implicit_normal_equations,
     implicit_sq_error,
@@ -31,7 +31,7 @@ SHAPE = (9, 7, 6)
 def kernel_path(request, monkeypatch):
     """The stored-entry pass both ways: compiled (where it applies) and torch's chunked one,
     which the default CG mode solve no longer reaches in a fit."""
-    from skhyperlearn import _fused
+    from skhyperlearn._numerics._cpu import _fused
 
     if request.param == "fused" and not _fused.available():
         pytest.skip("numba is not installed")
@@ -92,7 +92,7 @@ def test_normal_equations_with_rows_split_across_chunks(kernel_path):
 
 def test_row_grams_by_padded_batches_match_a_loop():
     """Counts 0, 1, 2, 3, 5, 64, 65, 300 (every padding case) and a budget of a few Grams."""
-    from skhyperlearn._kernels import _add_row_grams
+    from skhyperlearn._numerics._kernels import _add_row_grams
 
     counts = [0, 1, 2, 3, 5, 64, 65, 300, 0, 1]
     crow = torch.as_tensor(np.concatenate([[0], np.cumsum(counts)]))

@@ -7,12 +7,13 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skhyperlearn import HyperLearnDecomposition, _fused
-from skhyperlearn._kernels import SparseTensorData, implicit_normal_equations
+from skhyperlearn import HyperLearnDecomposition
+from skhyperlearn._numerics._cpu import _fused
+from skhyperlearn._numerics._kernels import SparseTensorData, implicit_normal_equations
+from skhyperlearn._numerics._sparse import laplacian_to_torch
 from skhyperlearn.datasets import make_hypergraph
 from skhyperlearn.graphs import normalized_laplacian
 from skhyperlearn.solvers._problem import State
-from skhyperlearn.solvers._sparse import laplacian_to_torch
 from skhyperlearn.solvers.losses._matrix_free import ImplicitOperatorQuadratic
 from skhyperlearn.solvers.losses._observed import RowwiseQuadratic
 
@@ -139,7 +140,7 @@ def test_cg_solution_is_a_stationary_point_of_the_mode_objective(order, graph, k
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_operator_is_the_hessian_vector_product(order, layout, kernels, monkeypatch):
     """``2s(G v + Σ w_e (h_eᵀ v) h_e)`` equals autograd's Hessian of the data term times v."""
-    from skhyperlearn._kernels import implicit_stored_apply
+    from skhyperlearn._numerics._kernels import implicit_stored_apply
 
     rng = np.random.default_rng(40 + order)
     shape, coords, values = _entries(order, rng)

@@ -7,8 +7,8 @@ must hand over to torch (autograd, large products) or refuse to copy (a differen
 import pytest
 import torch
 
-from skhyperlearn import _kernels
-from skhyperlearn._kernels import small_matmul
+from skhyperlearn._numerics import _kernels
+from skhyperlearn._numerics._kernels import small_matmul
 from skhyperlearn.solvers._monitor import Monitor
 from skhyperlearn.solvers._problem import State, all_finite
 from skhyperlearn.solvers.losses._hypergraph import HypergraphQuadratic
