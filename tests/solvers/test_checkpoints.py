@@ -4,7 +4,7 @@ Written against the public API only (``fit(X, checkpoint=PATH, checkpoint_every=
 callback, files damaged by writing bytes over them), never the file's fields: the reference is
 the same fit run without a checkpoint, and the rounds the callback of the resumed fit sees must
 be exactly those after the newest round saved. A damaged file is refused by name (see
-tests/test_checkpoint_safety.py); once it is removed, ``PATH.prev`` is resumed.
+tests/solvers/test_checkpoint_safety.py); once it is removed, ``PATH.prev`` is resumed.
 """
 
 from __future__ import annotations
