@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REF = "tests/solvers/test_references.py"
 HL = "tests/solvers/test_hyperlearn.py"
 SCALE = "tests/properties/test_scale_properties.py"
-CAT2 = "tests/inputs/test_catalogue_estimator.py"
+CATALOGUE = "tests/inputs/test_catalogue_estimator.py"
 IMPL = "tests/solvers/test_implicit_loss.py"
 FUSED = "tests/numerics/test_fused.py"
 SWEEP = "tests/numerics/test_sweep_helpers.py"
@@ -95,7 +95,7 @@ MUTATIONS = [
      "floor = relative_floor(self.gram.dtype, max(scale, 1.0))",
      [SCALE, "tests/solvers/test_small_scale_solve.py"]),
     ("Laplacians no longer checked semidefinite", "skhyperlearn/_validation.py",
-     "    _check_semidefinite(mat, where, scale, _rounding(dtype))\n", "", [CAT2]),
+     "    _check_semidefinite(mat, where, scale, _rounding(dtype))\n", "", [CATALOGUE]),
     ("implicit: stored entries' Gram weighted half", KERNELS_PY,
      "h.mul_(w.sqrt_()[:, None])", "h.mul_(w.mul_(0.5).sqrt_()[:, None])", [IMPL, REF]),
     ("implicit: a row's padding reads the next row's first entry", KERNELS_PY,
