@@ -1,4 +1,4 @@
-"""One rank of an entry-sharded fit, for tests/test_sharded.py (not collected by pytest).
+"""One rank of an entry-sharded fit, for tests/solvers/test_sharded.py (not collected by pytest).
 
 ``python tests/_sharded_worker.py CONFIG_JSON`` with RANK, WORLD_SIZE, MASTER_ADDR and
 MASTER_PORT set. CONFIG: ``shape``, ``params`` (estimator parameters), ``timeout``, ``out``

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .._kernels import (
+from .._numerics._kernels import (
     cp_values,
     gram_hadamard,
     implicit_normal_equations,

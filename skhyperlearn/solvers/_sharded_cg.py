@@ -15,14 +15,14 @@ from dataclasses import dataclass
 
 import torch
 
-from .._kernels import (
+from .._numerics._cg import pcg, ridge_floor
+from .._numerics._kernels import (
     implicit_rhs_diag,
     implicit_stored_apply,
     implicit_stored_value,
     small_matmul,
 )
-from ._cg import pcg, ridge_floor
-from ._sparse import csr_diagonal
+from .._numerics._sparse import csr_diagonal
 from .losses._matrix_free import ImplicitOperatorQuadratic, cpu_gram, cpu_gram_hadamard
 
 __all__ = ["ShardedOperatorQuadratic", "sharded_operator_quadratic"]
