@@ -109,10 +109,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         number, and at most half of the cells stored: hyperedges, co-occurrence counts), else
         ``"hypergraph"`` (real values: negative or fractional ones, or a mostly filled tensor
         such as a dense array, whose values are then fitted by least squares); ``loss_`` says
-        which.
-
-        The default was ``"hypergraph"`` until this release; pass it to keep the paper's
-        objective.
+        which; pass ``"hypergraph"`` for the paper's objective on any X.
     confidence : float or "auto", default="auto"
         With ``loss="implicit"``, how much more a stored entry of value 1 weighs than an absent
         cell, minus one. ``"auto"``: ``3·sqrt(cells / stored entries)`` of the training X
@@ -149,11 +146,11 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         Stop when J decreases by less than ``tol`` relative to its previous value.
     init : {"auto", "random", "svd", "exact_sweeps"} or list of ndarray, default="auto"
         Initial factors: uniform random, truncated SVD of each sparse unfolding, ``init_iter``
-        exact sweeps from the SVD (``"exact_sweeps"``; formerly ``"als"``, which still works
-        with a FutureWarning), or K arrays of shape ``(N_k, rank)``. ``"auto"`` is ``"svd"``
-        for the exact solver and ``"exact_sweeps"`` for the HyperLearn solver; ``"random"``
-        replaces the SVD where svds cannot produce the rank or would cost more than the fit
-        (above 2·10⁶ stored entries or order 4).
+        exact sweeps from the SVD (``"exact_sweeps"``; ``"als"`` is deprecated), or K arrays
+        of shape ``(N_k, rank)``. ``"auto"`` is ``"svd"`` for the exact solver and
+        ``"exact_sweeps"`` for the HyperLearn solver; ``"random"`` replaces the SVD where svds
+        cannot produce the rank or would cost more than the fit (above 2·10⁶ stored entries or
+        order 4).
     sample_mode : int, default=0
         The mode whose entities are the samples: :meth:`transform` returns their factors.
     devices : None, str or list of str, default=None
