@@ -139,7 +139,7 @@ def train(plan: FitPlan) -> FitResult:
         state.biases is not None,
     )  # fmt: skip
     if message is not None:
-        warnings.warn(message, UserWarning, stacklevel=5)
+        warnings.warn(message, UserWarning, stacklevel=4)
     if plan.verbose:
         plan.log(f"fitted in {time.perf_counter() - tic:.2f} s")
     return FitResult(
