@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 if TYPE_CHECKING:
-    from ..._kernels import SparseTensorData
+    from ..._numerics._layout import SparseTensorData
 
 # The public names are listed once, in losses/__init__.py.
 

@@ -10,7 +10,7 @@ mode exactly — GRALS generalised to K modes; the bias is solved jointly as the
 
 from __future__ import annotations
 
-from ..._kernels import mode_normal_equations, observed_residuals, observed_sq_error
+from ..._numerics._kernels import mode_normal_equations, observed_residuals, observed_sq_error
 from ._base import Loss, register_loss
 from ._rowwise import RowwiseQuadratic
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .._cg import pcg, relative_floor
-from .._sparse import csr_diagonal
+from ..._numerics._cg import pcg, relative_floor
+from ..._numerics._sparse import csr_diagonal
 from ._base import ModeQuadratic
 
 __all__ = ["RowwiseQuadratic", "solve_rowwise"]
