@@ -47,10 +47,10 @@ from .._numerics._kernels import (
 )
 from ._distributed import Distributed, DistributedFault, check_process_group
 from ._problem import Problem, State
-from ._schedules import SCHEDULES, Sequential
+from ._schedules import Sequential, register_schedule
 from ._sharded_cg import sharded_operator_quadratic
 from .losses._hypergraph import HypergraphQuadratic
-from .losses._observed import RowwiseQuadratic
+from .losses._rowwise import RowwiseQuadratic
 
 __all__ = [
     "SUPPORTED_LOSSES",
@@ -156,8 +156,10 @@ class ShardedProblem(Problem):
     @classmethod
     def of(cls, problem: Problem, comm: ShardComm | None = None) -> ShardedProblem:
         """``problem`` (over this rank's entries) with its passes summed over the ranks."""
+        if len(problem.terms) != 1:
+            raise ValueError("schedule='sharded' splits one data term (the K-way tensor's).")
         kept = {f.name: getattr(problem, f.name) for f in fields(Problem)}
-        tensor = problem._tensor
+        tensor = problem.terms[0].tensor
         # The chunk temporaries follow the rank's share: at the fixed budget they would be a
         # per-rank constant (tens of MB) that does not fall as ranks are added.
         share = max(_MIN_CHUNK_BYTES, _CHUNK_BYTES_PER_ENTRY * tensor.nnz)
@@ -219,8 +221,26 @@ def _implicit_partials(data, factors) -> tuple[float, float]:
     return pred_sum, weighted
 
 
+@register_schedule
 class Sharded(Sequential):
     """Sequential rounds over a :class:`ShardedProblem`, each round recorded in the store."""
+
+    name = "sharded"
+    shares_entries = True
+
+    @classmethod
+    def check_ready(cls) -> None:
+        check_process_group()
+
+    @classmethod
+    def training_problem(cls, problem: Problem) -> ShardedProblem:
+        return ShardedProblem.of(problem)
+
+    @classmethod
+    def start_values(cls, values: np.ndarray) -> np.ndarray:
+        """A one-entry stand-in with the root mean square of every rank's values."""
+        squares = _sum_floats([float(np.square(values, dtype=np.float64).sum()), values.shape[0]])
+        return np.array([math.sqrt(squares[0] / max(squares[1], 1.0))])
 
     def __init__(self, mode_order: list[int]) -> None:
         check_process_group()
@@ -240,9 +260,6 @@ class Sharded(Sequential):
         )
         traffic["rounds"] += 1
         return out
-
-
-SCHEDULES["sharded"] = Sharded
 
 
 # ------------------------------------------------------------------------ before the fit
@@ -391,15 +408,7 @@ def check_sharded(solver: str, loss, init, early_stopping) -> None:
         raise ValueError("schedule='sharded' holds out no entries: set early_stopping=False.")
 
 
-def sharded_init(init, values: np.ndarray):
-    """``init`` and the values the random start is scaled by, under the sharded schedule.
-
-    ``"auto"`` is ``"random"`` (the SVD needs every entry on one rank); the random factors are
-    scaled by the stored values' root mean square over every rank, so a stand-in holding it is
-    returned in place of this rank's values.
-    """
-    if isinstance(init, str) and init == "auto":
-        init = "random"
-    squares = _sum_floats([float(np.square(values, dtype=np.float64).sum()), values.shape[0]])
-    rms = math.sqrt(squares[0] / max(squares[1], 1.0))
-    return init, np.array([rms])
+def sharded_init(init):
+    """``init`` under the sharded schedule: ``"auto"`` is ``"random"`` (the SVD start needs
+    every entry on one rank)."""
+    return "random" if isinstance(init, str) and init == "auto" else init
