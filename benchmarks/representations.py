@@ -779,8 +779,11 @@ def _outer_fold(X, y, fold, model, grid, inner: int, threads: int) -> dict:
             scoring="average_precision",
             error_score="raise",
         )
-    estimator.fit(X[train], y[train])
-    macro, micro = _fold_scores(y[test], estimator.decision_function(X[test]))
+    # BLAS as many threads as torch: on a loaded machine, more spin and wait for each other
+    # (the SVD start and the graph checks slow down many times over).
+    with threadpool_limits(threads, "blas"):
+        estimator.fit(X[train], y[train])
+        macro, micro = _fold_scores(y[test], estimator.decision_function(X[test]))
     chosen = dict(estimator.best_params_) if grid is not None else None
     return {
         "macro": macro,
