@@ -17,7 +17,7 @@ the pairs alone (TruncatedSVD of the image × tag and image × user matrices) an
 features, all of the same width, and draws the image factors with and without graphs (2-D
 PCA, coloured by class) into ``examples/_out/quickstart.png`` (``--out``; needs matplotlib).
 
-Run (under 20 s of CPU time, start-up and compilation included; ``--quick``: 3 folds instead
+Run (about 20 s of CPU time, start-up and compilation included; ``--quick``: 3 folds instead
 of 5)::
 
     python examples/quickstart.py
