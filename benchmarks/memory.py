@@ -138,6 +138,9 @@ def child(config: dict) -> None:
             dict(config["params"]),
         )
         x = _tensor(shape, nnz)
+        if config.get("binary"):
+            # Presence (every value 1): what loss="auto" fits with the implicit loss.
+            x.data[:] = 1.0
         laplacians = _knn_laplacians(shape) if params["solver"] == "hyperlearn" else None
         model = HyperLearnDecomposition(rank=rank, laplacians=laplacians, random_state=0, **params)
         gc.collect()
