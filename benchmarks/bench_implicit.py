@@ -284,6 +284,9 @@ def main(argv=None) -> None:
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--zipf", default="20000x10000x500000")
     parser.add_argument("--no-lastfm", action="store_true")
+    parser.add_argument(
+        "--methods", default=",".join(METHODS), help=f"comma-separated, from: {', '.join(METHODS)}"
+    )
     parser.add_argument("--three-way", action="store_true")
     parser.add_argument("--three-way-shape", default="100000x50000x1000")
     parser.add_argument("--three-way-nnz", default="1e7")
@@ -310,7 +313,7 @@ def main(argv=None) -> None:
     rows, infos = [], []
     for name, x in jobs:
         tic = time.perf_counter()
-        r, info = compare(name, x, rank, n_iter, pairs)
+        r, info = compare(name, x, rank, n_iter, pairs, tuple(args.methods.split(",")))
         rows += r
         infos.append(f"- {name}: {info} ({time.perf_counter() - tic:.0f} s for the comparison)")
         print(text_table(r, COLUMNS), "\n", infos[-1], flush=True)
