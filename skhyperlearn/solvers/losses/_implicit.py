@@ -31,9 +31,13 @@ import numpy as np
 from ..._numerics._kernels import gram_hadamard, implicit_normal_equations, implicit_sq_error
 from ._base import Loss, register_loss
 from ._matrix_free import ImplicitOperatorQuadratic, cpu_gram_hadamard
-from ._observed import RowwiseQuadratic
+from ._rowwise import RowwiseQuadratic
 
 __all__ = ["ImplicitLoss"]
+
+#: ``lam="auto"`` when the solved mode carries the scale: the graphs act at the model's scale
+#: there, and λ = 1 lets them flatten the factors (benchmarks/README.md).
+_SOLVED_SCALE_LAM = 30.0
 
 
 @register_loss
@@ -48,6 +52,9 @@ class ImplicitLoss(Loss):
     options = ("confidence", "mode_solve")
     # A stored value is a confidence (a count): a negative one would weigh its cell below zero.
     nonnegative = True
+    # Without the solved scale the graphs and the ridge are escaped by moving the scale between
+    # modes; on presence data they then barely act (benchmarks/README.md).
+    normalize_by_default = True
 
     def __init__(
         self, confidence: float | str = "auto", mode_solve: str = "cg", typical: float = 1.0
@@ -64,6 +71,9 @@ class ImplicitLoss(Loss):
     def inexact_solve(self) -> bool:
         """Whether a warm mode solve stops after a few CG steps (see ``Problem.keeps_model``)."""
         return self.mode_solve == "cg"
+
+    def auto_lam(self, normalize: bool) -> float:
+        return _SOLVED_SCALE_LAM if normalize else self.default_lam
 
     def for_data(self, shape, nnz, values=None):
         """``confidence="auto"``: ``3·sqrt(cells / stored entries) / median stored value``.
@@ -86,9 +96,8 @@ class ImplicitLoss(Loss):
         # The target is presence, 1 at every stored entry, whatever the values weigh.
         return math.sqrt(values.shape[0])
 
-    def quadratic(self, problem, state, mode):
-        data = problem.data(mode)
-        factors = problem.gather(mode, state.factors)
+    def quadratic(self, tensor, factors, mode, biases=None, mean=0.0, with_bias=False):
+        data = tensor
         scale = 1.0 / (1.0 + self.confidence * self.typical)
         # Σ_all p² + Σ_stored w_e: the data term at all-zero factors.
         const = data.nnz + self.confidence * data.value_sum
@@ -101,9 +110,8 @@ class ImplicitLoss(Loss):
         grams += gram_hadamard(factors, mode)
         return RowwiseQuadratic(mode, scale * const, linear.mul_(scale), grams.mul_(scale))
 
-    def error(self, problem, state):
-        factors = problem.gather(0, state.factors)
-        total = implicit_sq_error(problem.data(0), factors, self.confidence)
+    def error(self, tensor, factors, biases=None, mean=0.0):
+        total = implicit_sq_error(tensor, factors, self.confidence)
         return total / (1.0 + self.confidence * self.typical)
 
     def buffer_bytes(self, shape, rank, itemsize):

@@ -45,8 +45,8 @@ SWEEP_STEPS = 3
 def cpu_gram(a: torch.Tensor) -> torch.Tensor:
     """``aᵀa``; in numpy, on the calling thread, for a CPU tensor without autograd.
 
-    A torch product is a parallel region, and on a loaded machine waking its second thread took
-    longer than the product (0.4 ms in numpy for 17632 × 32 at 1 thread, ~16 ms in torch at 2).
+    A torch product is a parallel region whose other threads slept through the compiled pass
+    and must be woken, which can take longer than a Gram this small costs on one thread.
     numpy's BLAS goes parallel on a tall factor, with the same trouble: a 100000 × 32 Gram took
     0.2–9 s with OpenBLAS's threads against 20–25 ms on one, the same numbers bit for bit.
     """
