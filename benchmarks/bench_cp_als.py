@@ -20,6 +20,11 @@ is densified).
     python benchmarks/bench_cp_als.py --only skhyperlearn,pyttb --tensors ml100k
     python benchmarks/bench_cp_als.py --huge          # also the 10^8-entry row (heavy)
     python benchmarks/bench_cp_als.py --pairs 7       # skhyperlearn vs GenTen, 7 alternating pairs
+    python benchmarks/bench_cp_als.py --splatt        # also SPLATT, built from ../shared/peers
+
+SPLATT (``--splatt``, or ``splatt`` in ``--only``) is built by ``../shared/peers/build_splatt.sh``
+(cmake, a C compiler, ``liblapack-dev``) into ``--splatt-dir`` and run through its command line;
+where it cannot be built the run goes on without it and says why (see ``_splatt.py``).
 
 Memory is reported twice per job: the peak resident memory of its process, and that peak above
 what the process held once its input was loaded and the method's libraries were warmed up on a
@@ -48,6 +53,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _splatt
 from _common import (
     child_result,
     format_bytes,
@@ -194,6 +200,7 @@ METHODS = {
     "tensorly-sparse-random": "TensorLy parafac (sparse backend, init='random')",
     "floor": "floor: gather–multiply–scatter × K (float64)",
     "floor-f32": "floor: gather–multiply–scatter × K (float32)",
+    "splatt": "SPLATT cpd (CSF, own random start)",
 }
 # Methods left out of some tensors by default; --only can still ask for them.
 SKIP = {
@@ -535,14 +542,17 @@ def child_main(job: dict) -> None:
         if method == "genten":
             t_coords = np.ascontiguousarray(t_coords.T)
         t_init = initial_factors(tiny_shape, rank, SEED + 7)
-        RUNNERS[method](t_coords, t_values, tiny_shape, t_init, rank)(2)
+        runner = _runner(job)
+        tiny = runner(t_coords, t_values, tiny_shape, t_init, rank)
+        tiny(2)
+        payload["tiny_peak"] = getattr(tiny, "peak_rss", None)
         del t_coords, t_values, t_init
         gc.collect()
         # What the process holds with its input loaded and the method's libraries warm.
         payload["ready_rss"] = _current_rss()
 
         tic = time.perf_counter()
-        run = RUNNERS[method](coords, values, shape, init, rank)
+        run = runner(coords, values, shape, init, rank)
         payload["prepare_s"] = time.perf_counter() - tic
         if job["warmup"]:
             run(job["warmup"])
@@ -556,8 +566,30 @@ def child_main(job: dict) -> None:
             payload["in_loop_step_s"] = statistics.median(run.sweep_times)
         # Peak memory of the method, before anything else is done in this process.
         payload["peak_rss"] = peak_rss_bytes()
+        if method == "splatt":
+            _splatt_measures(payload, run, shape, job["nnz"])
         np.savez(job["factors_file"], *[np.asarray(a, dtype=np.float64) for a in factors])
         _record_threads(payload)
+
+
+def _runner(job: dict):
+    if job["method"] == "splatt":
+        return _splatt.factory(job["splatt"], job.get("threads"), Path(job["factors_file"]).parent)
+    return RUNNERS[job["method"]]
+
+
+def _splatt_measures(payload: dict, run, shape, nnz: int) -> None:
+    """SPLATT's process, not this one: its peak, its input as it holds it (the entries in
+    64-bit indices and doubles), and that input plus its runtime (the tiny run's peak). Per
+    sweep from its own log: each call parses the text file again, a fixed cost whose noise
+    swamped the difference of two calls' times."""
+    held = _splatt.coordinate_bytes(len(shape), nnz)
+    payload.update(peak_rss=run.peak_rss, input_rss=held, ready_rss=held + payload["tiny_peak"])
+    if run.sweep_times:
+        payload["step_s"] = statistics.median(run.sweep_times)
+        payload["setup_s"] = statistics.median(payload["short_s"]) - (
+            payload["n_short"] * payload["step_s"]
+        )
 
 
 def _current_rss() -> int:
@@ -686,6 +718,15 @@ def main(argv=None) -> int:
         help="time only skhyperlearn and GenTen, in this many pairs of jobs that alternate "
         "which runs first (default tensors: all but --huge's)",
     )
+    parser.add_argument(
+        "--splatt",
+        action="store_true",
+        help="also SPLATT: build it from ../shared/peers (skipped, with the reason, when it "
+        "cannot be built)",
+    )
+    parser.add_argument(
+        "--splatt-dir", type=Path, default=Path("_peers/splatt"), help="where SPLATT is built"
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -703,7 +744,8 @@ def main(argv=None) -> int:
     huge = {k: dict(v) for k, v in (QUICK_HUGE if args.quick else HUGE).items()}
     if args.huge_nnz:
         huge["huge"]["nnz"] = int(args.huge_nnz)
-    methods = [m for m in args.only.split(",") if m] or list(METHODS)
+    methods = [m for m in args.only.split(",") if m] or [m for m in METHODS if m != "splatt"]
+    splatt_note = _want_splatt(args, methods)
     keys = [t for t in args.tensors.split(",") if t] or list(tensors)
     if args.pairs and not args.tensors:
         keys = [k for k in tensors if k in PAIR_TENSORS]
@@ -780,19 +822,34 @@ def main(argv=None) -> int:
     print()
     print(text_table(rows, COLUMNS))
     print()
-    print("\n".join(summary + failures(results, tensors)))
+    notes = failures(results, tensors) + ([splatt_note] if splatt_note else [])
+    print("\n".join(summary + notes))
     print(f"\nTotal time {elapsed / 60:.1f} min; machine: {info}")
     if args.json:
         args.json.write_text(
             json.dumps({"machine": info, "results": results}, indent=1, default=str)
         )
     if write:
-        section = readme_section(
-            rows, summary, failures(results, tensors), info, command, elapsed, tensors, args
-        )
+        section = readme_section(rows, summary, notes, info, command, elapsed, tensors, args)
         write_readme_section(README, SECTION, section, README_HEADER)
         print(f"wrote {README}")
     return 0
+
+
+def _want_splatt(args, methods: list[str]) -> str:
+    """Build SPLATT when asked for; drop it from ``methods`` (and say why) when that fails."""
+    if not args.splatt and "splatt" not in methods:
+        return ""
+    binary, why = _splatt.build(args.splatt_dir)
+    if binary is None:
+        print(f"SPLATT skipped: {why}", flush=True)
+        if "splatt" in methods:
+            methods.remove("splatt")
+        return f"- SPLATT: skipped, {why}"
+    args.splatt_binary = binary
+    if "splatt" not in methods:
+        methods.append("splatt")
+    return ""
 
 
 def _run_job(key, method, spec, path, workdir, env, limit, args) -> dict:
@@ -819,10 +876,12 @@ def _run_job(key, method, spec, path, workdir, env, limit, args) -> dict:
         "repeats": spec["repeats"],
         "threads": args.threads,
         "factors_file": str(workdir / f"factors-{key}-{method}.npz"),
+        "splatt": getattr(args, "splatt_binary", None),
     }
     timeout = args.timeout_s or spec["timeout"]
-    if method == "genten":
-        # As GenTen's Kokkos runtime asks for on a machine whose cores are shared.
+    if method in ("genten", "splatt"):
+        # As GenTen's Kokkos runtime asks for on a machine whose cores are shared (SPLATT's
+        # OpenMP alike: one runtime setting for both peers).
         env = {**env, "OMP_PROC_BIND": "false"}
     print(f"-- {method} ...", end=" ", flush=True)
     child = run_child(

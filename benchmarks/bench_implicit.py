@@ -204,17 +204,19 @@ THREE_WAY = {
 }
 
 
-def three_way(shape, nnz, rank, pairs):
-    """Fit time and memory above the input of the default loss and plain CP, one process each."""
+def three_way(shape, nnz, rank, pairs, names=tuple(THREE_WAY)):
+    """Fit time and memory above the input of the default loss and plain CP, one process each,
+    on binary hyperedges (presence: ``loss="auto"`` resolves to the implicit loss there)."""
     import json
 
     script = str(Path(__file__).with_name("memory.py"))
-    results = {name: [] for name in THREE_WAY}
-    names = list(THREE_WAY)
+    names = list(names)
+    results = {name: [] for name in names}
     for p in range(pairs):
         for name in names if p % 2 == 0 else names[::-1]:
             params = {"solver": "als", "max_iter": 3, "tol": 0.0, **THREE_WAY[name]}
             config = {"name": name, "shape": shape, "nnz": nnz, "rank": rank, "params": params}
+            config["binary"] = True
             res = run_child([sys.executable, script, "--child", json.dumps(config)], timeout_s=1800)
             if not res.ok:
                 print(name, res.status, res.error_line(), flush=True)
@@ -257,7 +259,8 @@ def _three_way_main(args) -> None:
     nnz = int(float(args.three_way_nnz))
     if args.quick:
         shape, nnz = [2_000, 1_000, 100], 100_000
-    rows = three_way(shape, nnz, 32, args.pairs)
+    names = [n for n in THREE_WAY if not (args.no_exact and "exact" in n)]
+    rows = three_way(shape, nnz, 32, args.pairs, names)
     print(text_table(rows, THREE_WAY_COLUMNS), flush=True)
     if args.quick:
         return
@@ -265,7 +268,7 @@ def _three_way_main(args) -> None:
     content = "\n".join([
         "### The default loss against plain CP on a 3-way tensor (`bench_implicit.py --three-way`)",
         "",
-        f"{'×'.join(map(str, shape))}, {nnz:.0e} random entries (values in (0.5, 1.5)), R = 32, "
+        f"{'×'.join(map(str, shape))}, {nnz:.0e} random binary entries, R = 32, "
         f"3 sweeps, defaults otherwise; median of {args.pairs} runs in alternating order, one "
         f"process each, {THREADS} threads; {mi.get('cpu')}, {mi.get('cores')} cores (shared).",
         "", markdown_table(rows, THREE_WAY_COLUMNS, {"time": "r", "mem": "r"}),
@@ -281,9 +284,15 @@ def main(argv=None) -> None:
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--zipf", default="20000x10000x500000")
     parser.add_argument("--no-lastfm", action="store_true")
+    parser.add_argument(
+        "--methods", default=",".join(METHODS), help=f"comma-separated, from: {', '.join(METHODS)}"
+    )
     parser.add_argument("--three-way", action="store_true")
     parser.add_argument("--three-way-shape", default="100000x50000x1000")
     parser.add_argument("--three-way-nnz", default="1e7")
+    parser.add_argument(
+        "--no-exact", action="store_true", help="--three-way without mode_solve='exact'"
+    )
     parser.add_argument("--readme", default=str(Path(__file__).with_name("README.md")))
     args = parser.parse_args(argv)
     torch.set_num_threads(THREADS)
@@ -304,7 +313,7 @@ def main(argv=None) -> None:
     rows, infos = [], []
     for name, x in jobs:
         tic = time.perf_counter()
-        r, info = compare(name, x, rank, n_iter, pairs)
+        r, info = compare(name, x, rank, n_iter, pairs, tuple(args.methods.split(",")))
         rows += r
         infos.append(f"- {name}: {info} ({time.perf_counter() - tic:.0f} s for the comparison)")
         print(text_table(r, COLUMNS), "\n", infos[-1], flush=True)

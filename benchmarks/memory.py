@@ -63,6 +63,20 @@ CONFIGS = [
         {"solver": "als", "loss": "observed", "max_iter": 2, "tol": 0.0},
     ),
     (
+        "exact, implicit loss (mode_solve='cg', the default)",
+        (2_000, 1_000, 500),
+        1_000_000,
+        32,
+        {"solver": "als", "loss": "implicit", "max_iter": 2, "tol": 0.0},
+    ),
+    (
+        "exact, implicit loss, mode_solve='exact'",
+        (2_000, 1_000, 500),
+        1_000_000,
+        32,
+        {"solver": "als", "loss": "implicit", "mode_solve": "exact", "max_iter": 2, "tol": 0.0},
+    ),
+    (
         "hyperlearn (T=3, q=16), kNN graphs",
         (2_000, 1_000, 500),
         1_000_000,
@@ -138,6 +152,9 @@ def child(config: dict) -> None:
             dict(config["params"]),
         )
         x = _tensor(shape, nnz)
+        if config.get("binary"):
+            # Presence (every value 1): what loss="auto" fits with the implicit loss.
+            x.data[:] = 1.0
         laplacians = _knn_laplacians(shape) if params["solver"] == "hyperlearn" else None
         model = HyperLearnDecomposition(rank=rank, laplacians=laplacians, random_state=0, **params)
         gc.collect()
@@ -271,11 +288,12 @@ def main(argv=None) -> None:
     parser.add_argument("--no-readme", action="store_true", help="print, do not write README")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per fit")
     parser.add_argument("--mem-limit-gb", type=float, default=16.0, help="address-space cap")
+    parser.add_argument("--only", default="", help="run the configurations naming this text")
     args = parser.parse_args(argv)
     if args.child:
         child(json.loads(args.child))
         return
-    configs = QUICK if args.quick else CONFIGS
+    configs = [c for c in (QUICK if args.quick else CONFIGS) if args.only in c[0]]
     rows = run(configs, timeout_s=args.timeout, mem_limit=int(args.mem_limit_gb * 2**30) or None)
     info = machine_info(["skhyperlearn", "torch", "numpy", "scipy", "sparse"])
     print(text_table(rows, COLUMNS))

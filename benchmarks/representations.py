@@ -472,7 +472,7 @@ def _classifier(sparse_input: bool = False) -> list:
 def methods(task: Task, dim: int, args) -> list[tuple[str, object, dict | None]]:
     """(name, pipeline or "spectral", GridSearchCV grid or None) for one dimension."""
     fit_args = {"max_iter": args.max_iter, "random_state": 0}
-    defaults = HyperLearnDecomposition(rank=dim, **fit_args)
+    defaults = HyperLearnDecomposition(rank=dim, mode_solve=args.mode_solve, **fit_args)
     paper = HyperLearnDecomposition(rank=dim, loss="hypergraph", **fit_args)
     neural = HyperLearnDecomposition(
         rank=dim, solver="hyperlearn", max_iter=args.hyperlearn_rounds, random_state=0
@@ -983,6 +983,9 @@ def main(argv=None):
         help="results per (task, row, dim, fold), reused and extended by later runs",
     )  # fmt: skip
     parser.add_argument("--no-cache", action="store_true", help="measure every row again")
+    parser.add_argument(
+        "--mode-solve", choices=["cg", "exact"], default="cg", help="the defaults' mode_solve"
+    )
     parser.add_argument("--readme", type=Path, default=HERE / "README.md")
     parser.add_argument("--no-readme", action="store_true", help="print only")
     args = parser.parse_args(argv)

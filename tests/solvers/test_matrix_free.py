@@ -8,7 +8,7 @@ import torch
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skhyperlearn import HyperLearnDecomposition
-from skhyperlearn._numerics._cpu import _fused
+from skhyperlearn._numerics._cpu import _fused, _fused_cg_numba
 from skhyperlearn._numerics._kernels import SparseTensorData, implicit_normal_equations
 from skhyperlearn._numerics._sparse import laplacian_to_torch
 from skhyperlearn.datasets import make_hypergraph
@@ -20,7 +20,9 @@ from skhyperlearn.solvers.losses._rowwise import RowwiseQuadratic
 SHAPES = {2: (30, 24), 3: (14, 11, 9), 4: (8, 7, 6, 5)}
 RANK = 4
 CONF = 6.0
-LAYOUTS = ["sorted copy", "permutation", "storage order", "int64 coords", "many parts"]
+LAYOUTS = [
+    "sorted copy", "permutation", "storage order", "int64 coords", "many parts", "short cache",
+]  # fmt: skip
 
 
 @pytest.fixture(params=["fused", "torch"])
@@ -49,6 +51,9 @@ def _tensor(layout, shape, coords, values, monkeypatch, dtype=torch.float64):
     if layout == "many parts":
         monkeypatch.setattr(_fused, "_MIN_PART_WORK", 1)
         monkeypatch.setattr(torch, "get_num_threads", lambda: 5)
+    if layout == "short cache":  # rows longer than the CG's cache of entry products
+        itemsize = torch.empty(0, dtype=dtype).element_size()
+        monkeypatch.setattr(_fused_cg_numba, "CACHE_BYTES", 2 * RANK * itemsize)
     chunk = 1 if layout in ("permutation", "many parts") else 64 * 2**20
     return SparseTensorData.from_numpy(coords, values, shape, dtype=dtype, chunk_bytes=chunk)
 
@@ -193,6 +198,23 @@ def test_warm_steps_lower_the_mode_objective_and_leave_inputs(graph, kernels):
         np.testing.assert_allclose(float(free.value(a)), float(free.value(a.clone())), rtol=1e-10)
         np.testing.assert_allclose(float(free.value(a)), float(exact.value(a)), rtol=1e-10)
     assert torch.equal(start, factors[0])  # the warm start is not written to
+
+
+@pytest.mark.parametrize("cache_entries", [0, 1, 3])
+def test_warm_steps_do_not_depend_on_the_row_cache(cache_entries, monkeypatch):
+    # The compiled CG keeps each row's first entries' products for its steps and gathers the
+    # rest again: the same numbers either way, so the same iterate bit for bit.
+    if not _fused.available():
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(11)
+    shape, coords, values = _entries(3, rng)
+    tensor = SparseTensorData.from_numpy(coords, values, shape)
+    factors = _factors(shape, rng)
+    want, _ = _quads(tensor, factors, 1)[0].solve(None, 2.0, 0.1, (factors[1], None), 0.0, 9)
+    monkeypatch.setattr(_fused_cg_numba, "CACHE_BYTES", cache_entries * RANK * 8)
+    got, _ = _quads(tensor, factors, 1)[0].solve(None, 2.0, 0.1, (factors[1], None), 0.0, 9)
+    assert not torch.equal(got, factors[1])
+    assert torch.equal(got, want)
 
 
 def test_float32_solve_matches_float64(kernels):

@@ -263,7 +263,10 @@ def fused_implicit_cg(
     x = np.array(x0.detach().numpy(), dtype=dtype, order="C", copy=True)
     f = np.zeros(x.shape[0], dtype=np.float64)
     d = np.ascontiguousarray(dense.detach().numpy())
-    outputs = (dtype(confidence), d, dtype(ws), dtype(tol), int(steps), bool(jacobi), x, f)
+    from ._fused_cg_numba import CACHE_BYTES
+
+    outputs = (dtype(confidence), d, dtype(ws), dtype(tol), int(steps), bool(jacobi))
+    outputs += (int(CACHE_BYTES), x, f)
     rank, passes = x.shape[1], int(steps) + 1
     _run_rows("row_cg", tensor, factors, mode, outputs, 3 * rank * passes, rank * rank * passes)
     return torch.from_numpy(x), torch.from_numpy(f)

@@ -22,6 +22,10 @@ import numpy as np
 __all__ = ["FILL", "row_apply", "row_cg", "row_rhs_diag", "row_value"]
 
 _JIT = {"nogil": True, "cache": True, "fastmath": {"contract", "reassoc"}}
+#: Bytes per thread of a row's cached entry products in :func:`row_cg` (about an L2 cache):
+#: a longer row's remaining entries are gathered at each step, as without the cache. Read by
+#: :func:`._fused.fused_implicit_cg` at each call (tests shrink it).
+CACHE_BYTES = 2**20
 
 
 @numba.njit(**_JIT)
@@ -106,11 +110,23 @@ def row_value(fill, values, order, rowptr, lo, hi, conf, a, out, c1, a1, c2, a2,
 
 
 @numba.njit(inline="always", **_JIT)
-def _stored_apply(fill, values, order, rowptr, i, conf, v, out, h, c1, a1, c2, a2, c3, a3):
-    """``out = Σ_{e_k=i} w_e (h_eᵀ v) h_e`` for one row (``v``, ``out`` rank-vectors)."""
+def _stored_apply(fill, values, order, rowptr, i, conf, v, out, h, hbuf, wbuf,
+                  c1, a1, c2, a2, c3, a3):  # fmt: skip
+    """``out = Σ_{e_k=i} w_e (h_eᵀ v) h_e`` for one row (``v``, ``out`` rank-vectors); the
+    row's first ``len(wbuf)`` entries read ``h_e`` and ``w_e`` from :func:`_row_setup`'s cache."""
     in_order = order.shape[0] == 0
     out[:] = 0.0
-    for s in range(rowptr[i], rowptr[i + 1]):
+    start = rowptr[i]
+    cached = min(rowptr[i + 1] - start, wbuf.shape[0])
+    for j in range(cached):
+        he = hbuf[j]
+        t = he[0] - he[0]
+        for r in range(he.shape[0]):
+            t += he[r] * v[r]
+        t *= wbuf[j]
+        for r in range(he.shape[0]):
+            out[r] += t * he[r]
+    for s in range(start + cached, rowptr[i + 1]):
         e = s if in_order else order[s]
         fill(e, h, c1, a1, c2, a2, c3, a3)
         t = h[0] - h[0]
@@ -122,27 +138,34 @@ def _stored_apply(fill, values, order, rowptr, i, conf, v, out, h, c1, a1, c2, a
 
 
 @numba.njit(inline="always", **_JIT)
-def _row_setup(fill, values, order, rowptr, i, conf, ws, jacobi, x, r, d, h,
+def _row_setup(fill, values, order, rowptr, i, conf, ws, jacobi, x, r, d, h, hbuf, wbuf,
                c1, a1, c2, a2, c3, a3):  # fmt: skip
     """One pass over row i's entries: ``r = b − ws·Σ w_e (h_eᵀ x_i) h_e`` (the residual but for
     its dense part), with ``jacobi`` ``d = Σ w_e h_e²`` (the Jacobi diagonal's stored share);
-    returns ``bᵀx_i``."""
+    returns ``bᵀx_i``. The first ``len(wbuf)`` entries' ``h_e`` and ``w_e`` are kept in
+    ``hbuf``/``wbuf`` for the CG steps: gathering the other modes' rows again at every step,
+    from memory rather than cache, was most of the solve's time at 10⁷ entries."""
     in_order = order.shape[0] == 0
     r[:] = 0.0
     d[:] = 0.0
     bx = 0.0
-    for s in range(rowptr[i], rowptr[i + 1]):
+    start = rowptr[i]
+    for s in range(start, rowptr[i + 1]):
         e = s if in_order else order[s]
-        fill(e, h, c1, a1, c2, a2, c3, a3)
+        j = s - start
+        he = hbuf[j] if j < wbuf.shape[0] else h
+        fill(e, he, c1, a1, c2, a2, c3, a3)
         w = conf * values[e]
-        t = _dot_row(h, x, i)
+        if j < wbuf.shape[0]:
+            wbuf[j] = w
+        t = _dot_row(he, x, i)
         bx += (1.0 + w) * t
         coef = ws * (1.0 + w - w * t)
-        for k in range(h.shape[0]):
-            r[k] += coef * h[k]
+        for k in range(he.shape[0]):
+            r[k] += coef * he[k]
         if jacobi:
-            for k in range(h.shape[0]):
-                d[k] += w * h[k] * h[k]
+            for k in range(he.shape[0]):
+                d[k] += w * he[k] * he[k]
     return ws * bx
 
 
@@ -157,8 +180,8 @@ def _dense_times(dense, v, out):
 
 
 @numba.njit(**_JIT)
-def row_cg(fill, values, order, rowptr, lo, hi, conf, dense, ws, tol, steps, jacobi, x, f,
-           c1, a1, c2, a2, c3, a3):  # fmt: skip
+def row_cg(fill, values, order, rowptr, lo, hi, conf, dense, ws, tol, steps, jacobi, cache_bytes,
+           x, f, c1, a1, c2, a2, c3, a3):  # fmt: skip
     """At most ``steps`` CG steps on each row's system
     ``A_i x_i = (dense + ws·Σ w_e h_e h_eᵀ) x_i = ws·Σ (1 + w_e) h_e = b_i``, from ``x[i]``
     (overwritten), a row stopping once its residual is below ``tol`` times its first one;
@@ -170,10 +193,17 @@ def row_cg(fill, values, order, rowptr, lo, hi, conf, dense, ws, tol, steps, jac
     rank = x.shape[1]
     work = np.empty((6, rank), dtype=x.dtype)
     h, d, r, z, p, q = work[0], work[1], work[2], work[3], work[4], work[5]
+    longest = 0
+    for i in range(lo, hi):
+        longest = max(longest, rowptr[i + 1] - rowptr[i])
+    cache = min(longest, max(1, cache_bytes // (rank * x.itemsize)))
+    hbuf = np.empty((cache, rank), dtype=x.dtype)
+    wbuf = np.empty(cache, dtype=x.dtype)
     for i in range(lo, hi):
         bx = _row_setup(
-            fill, values, order, rowptr, i, conf, ws, jacobi, x, r, d, h, c1, a1, c2, a2, c3, a3
-        )
+            fill, values, order, rowptr, i, conf, ws, jacobi, x, r, d, h, hbuf, wbuf,
+            c1, a1, c2, a2, c3, a3,
+        )  # fmt: skip
         # p holds dense·x_i for a moment: r is then the full residual.
         p[:] = 0.0
         _dense_times(dense, x[i], p)
@@ -194,7 +224,7 @@ def row_cg(fill, values, order, rowptr, lo, hi, conf, dense, ws, tol, steps, jac
                 break
             step, rz_new, rr = _cg_step(
                 fill, values, order, rowptr, i, conf, dense, ws, x, r, z, p, q, d, h, rz,
-                c1, a1, c2, a2, c3, a3,
+                hbuf, wbuf, c1, a1, c2, a2, c3, a3,
             )  # fmt: skip
             if step == 0.0:
                 break
@@ -205,11 +235,11 @@ def row_cg(fill, values, order, rowptr, lo, hi, conf, dense, ws, tol, steps, jac
 
 @numba.njit(inline="always", **_JIT)
 def _cg_step(fill, values, order, rowptr, i, conf, dense, ws, x, r, z, p, q, d, h, rz,
-             c1, a1, c2, a2, c3, a3):  # fmt: skip
+             hbuf, wbuf, c1, a1, c2, a2, c3, a3):  # fmt: skip
     """One PCG step of row i in place (``q`` scratch); returns the step, the new ``rᵀz`` and
     ``rᵀr``."""
     rank = p.shape[0]
-    _stored_apply(fill, values, order, rowptr, i, conf, p, q, h, c1, a1, c2, a2, c3, a3)
+    _stored_apply(fill, values, order, rowptr, i, conf, p, q, h, hbuf, wbuf, c1, a1, c2, a2, c3, a3)
     for k in range(rank):
         q[k] *= ws
     _dense_times(dense, p, q)

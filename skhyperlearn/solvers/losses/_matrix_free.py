@@ -16,6 +16,7 @@ the exact solution to that tolerance.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,15 +43,26 @@ SWEEP_STEPS = 3
 
 
 def cpu_gram(a: torch.Tensor) -> torch.Tensor:
-    """``aᵀa``; in numpy for a CPU tensor without autograd.
+    """``aᵀa``; in numpy, on the calling thread, for a CPU tensor without autograd.
 
     A torch product is a parallel region whose other threads slept through the compiled pass
     and must be woken, which can take longer than a Gram this small costs on one thread.
+    numpy's BLAS goes parallel on a tall factor, with the same trouble: a 100000 × 32 Gram took
+    0.2–9 s with OpenBLAS's threads against 20–25 ms on one, the same numbers bit for bit.
     """
     if numpy_ready(a) and not (torch.is_grad_enabled() and a.requires_grad):
         m = a.detach().numpy()
-        return torch.from_numpy(m.T @ m)
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            return torch.from_numpy(m.T @ m)
     return a.T @ a
+
+
+@functools.cache
+def _blas_controller():
+    # Made once: finding the loaded BLAS libraries costs milliseconds, a limit then ~10 µs.
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def cpu_gram_hadamard(factors, mode: int) -> torch.Tensor:
