@@ -231,6 +231,16 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         Gram: memory ``O(N·R)``), the graph term in the same CG; ``transform``'s fold-in runs
         it to ``cg_tol``. ``"exact"``: one R×R Gram per row, solved exactly (memory ``N·R²``).
         Ignored by the other losses, which solve exactly.
+    projection_weight : float in [0, 1], default=0.0
+        With ``loss="implicit"`` on order K ≥ 3, the share of the data term given to the
+        hypergraph's pairwise projections: the sample mode × mode k matrices (every other mode
+        summed out, one per k ≠ ``sample_mode``), each fitted by the same implicit loss with
+        the bilinear model ``A_s A_kᵀ`` on the same factors as the tensor's CP term. ``0``: the
+        tensor alone (CP); ``1``: the projections alone (the 2-way factorizations the tensor's
+        baselines use, with a shared sample factor); in between, both. The projections of
+        ``transform``'s X are computed from its own entries. The model then fixes every
+        factor's scale, so ``factor_scale="auto"`` is ``"free"`` (``"solved"`` is refused).
+        Ignored by the other losses and for order 2 (the projection is X itself).
     schedule : {"sequential", "parallel", "distributed"}, default="sequential"
         Both solvers: modes take turns seeing the freshest factors (``"sequential"``,
         Gauss–Seidel), or every mode is updated at once from the previous round's factors,
@@ -351,6 +361,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         # A live set: every registered loss is accepted.
         "loss": [StrOptions(LOSS_CHOICES)],
         "confidence": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "projection_weight": [Interval(Real, 0, 1, closed="both")],
         "factor_scale": [StrOptions({"auto", "solved", "free"})],
         "sample_mode": [Interval(Integral, 0, None, closed="left")],
         "warm_start": ["boolean"],
@@ -364,10 +375,11 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         n_terms=5, hidden=32, n_steps=10, learning_rate=1e-3, inner_steps=1,
         early_stopping="auto", validation_fraction=0.1, n_iter_no_change=10, callback=None,
         warm_start=False, max_memory=None, on_nonfinite="raise", random_state=None, verbose=0,
-        mode_solve="cg",
+        mode_solve="cg", projection_weight=0.0,
     ):
         self._set_shared(locals())
         self.loss, self.confidence, self.factor_scale = loss, confidence, factor_scale
+        self.projection_weight = projection_weight
         self.sample_mode, self.warm_start = sample_mode, warm_start
     # fmt: on
 
@@ -403,7 +415,10 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         if name == "auto":
             # Presence and counts on a sparse support are confidences; real values are values.
             name = auto_loss(data.values, data.shape)
-        loss = get_loss(name, confidence=self.confidence, mode_solve=self.mode_solve)
+        loss = get_loss(
+            name, confidence=self.confidence, mode_solve=self.mode_solve,
+            projection_weight=self.projection_weight, sample_mode=self.sample_mode,
+        )  # fmt: skip
         if loss.nonnegative and smallest < 0:
             raise ValueError(
                 f"loss={self.loss!r} reads the stored values of X as confidences (counts), so "
@@ -413,7 +428,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             # Every cell counts: a stored zero is an absent cell (same J), whatever the format.
             data = drop_zeros(data)
         nnz = data.values.shape[0]
-        loss = loss.for_data(data.shape, nnz, data.values)
+        loss = loss.for_data(data.shape, nnz, data.values, coords=data.coords)
         early = self.early_stopping
         if early == "auto":
             early = loss.entrywise and nnz >= _AUTO_EARLY_STOPPING
@@ -438,8 +453,16 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
     def _normalize(self, loss: Loss) -> bool:
         """``factor_scale`` resolved: whether each mode is solved against unit-norm others."""
+        # The projection terms fix every factor's scale, and normalizing would change them.
+        coupled = getattr(loss, "coupled", False)
         if self.factor_scale == "auto":
-            return loss.name == "implicit"
+            return loss.name == "implicit" and not coupled
+        if coupled and self.factor_scale == "solved":
+            raise ValueError(
+                f"factor_scale='solved' with projection_weight={self.projection_weight}: the "
+                "projection terms fix every factor's scale, and solving against unit-norm "
+                "modes would change their model; use factor_scale='auto' or 'free'."
+            )
         return self.factor_scale == "solved"
 
     def _weights(self, loss: Loss, normalize: bool = False) -> tuple[float, float]:

@@ -115,9 +115,12 @@ class Loss:
         """Peak bytes of the loss's own per-mode buffers (the memory guard adds them)."""
         return 0
 
-    def for_data(self, shape: tuple[int, ...], nnz: int, values: object = None) -> Loss:
+    def for_data(
+        self, shape: tuple[int, ...], nnz: int, values: object = None, coords: object = None
+    ) -> Loss:
         """This loss with the options that depend on X (``"auto"`` ones) resolved; ``values``
-        are X's stored values (non-zero for the losses where every cell counts)."""
+        are X's stored values (non-zero for the losses where every cell counts), ``coords``
+        their ``(nnz, K)`` coordinates."""
         return self
 
 
