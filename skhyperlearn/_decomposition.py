@@ -612,7 +612,8 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             return state, 0
         init = "exact_sweeps" if isinstance(self.init, str) and self.init == "als" else self.init
         start, sweeps = resolve_init(init, self.solver, data.shape, data.values.shape[0], self.rank)
-        state = initial_state(problem, start, self.rank, rng, data.coords, data.values)
+        values = problem.loss.start_values(data.values)
+        state = initial_state(problem, start, self.rank, rng, data.coords, values)
         n_sweeps = (self.init_iter if init_iter is None else max(init_iter, 1)) if sweeps else 0
         if self.verbose:
             what = "given factors" if not isinstance(start, str) else f"init={start!r}"

@@ -78,16 +78,27 @@ def _state(shape, rng):
 def test_projections_are_the_dense_sums_over_the_other_modes():
     rng = np.random.default_rng(0)
     coords, values = _entries(rng)
-    problem, _ = _problem(coords, values, SHAPE, 0.5, "cg")
+    problem, loss = _problem(coords, values, SHAPE, 0.5, "cg")
     x = _dense(coords, values, SHAPE)
     pairs = pair_tensors(problem.data(0), 0)
     assert sorted(pairs) == [1, 2]
+    n_pairs = sum(int((x.sum(dim=[j for j in range(3) if j not in (0, k)]) > 0).sum())
+                  for k in (1, 2))  # fmt: skip
     for k, pair in pairs.items():
         got = torch.zeros(SHAPE[0], SHAPE[k], dtype=torch.float64)
         got[tuple(pair.coords.T.long())] = pair.values
         summed = [j for j in range(3) if j not in (0, k)]
-        assert torch.allclose(got, x.sum(dim=summed))
+        dense = x.sum(dim=summed)
+        assert torch.allclose(got, dense)
         assert pair.nnz <= len(values)  # never more entries than X
+        # Fixed on the training X: every pair weighs alike; confidence="auto" on the pairs.
+        constants = loss.pair_constants[k]
+        assert constants.share == pytest.approx(len(values) / n_pairs)
+        stored = dense[dense > 0]
+        median = float(np.median(stored.numpy()))
+        auto = 3.0 * np.sqrt(SHAPE[0] * SHAPE[k] / stored.numel()) / median
+        assert constants.typical == median
+        assert constants.confidence == pytest.approx(auto)
 
 
 @pytest.mark.parametrize("mode_solve", ["cg", "exact"])
@@ -300,3 +311,24 @@ def test_the_weight_is_ignored_on_order_two_and_by_other_losses():
     a = HyperLearnDecomposition(**kw).fit(x3)
     b = HyperLearnDecomposition(projection_weight=0.5, **kw).fit(x3)
     assert np.array_equal(a.factors_[0], b.factors_[0])
+
+
+@pytest.mark.parametrize("w", [0.0, 0.5])
+def test_x_and_1000x_give_the_same_factors_under_the_defaults(w):
+    # confidence="auto" weighs a stored entry by its value over the median stored value (and
+    # each projection by its own median), and the target is presence: the fit of 1000·X is the
+    # fit of X, factors included (the expected scaling is none).
+    rng = np.random.default_rng(12)
+    coords, values = _entries(rng, (14, 9, 6), 0.3)
+    fits = []
+    for scale in (1.0, 1000.0):
+        x = sparse.COO(coords.T, values * scale, shape=(14, 9, 6))
+        model = HyperLearnDecomposition(rank=RANK, projection_weight=w, random_state=0)
+        model.set_params(max_iter=15, tol=0)
+        fits.append(model.fit(x))
+    a, b = fits
+    assert b.confidence_ == pytest.approx(a.confidence_ / 1000.0)
+    for fa, fb in zip(a.factors_, b.factors_, strict=True):
+        assert np.allclose(fa, fb, rtol=1e-6, atol=1e-8 * np.abs(fa).max())
+    assert np.allclose(a.transform(a_x := sparse.COO(coords.T, values, shape=(14, 9, 6))),
+                       b.transform(a_x * 1000.0), rtol=1e-6, atol=1e-8)  # fmt: skip

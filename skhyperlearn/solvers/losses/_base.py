@@ -111,6 +111,10 @@ class Loss:
         """The exact minimiser of J over the global mean (only called when biases are fitted)."""
         return state.mean
 
+    def start_values(self, values: np.ndarray) -> np.ndarray:
+        """The stored values the initial factors are computed from (X's own, here)."""
+        return values
+
     def buffer_bytes(self, shape: tuple[int, ...], rank: int, itemsize: int) -> int:
         """Peak bytes of the loss's own per-mode buffers (the memory guard adds them)."""
         return 0

@@ -125,6 +125,12 @@ class ImplicitLoss(Loss):
             confidence, self.mode_solve, typical, self.projection_weight, self.sample_mode, pairs
         )
 
+    def start_values(self, values):
+        # With the projection terms every factor's scale is fitted (no normalization), so the
+        # start must not carry X's units: relative to the typical stored value, c·X starts
+        # where X does. Without them the start is X's own (the fits stay as they were).
+        return values / self.typical if self.coupled else values
+
     def target_norm(self, values):
         # The target is presence, 1 at every stored entry, whatever the values weigh.
         return math.sqrt(values.shape[0])

@@ -8,9 +8,12 @@ where ``T`` is the implicit loss of the K-way tensor under the CP model, ``s`` t
 and ``P_k`` the same implicit loss of the projection ``M_k = Σ_{modes ∉ {s, k}} X`` (the sample ×
 mode-k matrix, the hypergraph's clique expansion restricted to pairs with the sample mode:
 presence of a pair, its summed values as confidences) under the bilinear model ``A_s A_kᵀ``.
-Both share the factors. ``m_k = nnz(X) / ((K − 1)·nnz(M_k))`` is fixed on the training X, so
-that at all-zero factors the tensor term and the projection terms weigh the same (``nnz(X)``
-each, on binary X) and ``w`` moves the data between them without changing λ's meaning.
+Both share the factors. ``m_k = m = nnz(X) / Σ_j nnz(M_j)`` is fixed on the training X, so
+that at all-zero factors the tensor term and the projection terms together weigh the same
+(``nnz(X)`` each, on binary X) and ``w`` moves the data between them without changing λ's
+meaning. Every distinct pair weighs alike, as every hyperedge does in the tensor's term (the
+clique expansion's rule): a mode of a few entities (five rating levels) yields few pairs and
+so a small share, instead of half the data term as an equal share per mode would give it.
 ``w = 0`` is the CP model of the tensor (computed as before); ``w = 1`` the coupled 2-way
 factorization of the sample mode's projections with a shared sample factor, the model of
 implicit ALS on ``M_k`` (the baselines' matrix), one per other mode; PITF (Rendle &
@@ -113,17 +116,15 @@ def pair_constants(
         coords_t = torch.as_tensor(np.ascontiguousarray(np.asarray(coords).T))
         vals = torch.as_tensor(np.asarray(values, dtype=np.float64))
     nnz = max(int(vals.shape[0]), 1)
-    order = len(shape)
+    others = [k for k in range(len(shape)) if k != sample_mode]
+    sums_of = {k: _pair_keys(coords_t, vals, shape, sample_mode, k)[1] for k in others}
+    share = nnz / max(sum(int(v.shape[0]) for v in sums_of.values()), 1)
     out = {}
-    for k in range(order):
-        if k == sample_mode:
-            continue
-        _, sums = _pair_keys(coords_t, vals, shape, sample_mode, k)
+    for k, sums in sums_of.items():
         n_pairs = max(int(sums.shape[0]), 1)
-        share = nnz / ((order - 1) * n_pairs)
         if confidence == "auto":
             cells = float(shape[sample_mode]) * float(shape[k])
-            typical = float(torch.median(sums)) if sums.numel() else 1.0
+            typical = float(np.median(sums.numpy())) if sums.numel() else 1.0
             conf, typical = rule(cells / n_pairs, typical), typical
         else:
             conf, typical = float(confidence), 1.0
