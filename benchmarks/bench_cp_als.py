@@ -11,8 +11,9 @@ run.
 Every (method, tensor) pair runs in its own process, under a memory limit and a timeout, so
 that peak memory is per method and a method that cannot cope is reported as such. All methods
 see the same tensors and start from the same factors; the fit ``1 − ‖X − [[A]]‖/‖X‖`` of every
-result is computed afterwards by the same code (``skhyperlearn._kernels.hypergraph_sq_error``,
-over the stored entries only; nothing is densified).
+result is computed afterwards by the same code
+(``skhyperlearn._numerics._kernels.hypergraph_sq_error``, over the stored entries only; nothing
+is densified).
 
     python benchmarks/bench_cp_als.py                 # full run (15-40 min), rewrites README
     python benchmarks/bench_cp_als.py --quick         # small tensors, a minute, prints only
@@ -597,7 +598,7 @@ def fit_of(path: Path, factors_file: Path, cache: dict) -> float:
     """``1 − ‖X − [[A]]‖ / ‖X‖`` with skhyperlearn's kernel, in float64, never densified."""
     import torch
 
-    from skhyperlearn._kernels import SparseTensorData, hypergraph_sq_error
+    from skhyperlearn._numerics._kernels import SparseTensorData, hypergraph_sq_error
 
     if "tensor" not in cache:
         coords, values, _ = load_tensor(path)
@@ -1031,7 +1032,7 @@ How it is measured:
   Every library is timed through its public call, with no instrumentation inside; skhyperlearn's
   own per-sweep log agrees (see `in_loop_step_s` with `--json`).
 - **Fit** = 1 − ‖X − [[A]]‖ / ‖X‖ of each method's final factors after `n_long` sweeps
-  ("sw"), computed afterwards for everyone by `skhyperlearn._kernels.hypergraph_sq_error`
+  ("sw"), computed afterwards for everyone by `skhyperlearn._numerics._kernels.hypergraph_sq_error`
   (over the stored entries only, never densified).
 - **Peak RSS** is the peak resident memory of the job's own process (`ru_maxrss`), which
   also holds the input (coordinates and values, as loaded) and the Python runtime. *Peak

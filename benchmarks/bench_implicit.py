@@ -97,7 +97,7 @@ def zipf(n_users: int, n_items: int, nnz: int, seed: int = 0) -> sp.csr_matrix:
 
 def objective(x: sp.csr_matrix, u: np.ndarray, v: np.ndarray, c: float, reg: float) -> float:
     """The one formula of the module docstring, in float64 over the stored entries."""
-    from skhyperlearn._kernels import SparseTensorData, implicit_sq_error
+    from skhyperlearn._numerics._kernels import SparseTensorData, implicit_sq_error
 
     coo = x.tocoo()
     coords = np.stack([coo.row, coo.col], 1)

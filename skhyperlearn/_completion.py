@@ -145,7 +145,7 @@ class HyperLearnRegressor(RegressorMixin, BaseHyperLearn):
     ``X`` must hold non-negative integers (integer-valued floats are accepted); continuous
     features are refused. The estimator's tags say so (``input_tags.categorical`` and
     ``positive_only``), so scikit-learn's estimator checks send it integer codes, and it passes
-    them all (``tests/test_workflows.py``).
+    them all (``tests/examples/test_workflows.py``).
 
     Examples
     --------

@@ -21,8 +21,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _ranking
 from ._devices import available_or_cpu, resolve_devices
-from ._kernels import DEFAULT_CHUNK_BYTES, cp_values
 from ._memory import UNLIMITED, available_bytes, estimate_fit_bytes, format_bytes, parse_bytes
+from ._numerics._kernels import DEFAULT_CHUNK_BYTES, cp_values
 from ._params import BaseHyperLearn
 from ._typing import TensorLike
 from ._validation import (

@@ -1,4 +1,4 @@
-"""One rank of a distributed fit with biases, for tests/test_distributed_ownership.py.
+"""One rank of a distributed fit with biases, for tests/solvers/test_distributed_ownership.py.
 
 ``python tests/_distributed_bias_worker.py CONFIG_JSON`` with RANK, WORLD_SIZE, MASTER_ADDR and
 MASTER_PORT set. CONFIG: ``shape``, ``params`` (estimator parameters), ``timeout``,

@@ -1,4 +1,4 @@
-"""One rank of a distributed fit, for tests/test_distributed.py (not collected by pytest).
+"""One rank of a distributed fit, for tests/solvers/test_distributed.py (not collected by pytest).
 
 ``python tests/_distributed_worker.py CONFIG_JSON`` with RANK, WORLD_SIZE, MASTER_ADDR and
 MASTER_PORT set. CONFIG: ``shape``, ``params`` (estimator parameters), ``timeout``, optional

@@ -1,4 +1,5 @@
-"""Seeded corruptions of tiny Monti ``.mat`` and Last.fm files, for tests/test_fuzz_loaders.py.
+"""Seeded corruptions of tiny Monti ``.mat`` and Last.fm files, for
+tests/inputs/test_fuzz_loaders.py.
 
 ``python tests/_fuzz_loaders_worker.py {monti|lastfm} SEED N FOLDER`` writes ``N`` corrupted
 copies under ``FOLDER`` and loads each. Every outcome is checked against an independent

@@ -7,6 +7,7 @@ otherwise, or when a mutation no longer applies (the code it targets changed: up
 
     python tools/mutation_check.py            # all mutations
     python tools/mutation_check.py -k cg      # those whose name contains "cg"
+    python tools/mutation_check.py --check-only  # each still applies once; no tests run
 """
 
 from __future__ import annotations
@@ -21,22 +22,27 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-REF = "tests/test_references.py"
-HL = "tests/test_hyperlearn.py"
-SCALE = "tests/test_scale_properties.py"
-CAT2 = "tests/test_catalogue2.py"
-IMPL = "tests/test_implicit_loss.py"
-FUSED = "tests/test_fused.py"
-SWEEP = "tests/test_sweep_helpers.py"
+REF = "tests/solvers/test_references.py"
+HL = "tests/solvers/test_hyperlearn.py"
+SCALE = "tests/properties/test_scale_properties.py"
+CATALOGUE = "tests/inputs/test_catalogue_estimator.py"
+IMPL = "tests/solvers/test_implicit_loss.py"
+FUSED = "tests/numerics/test_fused.py"
+SWEEP = "tests/numerics/test_sweep_helpers.py"
 LOSSES = "skhyperlearn/solvers/losses"
-CKPT = "tests/test_checkpoint_safety.py"
-GUARDS = "tests/test_fit_guards.py"
-RESUME = "tests/test_checkpoints.py"
-DIST = "tests/test_distributed_ownership.py"
-MEM = "tests/test_memory_estimate.py"
-SVD = "tests/test_svd_start.py"
-CHOICES = "tests/test_estimator_choices.py"
-DATA = "tests/test_data_references.py"
+NUMERICS = "skhyperlearn/_numerics"
+KERNELS_PY = f"{NUMERICS}/_kernels.py"
+FUSED_PY = f"{NUMERICS}/_cpu/_fused.py"
+NUMBA_PY = f"{NUMERICS}/_cpu/_fused_numba.py"
+KERNELS = "tests/numerics/test_kernels.py"
+CKPT = "tests/solvers/test_checkpoint_safety.py"
+GUARDS = "tests/estimators/test_fit_guards.py"
+RESUME = "tests/solvers/test_checkpoints.py"
+DIST = "tests/solvers/test_distributed_ownership.py"
+MEM = "tests/solvers/test_memory_estimate.py"
+SVD = "tests/solvers/test_svd_start.py"
+CHOICES = "tests/estimators/test_estimator_choices.py"
+DATA = "tests/data/test_data_references.py"
 
 # (name, file, original line fragment, mutated fragment, tests to run)
 MUTATIONS = [
@@ -48,7 +54,7 @@ MUTATIONS = [
      "return lap @ y + y * shifts", "return 4 * (lap @ y) + y * shifts", [REF]),
     ("laplacian x2 in the exact observed solve", f"{LOSSES}/_observed.py",
      "out[:, :rank] += lap @ y[:, :rank]", "out[:, :rank] += 2 * (lap @ y[:, :rank])", [REF]),
-    ("cg capped at 2 iterations", "skhyperlearn/solvers/_cg.py",
+    ("cg capped at 2 iterations", f"{NUMERICS}/_cg.py",
      "for _ in range(maxiter):", "for _ in range(min(maxiter, 2)):", [REF]),
     ("ridge x10 in the observed system", f"{LOSSES}/_observed.py",
      "system = 2.0 * lam * grams + 2.0 * alpha * eye",
@@ -75,27 +81,27 @@ MUTATIONS = [
      "if problem.bias:", "if not problem.bias:", [REF]),
     ("blocks rescale every Laplacian by 2, weighted or not", "skhyperlearn/solvers/_block.py",
      "return 2.0 * largest if largest > 0 else 2.0", "return 2.0",
-     ["tests/test_block.py", "tests/test_representation_quality.py"]),
+     ["tests/solvers/test_block.py", "tests/properties/test_representation_quality.py"]),
     ("parallel schedule keeps the old factors", "skhyperlearn/solvers/_schedules.py",
      "state.assign(k, a, b)\n        problem.carry_scale(state, self.mode_order[-1])",
      "pass\n        problem.carry_scale(state, self.mode_order[-1])", [REF]),
-    ("kernel: Gram of the Khatri-Rao product summed, not multiplied", "skhyperlearn/_kernels.py",
+    ("kernel: Gram of the Khatri-Rao product summed, not multiplied", KERNELS_PY,
      "out = g if out is None else out * g", "out = g if out is None else out + g",
-     [REF, "tests/test_kernels.py"]),
-    ("kernel: the mode's own bias left in its target", "skhyperlearn/_kernels.py",
-     "if b is not None and j != skip:", "if b is not None:", [REF, "tests/test_kernels.py"]),
+     [REF, KERNELS]),
+    ("kernel: the mode's own bias left in its target", KERNELS_PY,
+     "if b is not None and j != skip:", "if b is not None:", [REF, KERNELS]),
     ("ridge floor absolute again (1 at least)", f"{LOSSES}/_hypergraph.py",
      "floor = relative_floor(self.gram.dtype, scale)",
      "floor = relative_floor(self.gram.dtype, max(scale, 1.0))",
-     [SCALE, "tests/test_small_scale_solve.py"]),
+     [SCALE, "tests/solvers/test_small_scale_solve.py"]),
     ("Laplacians no longer checked semidefinite", "skhyperlearn/_validation.py",
-     "    _check_semidefinite(mat, where, scale, _rounding(dtype))\n", "", [CAT2]),
-    ("implicit: stored entries' Gram weighted half", "skhyperlearn/_kernels.py",
+     "    _check_semidefinite(mat, where, scale, _rounding(dtype))\n", "", [CATALOGUE]),
+    ("implicit: stored entries' Gram weighted half", KERNELS_PY,
      "h.mul_(w.sqrt_()[:, None])", "h.mul_(w.mul_(0.5).sqrt_()[:, None])", [IMPL, REF]),
-    ("implicit: a row's padding reads the next row's first entry", "skhyperlearn/_kernels.py",
+    ("implicit: a row's padding reads the next row's first entry", KERNELS_PY,
      "torch.where(offsets < counts[rows, None], idx, n)",
      "torch.where(offsets <= counts[rows, None], idx, n)", [IMPL]),
-    ("implicit: confidence left out of the linear term", "skhyperlearn/_kernels.py",
+    ("implicit: confidence left out of the linear term", KERNELS_PY,
      "        linear[rows] += chunk.scatter(1.0 + w) @ h\n        _add_row_grams(",
      "        linear[rows] += chunk.scatter(1.0 + 0 * w) @ h\n        _add_row_grams(",
      [IMPL, REF]),
@@ -110,14 +116,14 @@ MUTATIONS = [
      "skhyperlearn/solvers/_schedules.py",
      "        problem.carry_scale(state, self.mode_order[-1])\n", "", [REF]),
     ("fused: values read in the mode's order, not through the permutation",
-     "skhyperlearn/_fused_numba.py", "v, i1, i2 = values[e], c1[e], c2[e]",
+     NUMBA_PY, "v, i1, i2 = values[e], c1[e], c2[e]",
      "v, i1, i2 = values[s], c1[e], c2[e]", [FUSED]),
-    ("fused: the last row left out of the parts", "skhyperlearn/_fused.py",
+    ("fused: the last row left out of the parts", FUSED_PY,
      "cuts, [rowptr.shape[0] - 1]", "cuts, [rowptr.shape[0] - 2]", [FUSED]),
-    ("fused implicit: stored values ignored", "skhyperlearn/_fused_numba.py",
+    ("fused implicit: stored values ignored", NUMBA_PY,
      "    w = conf * v\n", "    w = conf\n", [FUSED]),
     ("fused implicit: absent-cell weight dropped from the linear term",
-     "skhyperlearn/_fused_numba.py", "linear[i, p] += (1.0 + w) * h[p]",
+     NUMBA_PY, "linear[i, p] += (1.0 + w) * h[p]",
      "linear[i, p] += w * h[p]", [FUSED]),
     ("ridge x2 in the hypergraph solve without a graph", f"{LOSSES}/_hypergraph.py",
      "shifts = 2.0 * lam * np.maximum(g, 0) + 2.0 * alpha",
@@ -214,10 +220,37 @@ def _run_one(scratch: Path, path: str, old: str, new: str, tests: list[str]) -> 
     return "caught" if out.returncode == 1 else ("MISSED" if out.returncode == 0 else "ERROR")
 
 
+def _applies(path: str, old: str, tests: list[str]) -> str:
+    """Whether a mutation still applies: its line occurs once, its tests exist."""
+    count = (ROOT / path).read_text().count(old) if (ROOT / path).is_file() else 0
+    if count != 1:
+        return f"NOT APPLIED ({count} matches in {path})"
+    missing = [t for t in tests if not (ROOT / t).exists()]
+    return f"NO TESTS ({', '.join(missing)})" if missing else "applies"
+
+
+def _check_only(pattern: str) -> int:
+    failed = 0
+    for name, path, old, _new, tests in MUTATIONS:
+        if pattern in name:
+            result = _applies(path, old, tests)
+            failed += result != "applies"
+            print(f"{result:12s} {name}", flush=True)
+    print(f"{failed} mutation(s) do not apply" if failed else "every mutation applies")
+    return int(failed > 0)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-k", default="", help="only mutations whose name contains this")
+    parser.add_argument(
+        "--check-only",
+        action="store_true",
+        help="only check that every mutation applies exactly once and its tests exist",
+    )
     args = parser.parse_args()
+    if args.check_only:
+        return _check_only(args.k)
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)

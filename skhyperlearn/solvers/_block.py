@@ -26,7 +26,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from ._sparse import csr_to_torch, symmetric_spmm
+from .._numerics._sparse import csr_to_torch, symmetric_spmm
 
 __all__ = [
     "ChebyshevFilter",

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import torch
 
-from .._kernels import cp_values
+from .._numerics._kernels import cp_values
 from ._problem import Problem, State
 from ._rounds import wants_stop
 

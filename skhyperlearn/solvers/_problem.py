@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .._kernels import DEFAULT_CHUNK_BYTES, SparseTensorData, numpy_ready
-from ._sparse import laplacian_to_torch, symmetric_spmm
+from .._numerics._kernels import numpy_ready
+from .._numerics._layout import DEFAULT_CHUNK_BYTES, SparseTensorData
+from .._numerics._sparse import laplacian_to_torch, symmetric_spmm
 from .losses import Loss, get_loss
 
 __all__ = ["Problem", "State", "all_finite", "torch_dtype", "unit_columns"]

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..._kernels import gram_hadamard, hypergraph_sq_error, mttkrp, small_matmul
-from .._cg import pcg, relative_floor
-from .._sparse import csr_diagonal
+from ..._numerics._cg import pcg, relative_floor
+from ..._numerics._kernels import gram_hadamard, hypergraph_sq_error, mttkrp, small_matmul
+from ..._numerics._sparse import csr_diagonal
 from ._base import Loss, ModeQuadratic, register_loss
 
 __all__ = ["HypergraphLoss", "HypergraphQuadratic"]

@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from ..._kernels import gram_hadamard, implicit_normal_equations, implicit_sq_error
+from ..._numerics._kernels import gram_hadamard, implicit_normal_equations, implicit_sq_error
 from ._base import Loss, register_loss
 from ._matrix_free import ImplicitOperatorQuadratic, cpu_gram_hadamard
 from ._observed import RowwiseQuadratic

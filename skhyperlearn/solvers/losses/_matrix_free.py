@@ -21,16 +21,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..._fused import fused_implicit_cg
-from ..._kernels import (
+from ..._numerics._cg import pcg, relative_floor, ridge_floor
+from ..._numerics._cpu._fused import fused_implicit_cg
+from ..._numerics._kernels import (
     implicit_rhs_diag,
     implicit_stored_apply,
     implicit_stored_value,
     numpy_ready,
     small_matmul,
 )
-from .._cg import pcg, relative_floor, ridge_floor
-from .._sparse import csr_diagonal
+from ..._numerics._sparse import csr_diagonal
 from ._base import ModeQuadratic
 
 __all__ = ["SWEEP_STEPS", "ImplicitOperatorQuadratic", "cpu_gram", "cpu_gram_hadamard"]

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..._kernels import mode_normal_equations, observed_residuals, observed_sq_error
-from .._cg import pcg, relative_floor
-from .._sparse import csr_diagonal
+from ..._numerics._cg import pcg, relative_floor
+from ..._numerics._kernels import mode_normal_equations, observed_residuals, observed_sq_error
+from ..._numerics._sparse import csr_diagonal
 from ._base import Loss, ModeQuadratic, register_loss
 
 __all__ = ["ObservedLoss", "RowwiseQuadratic", "solve_rowwise"]
