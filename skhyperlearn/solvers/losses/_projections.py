@@ -34,22 +34,24 @@ once per tensor copy.
 from __future__ import annotations
 
 import math
+import threading
 import warnings
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from ..._kernels import (
+from ..._numerics._cg import pcg, relative_floor, ridge_floor
+from ..._numerics._kernels import (
     SparseTensorData,
     implicit_rhs_diag,
     implicit_sq_error,
     implicit_stored_apply,
-    index_dtype,
     small_matmul,
 )
-from .._cg import pcg, relative_floor, ridge_floor
-from .._sparse import csr_diagonal
+from ..._numerics._layout import index_dtype
+from ..._numerics._sparse import csr_diagonal
 from ._base import ModeQuadratic
 from ._observed import RowwiseQuadratic
 
@@ -60,6 +62,11 @@ __all__ = [
     "pair_constants",
     "pair_tensors",
 ]
+
+
+#: The projections of each tensor copy, by sample mode (gone with the tensor).
+_PAIRS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
 
 
 def _pair_keys(coords_t: torch.Tensor, values: torch.Tensor, shape, s: int, k: int):
@@ -74,12 +81,16 @@ def _pair_keys(coords_t: torch.Tensor, values: torch.Tensor, shape, s: int, k: i
 def pair_tensors(tensor: SparseTensorData, sample_mode: int) -> dict[int, SparseTensorData]:
     """The projections ``M_k`` (sample × mode k, other modes summed out) of ``tensor``, by k.
 
-    Built once per tensor (kept with its other per-layout data).
+    Built once per tensor (and per sample mode) and kept while the tensor lives.
     """
-    key = ("pair_tensors", sample_mode)
-    cached = tensor._cache.get(key)
-    if cached is not None:
-        return cached
+    with _LOCK:  # the parallel schedule's modes ask from their own threads
+        cached = _PAIRS.setdefault(tensor, {}).get(sample_mode)
+        if cached is None:
+            cached = _PAIRS[tensor][sample_mode] = _build_pairs(tensor, sample_mode)
+    return cached
+
+
+def _build_pairs(tensor: SparseTensorData, sample_mode: int) -> dict[int, SparseTensorData]:
     out = {}
     s, shape = sample_mode, tensor.shape
     for k in range(tensor.order):
@@ -91,7 +102,6 @@ def pair_tensors(tensor: SparseTensorData, sample_mode: int) -> dict[int, Sparse
         out[k] = SparseTensorData(
             coords_t, sums, (shape[s], shape[k]), tensor.chunk_bytes, transposed=True
         )
-    tensor._cache[key] = out
     return out
 
 
