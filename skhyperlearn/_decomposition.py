@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import os
-import sys
-import time
 import warnings
-from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any
 
@@ -14,14 +11,12 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _ranking
 from ._devices import available_or_cpu, resolve_devices
-from ._memory import UNLIMITED, available_bytes, estimate_fit_bytes, format_bytes, parse_bytes
+from ._memory import UNLIMITED, parse_bytes
 from ._numerics._kernels import DEFAULT_CHUNK_BYTES, cp_values
 from ._params import BaseHyperLearn
 from ._typing import TensorLike
@@ -34,17 +29,12 @@ from ._validation import (
     n_cells,
     refuse_complex,
 )
-from .solvers._als import ExactUpdate
 from .solvers._checkpoint import Checkpoint, fit_key
-from .solvers._distributed import check_process_group
-from .solvers._faults import apply_fault_policy, collapse_message, run_guarded
+from .solvers._fit import FitPlan, FitResult, ModelSpec, train
 from .solvers._fold_in import fold_in_mode
-from .solvers._hyperlearn import BlockConfig, BlockUpdate, block_seed
-from .solvers._init import initial_state, resolve_init
-from .solvers._monitor import Monitor
+from .solvers._hyperlearn import BlockConfig
 from .solvers._problem import Problem, State, torch_dtype
-from .solvers._rounds import run_rounds
-from .solvers._schedules import Sequential, make_schedule
+from .solvers._schedules import get_schedule
 from .solvers.losses import LOSS_CHOICES, Loss, auto_loss, get_loss
 
 __all__ = ["HyperLearnDecomposition"]
@@ -52,53 +42,6 @@ __all__ = ["HyperLearnDecomposition"]
 
 # Stored entries from which early_stopping="auto" holds some out for validation.
 _AUTO_EARLY_STOPPING = 10_000
-#: ``lam="auto"`` of the implicit loss when the solved mode carries the scale: the graphs act at
-#: the model's scale there, and λ = 1 lets them flatten the factors (benchmarks/README.md).
-_SOLVED_SCALE_LAM = 30.0
-
-
-@dataclass
-class _FitPlan:
-    """What the parameters and X resolve to, once checked (see ``_check_params``)."""
-
-    data: TensorInput
-    laplacians: list
-    devices: list[torch.device]
-    loss: Loss
-    lam: float
-    alpha: float
-    early_stopping: bool
-    normalize: bool = False
-
-
-@dataclass
-class _FitRecord:
-    """What training leaves for the fitted attributes besides the state."""
-
-    monitor: Monitor
-    blocks: list | None
-    estimate: int
-    validated: bool
-
-
-def _hold_out(data: TensorInput, early: bool, fraction: float, rng):
-    """Hold out ``fraction`` of the stored entries for early stopping (when ``early``)."""
-    if not early:
-        return data, None
-    n = data.values.shape[0]
-    held = np.zeros(n, dtype=bool)
-    held[rng.permutation(n)[: round(fraction * n)]] = True
-    # The training entries in the kernels' layout and narrowest index type: one copy, which the
-    # kernels then share (a row-major copy would be transposed into a second one).
-    kept = ~held
-    coords_t = data.coords.T
-    train_t = np.empty((coords_t.shape[0], int(kept.sum())), dtype=_index_dtype(data.shape))
-    for k, row in enumerate(coords_t):
-        train_t[k] = row[kept]
-    train = TensorInput(train_t.T, data.values[kept], data.shape, data.laplacians)
-    dtype = torch_dtype(data.values.dtype)
-    val = (torch.as_tensor(data.coords[held]), torch.as_tensor(data.values[held], dtype=dtype))
-    return train, val
 
 
 def _check_checkpoint(checkpoint, every) -> Checkpoint | None:
@@ -109,12 +52,6 @@ def _check_checkpoint(checkpoint, every) -> Checkpoint | None:
     if isinstance(every, bool) or not isinstance(every, Integral) or every < 1:
         raise ValueError(f"checkpoint_every must be an integer >= 1, got {every!r}.")
     return Checkpoint(checkpoint, int(every))
-
-
-def _unpack(guarded):
-    """``((run, blocks), interrupted)`` from run_guarded, with Nones for an unfinished run."""
-    result, interrupted = guarded
-    return (result if result is not None else (None, None)), interrupted
 
 
 class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseHyperLearn):
@@ -172,10 +109,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         number, and at most half of the cells stored: hyperedges, co-occurrence counts), else
         ``"hypergraph"`` (real values: negative or fractional ones, or a mostly filled tensor
         such as a dense array, whose values are then fitted by least squares); ``loss_`` says
-        which.
-
-        The default was ``"hypergraph"`` until this release; pass it to keep the paper's
-        objective.
+        which; pass ``"hypergraph"`` for the paper's objective on any X.
     confidence : float or "auto", default="auto"
         With ``loss="implicit"``, how much more a stored entry of value 1 weighs than an absent
         cell, minus one. ``"auto"``: ``3·sqrt(cells / stored entries)`` of the training X
@@ -212,11 +146,11 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         Stop when J decreases by less than ``tol`` relative to its previous value.
     init : {"auto", "random", "svd", "exact_sweeps"} or list of ndarray, default="auto"
         Initial factors: uniform random, truncated SVD of each sparse unfolding, ``init_iter``
-        exact sweeps from the SVD (``"exact_sweeps"``; formerly ``"als"``, which still works
-        with a FutureWarning), or K arrays of shape ``(N_k, rank)``. ``"auto"`` is ``"svd"``
-        for the exact solver and ``"exact_sweeps"`` for the HyperLearn solver; ``"random"``
-        replaces the SVD where svds cannot produce the rank or would cost more than the fit
-        (above 2·10⁶ stored entries or order 4).
+        exact sweeps from the SVD (``"exact_sweeps"``; ``"als"`` is deprecated), or K arrays
+        of shape ``(N_k, rank)``. ``"auto"`` is ``"svd"`` for the exact solver and
+        ``"exact_sweeps"`` for the HyperLearn solver; ``"random"`` replaces the SVD where svds
+        cannot produce the rank or would cost more than the fit (above 2·10⁶ stored entries or
+        order 4).
     sample_mode : int, default=0
         The mode whose entities are the samples: :meth:`transform` returns their factors.
     devices : None, str or list of str, default=None
@@ -384,7 +318,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     # fmt: on
 
     # ------------------------------------------------------------------ parameters
-    def _check_params(self, X) -> _FitPlan:
+    def _check_params(self, X, checkpoint: Checkpoint | None = None) -> FitPlan:
         """Validate X against the parameters: every cross-parameter rule lives here."""
         data = check_tensor(X, "X")
         if self.sample_mode >= data.order:
@@ -393,23 +327,68 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             )
         laplacians = self._resolve_graphs(data)
         self._check_init(data.shape)
-        if self.warm_start and hasattr(self, "factors_"):
-            if self.tensor_shape_ != data.shape:
-                raise ValueError(
-                    f"warm_start=True needs X of the fitted shape {tuple(self.tensor_shape_)}, "
-                    f"got {data.shape}."
-                )
-            fitted_rank = self.factors_[0].shape[1]
-            if fitted_rank != self.rank:
-                raise ValueError(
-                    f"warm_start=True starts from the fitted factors of rank {fitted_rank}, but "
-                    f"rank={self.rank}; set warm_start=False to fit the new rank from init."
-                )
+        self._check_warm_start(data)
         if self.solver == "hyperlearn" and self.n_steps < 1:
             raise ValueError(
                 f"n_steps={self.n_steps}: the HyperLearn solver's blocks need at least one "
                 "diffusion step (n_steps=0 is only meaningful with solver='als', which ignores it)."
             )
+        data, loss = self._resolve_loss(data)
+        early = self._resolve_early_stopping(loss, data.values.shape[0])
+        devices = resolve_devices(self.devices, data.order)
+        if self.factor_scale == "auto":
+            normalize = loss.normalize_by_default
+        else:
+            normalize = self.factor_scale == "solved"
+        if normalize and getattr(loss, "coupled", False):
+            # The projection terms fix every factor's scale, and normalizing would change them.
+            raise ValueError(
+                f"factor_scale='solved' with projection_weight={self.projection_weight}: the "
+                "projection terms fix every factor's scale, and solving against unit-norm "
+                "modes would change their model; use factor_scale='auto' or 'free'."
+            )
+        lam, alpha = self._weights(loss, normalize)
+        model = ModelSpec(loss, lam, alpha, self.bias, devices, normalize, self._chunk_bytes())
+        plan = FitPlan(
+            data, laplacians, model, int(self.rank), solver=self.solver,
+            schedule=self.schedule, mode_order=self._mode_order(data.order), cg_tol=self.cg_tol,
+            blocks=BlockConfig(
+                self.n_terms, self.hidden, self.n_steps, self.learning_rate, self.inner_steps
+            ),
+            init="exact_sweeps" if isinstance(self.init, str) and self.init == "als" else self.init,
+            init_iter=self.init_iter, random_state=self.random_state,
+            warm=(self.factors_, self.biases_, self.mean_) if self._warm() else None,
+            max_iter=self.max_iter, tol=self.tol, early_stopping=early,
+            validation_fraction=self.validation_fraction, n_iter_no_change=self.n_iter_no_change,
+            callback=self.callback, on_nonfinite=self.on_nonfinite, max_memory=self.max_memory,
+            memory_limit=self._max_memory_bytes(), verbose=self.verbose,
+            name=type(self).__name__, checkpoint=checkpoint,
+        )  # fmt: skip
+        if checkpoint is not None:
+            plan.checkpoint_key = self._checkpoint_key(plan)
+        return plan
+
+    def _warm(self) -> bool:
+        """Whether this fit starts from the previous fit's factors."""
+        return bool(self.warm_start and hasattr(self, "factors_"))
+
+    def _check_warm_start(self, data: TensorInput) -> None:
+        if not self._warm():
+            return
+        if self.tensor_shape_ != data.shape:
+            raise ValueError(
+                f"warm_start=True needs X of the fitted shape {tuple(self.tensor_shape_)}, "
+                f"got {data.shape}."
+            )
+        fitted_rank = self.factors_[0].shape[1]
+        if fitted_rank != self.rank:
+            raise ValueError(
+                f"warm_start=True starts from the fitted factors of rank {fitted_rank}, but "
+                f"rank={self.rank}; set warm_start=False to fit the new rank from init."
+            )
+
+    def _resolve_loss(self, data: TensorInput) -> tuple[TensorInput, Loss]:
+        """The loss (``"auto"`` decided by X, its options resolved on X) and X as it counts."""
         smallest = data.values.min() if data.values.size else 0
         name = self.loss
         if name == "auto":
@@ -428,7 +407,9 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             # Every cell counts: a stored zero is an absent cell (same J), whatever the format.
             data = drop_zeros(data)
         nnz = data.values.shape[0]
-        loss = loss.for_data(data.shape, nnz, data.values, coords=data.coords)
+        return data, loss.for_data(data.shape, nnz, data.values, coords=data.coords)
+
+    def _resolve_early_stopping(self, loss: Loss, nnz: int) -> bool:
         early = self.early_stopping
         if early == "auto":
             early = loss.entrywise and nnz >= _AUTO_EARLY_STOPPING
@@ -444,32 +425,11 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                     f"validation_fraction={self.validation_fraction} leaves {n_val} of {nnz} "
                     "stored entries for validation; need at least 1 and fewer than all."
                 )
-        devices = resolve_devices(self.devices, data.order)
-        normalize = self._normalize(loss)
-        return _FitPlan(
-            data, laplacians, devices, loss, *self._weights(loss, normalize), bool(early),
-            normalize,
-        )  # fmt: skip
-
-    def _normalize(self, loss: Loss) -> bool:
-        """``factor_scale`` resolved: whether each mode is solved against unit-norm others."""
-        # The projection terms fix every factor's scale, and normalizing would change them.
-        coupled = getattr(loss, "coupled", False)
-        if self.factor_scale == "auto":
-            return loss.name == "implicit" and not coupled
-        if coupled and self.factor_scale == "solved":
-            raise ValueError(
-                f"factor_scale='solved' with projection_weight={self.projection_weight}: the "
-                "projection terms fix every factor's scale, and solving against unit-norm "
-                "modes would change their model; use factor_scale='auto' or 'free'."
-            )
-        return self.factor_scale == "solved"
+        return bool(early)
 
     def _weights(self, loss: Loss, normalize: bool = False) -> tuple[float, float]:
         """``lam`` and ``alpha``, with "auto" resolved by the loss (and the factor scale)."""
-        lam = loss.default_lam if self.lam == "auto" else float(self.lam)
-        if self.lam == "auto" and normalize and loss.name == "implicit":
-            lam = _SOLVED_SCALE_LAM
+        lam = loss.auto_lam(normalize) if self.lam == "auto" else float(self.lam)
         alpha = loss.default_alpha if self.alpha == "auto" else float(self.alpha)
         return lam, alpha
 
@@ -519,9 +479,6 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             if not np.all(np.isfinite(a)):
                 raise ValueError(f"init[{k}] contains NaN or infinity.")
 
-    def _log(self, message: str) -> None:
-        print(f"[{type(self).__name__}] {message}", file=sys.stdout, flush=True)
-
     def _max_memory_bytes(self) -> int | None:
         """``max_memory`` in bytes; None for no limit of the caller's (None or "unlimited")."""
         # numpy scalars (np.int64 from arithmetic) are as good as int; np.True_ is no size.
@@ -539,321 +496,57 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         # A few chunk temporaries are alive at once; keep them a small share of the budget.
         return int(min(DEFAULT_CHUNK_BYTES, max(limit // 32, 2**20)))
 
-    def _check_memory(self, plan: _FitPlan, data: TensorInput) -> int:
-        """Estimate the fit's peak memory and refuse, before any work, when over max_memory."""
-        # Python ints: numpy ones (np.uint8(2) passes the constraints) would wrap in products.
-        rank = int(self.rank)
-        estimate = estimate_fit_bytes(
-            data.shape,
-            data.values.shape[0],
-            rank,
-            data.values.dtype.itemsize,
-            loss_bytes=plan.loss.buffer_bytes(data.shape, rank, data.values.dtype.itemsize),
-            entrywise=plan.loss.entrywise,
-            solver=self.solver,
-            chunk_bytes=self._chunk_bytes(),
-            laplacian_nnz=[lap.nnz for lap in plan.laplacians if lap is not None],
-            n_devices=len(set(plan.devices)),
-            n_terms=int(self.n_terms),
-            hidden=int(self.hidden),
-            n_steps=int(self.n_steps),
-        )
-        what = (
-            f"{data.values.shape[0]} stored entries × {data.order} modes of shape "
-            f"{tuple(data.shape)} at rank {self.rank}"
-        )
-        limit = self._max_memory_bytes()
-        if limit is not None and estimate > limit:
-            raise MemoryError(
-                f"max_memory: the fit needs an estimated {format_bytes(estimate)} but "
-                f"max_memory={self.max_memory!r} ({format_bytes(limit)}); {what}. Raise "
-                "max_memory, lower the rank, or use fewer entries."
-            )
-        if self.max_memory is None and all(d.type == "cpu" for d in plan.devices):
-            room = available_bytes()
-            if room is not None and estimate > room:
-                raise MemoryError(
-                    f"max_memory=None: the fit needs an estimated {format_bytes(estimate)} but "
-                    f"this machine has {format_bytes(room)} available; {what}. Lower the rank, "
-                    "use fewer entries or entities, or pass max_memory='unlimited' (or a size) "
-                    "to fit anyway."
-                )
-        return estimate
-
-    # ------------------------------------------------------------------ fitting
-    def _build_problem(self, plan: _FitPlan, data: TensorInput, laplacians=None) -> Problem:
-        return Problem.build(
-            data.coords,
-            data.values,
-            data.shape,
-            plan.laplacians if laplacians is None else laplacians,
-            loss=plan.loss,
-            lam=plan.lam,
-            alpha=plan.alpha,
-            bias=self.bias,
-            devices=plan.devices,
-            chunk_bytes=self._chunk_bytes(),
-            normalize=plan.normalize,
-        )
-
     def _mode_order(self, order: int) -> list[int]:
         # The sample mode goes last: fit then ends on the same solve that transform performs.
         return [k for k in range(order) if k != self.sample_mode] + [self.sample_mode]
 
-    def _initial_state(
-        self, problem: Problem, data: TensorInput, rng, validation, init_iter=None, phase="init"
-    ) -> tuple[State, int]:
-        """The starting state and the number of exact sweeps spent on it."""
-        if self.warm_start and hasattr(self, "factors_"):
-            state = initial_state(problem, self.factors_, self.rank, rng, data.coords, data.values)
-            if problem.bias and self.biases_ is not None:
-                state.biases = problem.place(self.biases_)
-                state.mean = self.mean_
-            return state, 0
-        init = "exact_sweeps" if isinstance(self.init, str) and self.init == "als" else self.init
-        start, sweeps = resolve_init(init, self.solver, data.shape, data.values.shape[0], self.rank)
-        values = problem.loss.start_values(data.values)
-        state = initial_state(problem, start, self.rank, rng, data.coords, values)
-        n_sweeps = (self.init_iter if init_iter is None else max(init_iter, 1)) if sweeps else 0
-        if self.verbose:
-            what = "given factors" if not isinstance(start, str) else f"init={start!r}"
-            self._log(f"init: {what}" + (f", then up to {n_sweeps} exact sweeps" * sweeps))
-        if not sweeps:
-            return state, 0
-        # With held-out entries the exact sweeps stop, too, where validation is best.
-        monitor = Monitor(
-            problem,
-            validation=validation,
-            n_iter_no_change=None if validation is None else self.n_iter_no_change,
-        )
-        run_rounds(
-            problem,
-            state,
-            ExactUpdate(self.cg_tol),
-            Sequential(self._mode_order(problem.order)),
-            max_iter=n_sweeps,
-            tol=self.tol,
-            callback=monitor,
-            progress=self._bar(f"{phase}: exact sweeps"),
-        )
-        if monitor.best_state is None:
-            return state, len(monitor.losses)
-        return monitor.best_state, max(monitor.best_iter, 1)
-
-    def _bar(self, phase: str) -> str | None:
-        """The progress bar's name for a phase, when verbose asks for bars (2 and above)."""
-        return phase if self.verbose >= 2 else None
-
-    def _solve(
-        self,
-        problem,
-        state,
-        laplacians,
-        rng,
-        monitor,
-        max_iter=None,
-        checkpoint=None,
-        phase="training",
-    ):
-        """Run the chosen solver from ``state``; returns the run and the HyperLearn blocks."""
-        schedule = make_schedule(self.schedule, self._mode_order(problem.order))
-        if self.solver == "als":
-            update = ExactUpdate(self.cg_tol)
-        else:
-            config = BlockConfig(
-                self.n_terms, self.hidden, self.n_steps, self.learning_rate, self.inner_steps
-            )
-            # Under the distributed schedule a rank builds the blocks of its own modes only.
-            modes = getattr(schedule, "owned", None)
-            update = BlockUpdate(problem, state, laplacians, config, block_seed(rng), modes)
-        run = run_rounds(
-            problem,
-            state,
-            update,
-            schedule,
-            max_iter=self.max_iter if max_iter is None else max_iter,
-            tol=self.tol,
-            callback=monitor,
-            # With bars (verbose >= 2) the per-iteration lines would break them.
-            log=self._log if self.verbose == 1 else None,
-            checkpoint=checkpoint,
-            progress=self._bar(phase),
-        )
-        if hasattr(schedule, "gather_blocks"):
-            schedule.gather_blocks(update)
-        return run, getattr(update, "blocks", None)
-
-    def _refit(self, plan: _FitPlan, init_sweeps: int, n_iter: int, chosen: State, blocks):
-        """Train on every stored entry for the iteration counts chosen on validation.
-
-        Returns the problem over every entry, and the refitted state and blocks, or ``chosen``
-        and ``blocks`` when the refit is interrupted or ends non-finite.
-        """
-        problem = self._build_problem(plan, plan.data)
-        rng = check_random_state(self.random_state)
-        if self.verbose:
-            self._log(f"refit on all entries, {init_sweeps} + {n_iter} sweeps")
-        try:
-            state, _ = self._initial_state(
-                problem, plan.data, rng, None, init_iter=init_sweeps, phase="refit"
-            )
-            refit_blocks = blocks
-            if n_iter > 0:
-                # J decides nothing here: the run goes the chosen number of iterations.
-                monitor = Monitor(problem)
-                _, refit_blocks = self._solve(
-                    problem, state, plan.laplacians, rng, monitor, n_iter, phase="refit"
-                )
-        except KeyboardInterrupt:
-            warnings.warn(
-                "refit on every stored entry interrupted; keeping the factors chosen on "
-                f"validation (iteration {n_iter}).",
-                UserWarning,
-                stacklevel=5,
-            )
-            return problem, chosen, blocks
-        if not state.is_finite():
-            return problem, chosen, blocks
-        return problem, state, refit_blocks
-
-    def _train(self, plan: _FitPlan, rng, checkpoint: Checkpoint | None = None):
-        """Split, build, start, run, keep the best and refit: the fitted state and its record."""
-        train, validation = _hold_out(plan.data, plan.early_stopping, self.validation_fraction, rng)
-        estimate = self._check_memory(plan, train)
-        problem = self._build_problem(plan, train)
-        state, init_sweeps = self._initial_state(problem, train, rng, validation)
-        n_no_change = (
-            self.n_iter_no_change
-            if (validation is not None or self.solver == "hyperlearn")
-            else None
-        )
-        monitor = Monitor(
-            problem, validation=validation, n_iter_no_change=n_no_change, callback=self.callback,
-            by_loss=self.solver == "hyperlearn",  # its blocks may climb J: keep the best state
-        )  # fmt: skip
-        monitor.seed(state)
-        # The monitor keeps a copy of a finite start; only a non-finite one needs another.
-        start = None if monitor.best_state is not None else state.clone()
-        (run, blocks), interrupted = _unpack(
-            run_guarded(
-                lambda: self._solve(
-                    problem, state, plan.laplacians, rng, monitor, checkpoint=checkpoint
-                ),
-                monitor,
-            )
-        )
-        apply_fault_policy(monitor, self.on_nonfinite)
-        rise = monitor.rise_message("solver='hyperlearn': the diffusion blocks' rounds")
-        if rise is not None and not interrupted:
-            warnings.warn(
-                rise + " Lower learning_rate, or use solver='als'.", UserWarning, stacklevel=4
-            )
-        state = monitor.best_state if monitor.best_state is not None else start
-        if validation is not None:
-            # The held-out entries only chose when to stop: train again on every stored entry
-            # for the chosen numbers of sweeps and rounds (not after a fault or Ctrl-C).
-            del problem
-            if monitor.fault is None and not interrupted:
-                problem, state, blocks = self._refit(
-                    plan, init_sweeps, monitor.best_iter, state, blocks
-                )
-            else:
-                problem = self._build_problem(plan, plan.data)
-        self._report_stop(run, monitor, interrupted)
-        return problem, state, _FitRecord(monitor, blocks, estimate, validation is not None)
-
-    def _report_stop(self, run, monitor: Monitor, interrupted: bool) -> None:
-        """The final progress line, and a ConvergenceWarning when max_iter ended training."""
-        if interrupted or run is None:
-            reason = "interrupted" if interrupted else f"fault ({monitor.fault})"
-        elif monitor.fault is not None:
-            reason = f"fault ({monitor.fault})"
-        elif run.stop_reason == "callback":
-            reason = monitor.stop_reason or "callback"
-        else:
-            reason = {"tol": f"tol: J changed by at most tol={self.tol}"}.get(
-                run.stop_reason, run.stop_reason
-            )
-        if self.verbose:
-            self._log(f"stopped after {len(monitor.losses)} iterations: {reason}")
-        if run is not None and run.stop_reason == "max_iter" and self.tol > 0:
-            warnings.warn(
-                f"max_iter={self.max_iter} reached before J converged (tol={self.tol}); "
-                "consider raising max_iter.",
-                ConvergenceWarning,
-                stacklevel=4,
-            )
-
-    def _fit(self, X, checkpoint=None, checkpoint_every=1) -> State:
+    # ------------------------------------------------------------------ fitting
+    def _fit(self, X, checkpoint=None, checkpoint_every=1) -> None:
         checkpoint = _check_checkpoint(checkpoint, checkpoint_every)
-        if self.schedule == "distributed":
-            check_process_group()  # before any work, not after the initial sweeps
-        plan = self._check_params(X)
-        if checkpoint is not None:
-            checkpoint.prepare(self._checkpoint_key(plan))  # every file refused before any work
-        rng = check_random_state(self.random_state)
-        tic = time.perf_counter()
-        problem, state, record = self._train(plan, rng, checkpoint)
-        self._fold_in_sample_mode(problem, state, problem.laplacians[self.sample_mode])
-        if not state.is_finite():
-            raise FloatingPointError(
-                "The fit produced non-finite factors; try a larger alpha or a smaller lam."
-            )
-        self._warn_if_collapsed(plan, state)
-        if self.verbose:
-            self._log(f"fitted in {time.perf_counter() - tic:.2f} s")
-        self._set_fitted(plan, state, record)
-        return state
+        get_schedule(self.schedule).check_ready()  # before any work, not after the init sweeps
+        plan = self._check_params(X, checkpoint)
+        self._set_fitted(plan, train(plan))
 
-    def _checkpoint_key(self, plan: _FitPlan) -> dict:
+    def _checkpoint_key(self, plan: FitPlan) -> dict:
         """What a checkpoint of this fit must match: the parameters, "auto" ones resolved."""
+        model = plan.model
         resolved = dict(
-            lam=plan.lam,
-            alpha=plan.alpha,
-            loss=plan.loss.name,
-            confidence=getattr(plan.loss, "confidence", None),
-            factor_scale="solved" if plan.normalize else "free",
+            lam=model.lam,
+            alpha=model.alpha,
+            loss=model.loss.name,
+            confidence=model.loss.confidence,
+            factor_scale="solved" if model.normalize else "free",
             early_stopping=plan.early_stopping,
-            bias=bool(self.bias and plan.loss.fits_bias),
+            bias=bool(self.bias and model.loss.fits_bias),
         )
         return fit_key({**self.get_params(deep=False), **resolved}, plan.data, plan.laplacians)
 
-    def _warn_if_collapsed(self, plan: _FitPlan, state: State) -> None:
-        """Say so when the CP part of the model is (numerically) zero although X is not."""
-        message = collapse_message(
-            state.factors, plan.data.values, plan.loss, plan.lam, plan.alpha,
-            state.biases is not None,
-        )  # fmt: skip
-        if message is not None:
-            warnings.warn(message, UserWarning, stacklevel=4)
-
-    def _set_fitted(self, plan: _FitPlan, state: State, record: _FitRecord) -> None:
+    def _set_fitted(self, plan: FitPlan, result: FitResult) -> None:
         # Attributes are set only once everything succeeded: a failed fit leaves none behind.
-        monitor = record.monitor
-        factors, biases, mean = state.numpy()
-        history = list(monitor.losses)
+        factors, biases, mean = result.state.numpy()
+        history = list(result.losses)
         if self.warm_start and hasattr(self, "loss_history_"):
             history = list(self.loss_history_) + history
         self.factors_ = factors
         self.biases_ = biases
         self.mean_ = mean
         self.loss_history_ = history
-        self.validation_history_ = list(monitor.scores) if record.validated else None
-        self.n_iter_ = max(len(monitor.losses), 1)
-        self.best_iter_ = monitor.best_iter
-        self.memory_estimate_ = record.estimate
-        self.blocks_ = None if record.blocks is None else [b.block.cpu() for b in record.blocks]
+        self.validation_history_ = result.scores
+        self.n_iter_ = max(len(result.losses), 1)
+        self.best_iter_ = result.best_iter
+        self.memory_estimate_ = result.memory_estimate
+        self.blocks_ = result.blocks
         self.tensor_shape_ = plan.data.shape
         others = [s for k, s in enumerate(plan.data.shape) if k != self.sample_mode]
         self.n_features_in_ = n_cells(others)
-        self.devices_ = [str(d) for d in plan.devices]
+        self.devices_ = [str(d) for d in plan.model.devices]
         self._laplacians_fit = plan.laplacians
-        self._loss_fit = plan.loss
+        self._loss_fit = plan.model.loss
         # The known hyperedges, for recommend(exclude="train"): a copy, never the caller's array.
         self._fit_hyperedges = np.array(plan.data.coords, dtype=_index_dtype(plan.data.shape))
-        self.loss_ = plan.loss.name
-        self.confidence_ = getattr(plan.loss, "confidence", None)
-        self.factor_scale_ = "solved" if plan.normalize else "free"
+        self.loss_ = plan.model.loss.name
+        self.confidence_ = plan.model.loss.confidence
+        self.factor_scale_ = "solved" if plan.model.normalize else "free"
 
     def _fold_in_sample_mode(self, problem: Problem, state: State, lap, mode=None) -> None:
         """Cold exact solve of the sample mode (or ``mode``): the computation fit, transform
@@ -958,10 +651,11 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 lap = fitted
         graphs = [lap if k == s else None for k in range(data.order)]
         loss = self._loss_fit  # the fitted loss, its "auto" options resolved on the training X
-        devices = available_or_cpu(self.devices_)
         normalize = self.factor_scale_ == "solved"  # the fitted λ="auto" depends on it
-        plan = _FitPlan(data, graphs, devices, loss, *self._weights(loss, normalize), False)
-        problem = self._build_problem(plan, data)
+        lam, alpha = self._weights(loss, normalize)
+        devices = available_or_cpu(self.devices_)
+        model = ModelSpec(loss, lam, alpha, self.bias, devices, normalize, self._chunk_bytes())
+        problem = model.problem(data, graphs)
         state = self._fitted_state(problem, data.shape[s], s)
         self._fold_in_sample_mode(problem, state, problem.laplacians[s], s)
         return data, problem, state

@@ -98,6 +98,7 @@ def estimate_fit_bytes(
     loss_bytes: int,
     entrywise: bool = False,
     solver: str,
+    concurrent: bool = False,
     chunk_bytes: int,
     laplacian_nnz: Sequence[int] = (),
     n_devices: int = 1,
@@ -133,9 +134,10 @@ def estimate_fit_bytes(
     if entrywise:
         # A held-out split copies the training entries; the mean update forms residuals.
         transient = max(transient, entries + 24 * nnz)
-    # Gather buffers (two per thread, one thread per mode in the parallel schedule), the
-    # chunk's indices and values, the scatter product, and a permutation's sort buffers.
-    threads = order if solver == "hyperlearn" else 1
+    # Gather buffers (two per thread: one thread per mode when the schedule runs the modes of a
+    # round at once, ``concurrent``), the chunk's indices and values, the scatter product, and
+    # a permutation's sort buffers.
+    threads = order if concurrent else 1
     chunk_work = (3 * threads + 3) * chunk_bytes
     factors = 6 * sum(shape) * rank * itemsize
     # The loss's own buffers (per-row Grams for the observed loss): Loss.buffer_bytes.

@@ -15,6 +15,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._repr import _CompactReprMixin
+from .solvers._schedules import SCHEDULE_NAMES
 
 __all__ = ["BaseHyperLearn"]
 
@@ -46,7 +47,8 @@ class BaseHyperLearn(_CompactReprMixin, BaseEstimator):
         "devices": [None, str, list, tuple, torch.device],
         "cg_tol": [Interval(Real, 0, 1, closed="neither")],
         "mode_solve": [StrOptions({"cg", "exact"})],
-        "schedule": [StrOptions({"sequential", "parallel", "distributed"})],
+        # A live set: every registered schedule is accepted.
+        "schedule": [StrOptions(SCHEDULE_NAMES)],
         # the HyperLearn solver only
         "n_terms": [Interval(Integral, 1, None, closed="left")],
         "hidden": [Interval(Integral, 1, None, closed="left")],

@@ -121,9 +121,9 @@ def small_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
     A sweep's dense products are (N, R) × (R, R) or an R×R Gram. Small ones, in torch, are a
     parallel region each: its other threads sleep through the compiled MTTKRP that runs between
-    two of them and must be woken, and on a shared machine a busy core holds the product up.
-    Timed inside 10^5-entry fits (rank 10, 2 threads) a Gram took 0.2 ms this way and 1–5 ms in
-    torch. Larger products, GPU tensors and anything that autograd records stay in torch.
+    two of them and must be woken, and on a shared machine a busy core holds the product up:
+    the wake-up costs more than a product this small on one thread. Larger products, GPU
+    tensors and anything that autograd records stay in torch.
     """
     work = a.shape[0] * a.shape[1] * b.shape[1]
     if (

@@ -213,6 +213,11 @@ def load_lastfm2k(data_home: str | os.PathLike | None = None, *, order: int = 3)
     folder = _find_folder(data_home, _FOLDER, _TAGGED, "HetRec 2011 Last.fm 2K", _URL)
     tagged, friends, artist_names, tag_names = _read_files(folder)
     users, friendship, hypergraph = _build_hypergraph(tagged, friends, order)
+    return _bunch(folder, users, friendship, hypergraph, artist_names, tag_names)
+
+
+def _bunch(folder, users, friendship, hypergraph, artist_names, tag_names) -> Bunch:
+    """What :func:`load_lastfm2k` returns, from the hypergraph and the read files."""
     artist_ids, tag_ids = hypergraph.ids[1], hypergraph.ids[2]
     bunch = Bunch(
         hypergraph=hypergraph,
@@ -225,6 +230,6 @@ def load_lastfm2k(data_home: str | os.PathLike | None = None, *, order: int = 3)
         listening=_listening(folder, users, artist_ids),
         DESCR=_DESCR,
     )
-    if order == 4:
+    if hypergraph.ndim == 4:
         bunch.periods = hypergraph.ids[3]
     return bunch

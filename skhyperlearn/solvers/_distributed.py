@@ -26,6 +26,7 @@ import torch
 import torch.distributed as dist
 
 from ._problem import Problem, State
+from ._schedules import Schedule, register_schedule
 
 __all__ = [
     "Distributed",
@@ -85,7 +86,8 @@ def _comm_device() -> torch.device:
     return torch.device("cpu")
 
 
-class Distributed:
+@register_schedule
+class Distributed(Schedule):
     """Modes spread over the ranks of the default process group, one Jacobi round at a time.
 
     Parameters
@@ -95,6 +97,12 @@ class Distributed:
         previous round's factors), except that the last one keeps the model's scale when the
         problem normalizes.
     """
+
+    name = "distributed"
+
+    @classmethod
+    def check_ready(cls) -> None:
+        check_process_group()
 
     def __init__(self, mode_order: list[int]) -> None:
         check_process_group()
@@ -138,12 +146,6 @@ class Distributed:
         ranks = ", ".join(str(r) for r in late)
         return f" rank(s) {ranks} never reached round {round_} (killed, hung or failed);"
 
-    def __enter__(self) -> Distributed:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None
-
     def _broadcast(self, tensor: torch.Tensor, src: int, what: str) -> torch.Tensor:
         dev = _comm_device()
         # A copy: a receiving rank must not overwrite the previous round's tensor in place
@@ -184,7 +186,7 @@ class Distributed:
         traffic["rounds"] += 1
         return None
 
-    def gather_blocks(self, update) -> None:
+    def finish(self, update) -> None:
         """Give every rank the trained blocks of every mode (the fitted estimator's ``blocks_``).
 
         Each owner broadcasts its blocks' networks (on the CPU); the others receive them as

@@ -25,10 +25,10 @@ def validation_rmse(
     problem: Problem, state: State, coords: torch.Tensor, values: torch.Tensor
 ) -> float:
     """RMSE of the model (CP values, biases and mean) at held-out stored entries."""
-    factors = problem.gather(0, state.factors)
+    factors = problem.on_data_device(state.factors)
     pred = cp_values(coords, factors) + state.mean
     if state.biases is not None:
-        for k, b in enumerate(problem.gather(0, state.biases)):
+        for k, b in enumerate(problem.on_data_device(state.biases)):
             pred = pred + b.index_select(0, coords[:, k])
     return math.sqrt(float(((pred - values) ** 2).mean()))
 

@@ -12,8 +12,17 @@ penalties act on it at that scale (as CP-ALS codes normalize after each mode, ke
 after a round the last mode of the round (the sample mode) carries it. Without it, the paper's
 formulation: the penalties act on whatever scale each mode happens to have.
 
-``Problem`` places what each mode's block needs on that mode's device: a copy of the stored
-entries and its Laplacian. Between modes only factor matrices (and biases) move.
+J's data part is a list of data terms (:class:`DataTerm`): each a loss on its own tensor over
+the modes it spans. Today a fit has one, the K-way tensor over every mode; mode k's quadratic is
+the sum of the quadratics of the terms that span k, and J's data part the sum of their errors
+(a second term spanning some modes, such as a pairwise projection of the hypergraph, is one
+more entry of ``Problem.terms``; adding two quadratics of one mode is :func:`sum_quadratics`).
+
+``Problem`` places what each mode's block needs on that mode's device: a copy of each term's
+stored entries and its Laplacian; and it gathers what a loss reads (the entries on the mode's
+device, the factors and biases of the term's modes) before calling it, so that a loss sees
+arrays only. J's data part, the mean update and the validation entries are computed on the
+device of mode :data:`DATA_MODE`. Between modes only factor matrices (and biases) move.
 """
 
 from __future__ import annotations
@@ -27,9 +36,21 @@ import torch
 from .._numerics._kernels import numpy_ready
 from .._numerics._layout import DEFAULT_CHUNK_BYTES, SparseTensorData
 from .._numerics._sparse import laplacian_to_torch, symmetric_spmm
-from .losses import Loss, get_loss
+from .losses import Loss, ModeQuadratic, get_loss
 
-__all__ = ["Problem", "State", "all_finite", "torch_dtype", "unit_columns"]
+__all__ = [
+    "DATA_MODE",
+    "DataTerm",
+    "Problem",
+    "State",
+    "all_finite",
+    "sum_quadratics",
+    "torch_dtype",
+    "unit_columns",
+]
+
+#: The mode whose device computes J's data part, the mean update and the validation error.
+DATA_MODE = 0
 
 
 def torch_dtype(dtype) -> torch.dtype:
@@ -46,8 +67,8 @@ def unit_columns(a: torch.Tensor) -> torch.Tensor:
 def all_finite(a: torch.Tensor) -> bool:
     """Whether every element of ``a`` is finite."""
     if numpy_ready(a):
-        # torch's isfinite makes several passes (~5 ns per element): checked after every
-        # mode, it was ~5 % of a 10^5-entry sweep; numpy's single pass is ~5 times faster.
+        # torch's isfinite makes several passes over the tensor and numpy's one: checked after
+        # every mode, the difference shows in a sweep.
         return bool(np.isfinite(a.detach().numpy()).all())
     return bool(torch.isfinite(a).all())
 
@@ -128,19 +149,44 @@ class State:
 
 
 @dataclass
+class DataTerm:
+    """One data term of J: ``loss`` on the stored entries ``tensor`` (held on the device of
+    :data:`DATA_MODE`), whose axes are the fit's modes ``modes`` in that order."""
+
+    loss: Loss
+    tensor: SparseTensorData
+    modes: tuple[int, ...]
+
+
+def sum_quadratics(quads: Sequence[ModeQuadratic]) -> ModeQuadratic:
+    """One mode's quadratic from those of the data terms that span it.
+
+    The extension point for a mode under several data terms: a loss family whose quadratics
+    can be added (the same structure: a linear part and Grams) adds them here. With one term
+    the sum is that term's quadratic.
+    """
+    if len(quads) == 1:
+        return quads[0]
+    raise NotImplementedError(
+        "A mode spanned by several data terms needs a sum of their quadratics; "
+        "add it in solvers/_problem.py:sum_quadratics."
+    )
+
+
+@dataclass
 class Problem:
     """The loss J of a fit and where its parts live (see the module docstring)."""
 
     shape: tuple[int, ...]
-    loss: Loss
+    loss: Loss  # the loss of the first data term (the K-way tensor's): biases, mean, memory
     lam: float
     alpha: float
     bias: bool
     devices: list[torch.device]
     dtype: torch.dtype
     laplacians: list[torch.Tensor | None]
-    _tensor: SparseTensorData
-    _copies: dict[torch.device, SparseTensorData] = field(default_factory=dict)
+    terms: list[DataTerm]
+    _copies: dict[tuple[int, torch.device], SparseTensorData] = field(default_factory=dict)
     #: Solve each mode with the others' columns at unit norm (see the module docstring).
     normalize: bool = False
 
@@ -163,35 +209,51 @@ class Problem:
         loss = get_loss(loss)
         dtype = torch_dtype(values.dtype)
         tensor = SparseTensorData.from_numpy(
-            coords, values, shape, dtype=dtype, device=devices[0], chunk_bytes=chunk_bytes
+            coords, values, shape, dtype=dtype, device=devices[DATA_MODE], chunk_bytes=chunk_bytes
         )
         laps = [
             laplacian_to_torch(lap, dtype, dev)
             for lap, dev in zip(laplacians, devices, strict=False)
         ]
         fits_bias = bool(bias and loss.fits_bias)
+        terms = [DataTerm(loss, tensor, tuple(range(len(shape))))]
         return cls(
             tuple(shape), loss, float(lam), float(alpha), fits_bias, list(devices), dtype, laps,
-            tensor, normalize=bool(normalize),
+            terms, normalize=bool(normalize),
         )  # fmt: skip
 
     @property
     def order(self) -> int:
         return len(self.shape)
 
-    def data(self, mode: int) -> SparseTensorData:
-        """The stored entries on mode ``mode``'s device (copied there once)."""
+    def data(self, mode: int, term: int = 0) -> SparseTensorData:
+        """Data term ``term``'s stored entries on mode ``mode``'s device (copied there once)."""
         dev = self.devices[mode]
-        if dev == self._tensor.device:
-            return self._tensor
-        if dev not in self._copies:
-            self._copies[dev] = self._tensor.to(dev)
-        return self._copies[dev]
+        tensor = self.terms[term].tensor
+        if dev == tensor.device:
+            return tensor
+        if (term, dev) not in self._copies:
+            self._copies[term, dev] = tensor.to(dev)
+        return self._copies[term, dev]
 
     def gather(self, mode: int, tensors: Sequence[torch.Tensor | None]) -> list:
         """``tensors`` moved to mode ``mode``'s device (no copy for those already there)."""
         dev = self.devices[mode]
         return [None if t is None else t.to(dev, non_blocking=True) for t in tensors]
+
+    def on_data_device(self, tensors: Sequence[torch.Tensor | None] | None) -> list | None:
+        """``tensors`` on the device that computes J's data part (that of :data:`DATA_MODE`)."""
+        return None if tensors is None else self.gather(DATA_MODE, tensors)
+
+    def _arrays(self, index: int, state: State, mode: int) -> tuple:
+        """What data term ``index``'s loss reads, on mode ``mode``'s device: the entries, the
+        factors and biases of the term's modes (in its order) and the mean."""
+        modes = self.terms[index].modes
+        factors = self.gather(mode, [state.factors[j] for j in modes])
+        biases = None
+        if state.biases is not None:
+            biases = self.gather(mode, [state.biases[j] for j in modes])
+        return self.data(mode, index), factors, biases, state.mean
 
     def place(self, arrays: Sequence) -> list[torch.Tensor]:
         """One array per mode as a tensor of the fit's dtype on that mode's device."""
@@ -209,7 +271,7 @@ class Problem:
     def keeps_model(self) -> bool:
         """Whether normalizing before a mode's update keeps the model (``carry``): the loss's
         warm solve is a few CG steps, which would otherwise start from a rescaled model."""
-        return bool(getattr(self.loss, "inexact_solve", False))
+        return self.loss.inexact_solve
 
     def carry_scale(self, state: State, mode: int) -> None:
         """After a parallel round (with ``normalize``), leave the scale on ``mode`` only (the
@@ -217,9 +279,16 @@ class Problem:
         if self.normalize:
             state.normalize_except(mode)
 
-    def quadratic(self, state: State, mode: int):
-        """Mode ``mode``'s data term as a quadratic at ``state`` (one pass, on its device)."""
-        return self.loss.quadratic(self, state, mode)
+    def quadratic(self, state: State, mode: int) -> ModeQuadratic:
+        """Mode ``mode``'s data part of J as a quadratic at ``state``: the sum over the data
+        terms that span the mode (one pass over each one's entries, on the mode's device)."""
+        quads = []
+        for i, term in enumerate(self.terms):
+            if mode in term.modes:
+                tensor, factors, biases, mean = self._arrays(i, state, mode)
+                local = term.modes.index(mode)
+                quads.append(term.loss.quadratic(tensor, factors, local, biases, mean, self.bias))
+        return sum_quadratics(quads)
 
     def graph_term(self, mode: int, a: torch.Tensor) -> torch.Tensor:
         """``½ tr(AᵀLA)`` for one mode (zero without a graph)."""
@@ -239,8 +308,8 @@ class Problem:
 
     def _sq_norm(self, a: torch.Tensor) -> torch.Tensor:
         """``‖a‖²``; on the calling thread, in numpy, for a loss whose sweeps are a few CG steps
-        (``keeps_model``): there torch's parallel region, which must wake a second thread, was
-        a visible share of a sweep on a loaded machine. The exact solves keep torch's sum, to
+        (``keeps_model``): there a sweep is short, and torch's parallel region must wake
+        threads for a sum far cheaper than the wake-up. The exact solves keep torch's sum, to
         which their fits' J is reproducible to the last bit."""
         if (
             self.keeps_model
@@ -257,8 +326,16 @@ class Problem:
         return data + self.graph_term(quad.mode, a) + self.ridge_term(a, b)
 
     def data_error(self, state: State) -> float:
-        """The data term before weighting by λ."""
-        return self.loss.error(self, state)
+        """J's data part before weighting by λ: the sum of the data terms' errors."""
+        errors = [
+            term.loss.error(*self._arrays(i, state, DATA_MODE)) for i, term in enumerate(self.terms)
+        ]
+        return errors[0] if len(errors) == 1 else sum(errors)
+
+    def update_mean(self, state: State) -> float:
+        """The exact minimiser of J over the global mean (only called when biases are fitted;
+        the mean belongs to the first data term's model)."""
+        return self.loss.update_mean(*self._arrays(0, state, DATA_MODE))
 
     def objective(self, state: State, data_error: float | None = None) -> dict[str, float]:
         """J and its parts at ``state``; pass ``data_error`` when it is already known.

@@ -160,7 +160,7 @@ def _one_round(problem: Problem, state: State, update: Update, schedule) -> dict
     """One round (mean, every mode, J) and its timing: the part that is the same every round."""
     tic = time.perf_counter()
     if problem.bias:
-        state.mean = problem.loss.update_mean(problem, state)
+        state.mean = problem.update_mean(state)
     data_error = schedule.run_round(problem, state, update)
     if data_error is not None and math.isnan(data_error):
         info = dict.fromkeys(("loss", "data", "graph", "ridge"), math.nan)

@@ -5,6 +5,12 @@ over every mode and writes the results into ``state``. It sees factor matrices a
 so a distributed schedule (one process per device, exchanging factors and biases) fits the same
 interface.
 
+Schedules are registered by name, as losses are: a :class:`Schedule` subclass decorated with
+:func:`register_schedule` is accepted as ``schedule=`` by every estimator (the parameter's
+constraint reads :data:`SCHEDULE_NAMES`), and what the fit needs to know of a schedule it asks
+the class (``check_ready``, ``concurrent``) or the instance (``owned``, ``finish``), never its
+name.
+
 - :class:`Sequential` (Gauss–Seidel): each mode sees the factors its predecessors produced this
   round.
 - :class:`Parallel` (Jacobi): every mode starts from the previous round's factors; the modes run
@@ -17,32 +23,90 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import ClassVar
 
 import torch
 
 from ._problem import Problem, State, all_finite
 
-__all__ = ["SCHEDULES", "Distributed", "Parallel", "Sequential", "Update", "make_schedule"]
+__all__ = [
+    "SCHEDULES",
+    "SCHEDULE_NAMES",
+    "Parallel",
+    "Schedule",
+    "Sequential",
+    "Update",
+    "get_schedule",
+    "register_schedule",
+]
 
 #: A per-mode update: new factors, new bias (or None) and the mode's quadratic at ``state``.
 Update = Callable[[Problem, State, int], tuple]
+
+#: Registered schedules by the name given as ``schedule=``.
+SCHEDULES: dict[str, type[Schedule]] = {}
+#: Their names, a live set: the estimators' parameter constraint accepts every registered one.
+SCHEDULE_NAMES: set[str] = set()
+
+
+class Schedule:
+    """What every schedule offers besides ``run_round`` (defaults for one process)."""
+
+    #: Name given as ``schedule=``.
+    name: ClassVar[str]
+    #: Whether the modes of a round run at once in this process (one worker thread per mode):
+    #: the memory guard then counts a gather buffer per mode.
+    concurrent: ClassVar[bool] = False
+    #: The modes this process updates (None: all of them); the HyperLearn solver builds the
+    #: blocks of these only.
+    owned: list[int] | None = None
+
+    @classmethod
+    def check_ready(cls) -> None:
+        """Raise, naming ``schedule``, when the schedule cannot run here (before any work)."""
+
+    def __enter__(self) -> Schedule:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def run_round(self, problem: Problem, state: State, update: Update) -> float | None:
+        """One round of ``update`` over every mode, written into ``state``; returns the data
+        term at the new state when known without another pass, else None."""
+        raise NotImplementedError
+
+    def finish(self, update: Update) -> None:
+        """After the last round: make ``update``'s results (the blocks) whole in this process."""
+
+
+def register_schedule(cls: type[Schedule]) -> type[Schedule]:
+    """Class decorator: make ``cls`` available as ``schedule=cls.name``."""
+    SCHEDULES[cls.name] = cls
+    SCHEDULE_NAMES.add(cls.name)
+    return cls
+
+
+def get_schedule(name: str) -> type[Schedule]:
+    """The schedule class registered as ``name``."""
+    try:
+        return SCHEDULES[name]
+    except KeyError:
+        raise ValueError(f"schedule={name!r} is not one of {sorted(SCHEDULES)}.") from None
 
 
 def _finite(a: torch.Tensor, b: torch.Tensor | None) -> bool:
     return all_finite(a) and (b is None or all_finite(b))
 
 
-class Sequential:
+@register_schedule
+class Sequential(Schedule):
     """Modes one after another in ``mode_order``, each from the freshest factors."""
+
+    name = "sequential"
 
     def __init__(self, mode_order: list[int]) -> None:
         self.mode_order = list(mode_order)
-
-    def __enter__(self) -> Sequential:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None
 
     def run_round(self, problem: Problem, state: State, update: Update) -> float | None:
         """One round; returns the data term at the new state when known without another pass."""
@@ -59,8 +123,12 @@ class Sequential:
         return max(float(quad.value(a, b)), 0.0)
 
 
-class Parallel:
+@register_schedule
+class Parallel(Schedule):
     """Every mode from the previous round's factors, concurrently (one thread per mode)."""
+
+    name = "parallel"
+    concurrent = True
 
     def __init__(self, mode_order: list[int], concurrent: bool = True) -> None:
         self.mode_order = list(mode_order)
@@ -98,12 +166,4 @@ class Parallel:
         return None
 
 
-from ._distributed import Distributed  # noqa: E402  (it needs nothing from this module)
-
-#: Schedules by the name given as ``schedule=``.
-SCHEDULES = {"sequential": Sequential, "parallel": Parallel, "distributed": Distributed}
-
-
-def make_schedule(name: str, mode_order: list[int]) -> Sequential | Parallel | Distributed:
-    """The schedule named ``name`` over ``mode_order``."""
-    return SCHEDULES[name](mode_order)
+from . import _distributed  # noqa: E402, F401  (registration; it needs Schedule)

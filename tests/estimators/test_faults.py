@@ -27,8 +27,8 @@ import sparse
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-import skhyperlearn._decomposition as decomposition_module
 import skhyperlearn.solvers._als as als_module
+import skhyperlearn.solvers._fit as fit_module
 from skhyperlearn import HyperLearnDecomposition
 from skhyperlearn._memory import format_bytes, parse_bytes
 from skhyperlearn.graphs import normalized_laplacian
@@ -307,8 +307,8 @@ def test_memory_guard_refuses_before_any_work(monkeypatch, solver):
         raise AssertionError("work started although the memory guard should have refused")
 
     for name in ("run_rounds", "initial_state"):
-        monkeypatch.setattr(decomposition_module, name, forbidden)
-    monkeypatch.setattr(decomposition_module.Problem, "build", forbidden)
+        monkeypatch.setattr(fit_module, name, forbidden)
+    monkeypatch.setattr(fit_module.Problem, "build", forbidden)
     model = _model(solver=solver, max_memory="1KB")
     with pytest.raises(MemoryError, match=r"max_memory") as err:
         model.fit(_tensor())

@@ -46,13 +46,13 @@ def test_huge_modes_refused_by_the_fits_own_estimate():
 def test_memory_guard_uses_the_machines_memory_unless_told_otherwise(monkeypatch):
     X, laps = _small()
     params = dict(rank=3, laplacians=laps, max_iter=2, tol=0.0, random_state=0)
-    monkeypatch.setattr("skhyperlearn._decomposition.available_bytes", lambda: 10**5)
+    monkeypatch.setattr("skhyperlearn.solvers._fit.available_bytes", lambda: 10**5)
     with pytest.raises(MemoryError, match=r"has 97\.66 KiB available"):
         HyperLearnDecomposition(**params).fit(X)
     # "unlimited" turns the guard off; a size of the caller's replaces the machine's.
     free = HyperLearnDecomposition(**params, max_memory="unlimited").fit(X)
     own = HyperLearnDecomposition(**params, max_memory="1GB").fit(X)
-    monkeypatch.setattr("skhyperlearn._decomposition.available_bytes", lambda: None)
+    monkeypatch.setattr("skhyperlearn.solvers._fit.available_bytes", lambda: None)
     unknown = HyperLearnDecomposition(**params).fit(X)
     for a, b, c in zip(free.factors_, own.factors_, unknown.factors_, strict=True):
         np.testing.assert_array_equal(a, c)

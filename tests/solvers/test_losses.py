@@ -23,12 +23,12 @@ class _WeightedCells(Loss):
     name = "toy-weighted-cells"
     default_lam = 1.0 / W
 
-    def quadratic(self, problem, state, mode):
-        quad = get_loss("hypergraph").quadratic(problem, state, mode)
+    def quadratic(self, tensor, factors, mode, biases=None, mean=0.0, with_bias=False):
+        quad = get_loss("hypergraph").quadratic(tensor, factors, mode)
         return HypergraphQuadratic(mode, W * quad.const, W * quad.linear, W * quad.gram)
 
-    def error(self, problem, state):
-        return W * get_loss("hypergraph").error(problem, state)
+    def error(self, tensor, factors, biases=None, mean=0.0):
+        return W * get_loss("hypergraph").error(tensor, factors)
 
 
 @pytest.fixture

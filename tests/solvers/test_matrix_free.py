@@ -15,7 +15,7 @@ from skhyperlearn.datasets import make_hypergraph
 from skhyperlearn.graphs import normalized_laplacian
 from skhyperlearn.solvers._problem import State
 from skhyperlearn.solvers.losses._matrix_free import ImplicitOperatorQuadratic
-from skhyperlearn.solvers.losses._observed import RowwiseQuadratic
+from skhyperlearn.solvers.losses._rowwise import RowwiseQuadratic
 
 SHAPES = {2: (30, 24), 3: (14, 11, 9), 4: (8, 7, 6, 5)}
 RANK = 4

@@ -40,9 +40,9 @@ __all__ = [
     "fused_mttkrp",
 ]
 
-#: Multiply-adds of a part (entries × work per entry): about half a millisecond, below
-#: which handing a part to another thread costs more than it saves (at 10^5 entries and rank
-#: 10 a second part made the sweep slower; at 2·10^5 it made the pass 1.1–1.4 times faster).
+#: Multiply-adds of a part (entries × work per entry) below which handing a part to another
+#: thread costs more than it saves: waking a thread has a fixed cost, which a part must
+#: outweigh (at 10^5 entries and rank 10 a second part made the sweep slower, at 2·10^5 faster).
 _MIN_PART_WORK = 2**19
 #: Set to False to force the torch kernels (tests compare the two; see also ``available``).
 ENABLED = True

@@ -1,12 +1,17 @@
 """What a data loss provides, and the registry that maps ``loss=`` names to losses.
 
-A loss owns everything of J that depends on the data: its value at a state (``error``), its
-quadratic in one mode's factors and bias with the others fixed (``quadratic``, one pass over the
-stored entries), the exact minimiser of that quadratic plus the graph and ridge terms
+A loss owns everything of J that depends on the data: its value at given factors (``error``),
+its quadratic in one mode's factors and bias with the others fixed (``quadratic``, one pass over
+the stored entries), the exact minimiser of that quadratic plus the graph and ridge terms
 (``ModeQuadratic.solve``), the exact bias given the factors (``ModeQuadratic.exact_bias``, used by
 the diffusion blocks), the global mean's update, and its share of a fit's memory. The graph and
 ridge terms, and how they are weighed against the data term, are the same for every loss and
 live in :class:`~skhyperlearn.solvers._problem.Problem`.
+
+A loss reads arrays only: the stored entries of its tensor (a ``SparseTensorData``), one factor
+matrix per axis of that tensor and optionally the biases and the global mean, every one already
+on the device it computes on. Which tensor, which modes and which device are the
+:class:`~skhyperlearn.solvers._problem.Problem`'s business, so a loss can be tested on arrays.
 
 Adding a loss is one new module defining a :class:`Loss` subclass decorated with
 :func:`register_loss`, plus its import in ``losses/__init__.py``.
@@ -22,7 +27,7 @@ import numpy as np
 import torch
 
 if TYPE_CHECKING:
-    from .._problem import Problem, State
+    from ..._numerics._layout import SparseTensorData
 
 # The public names are listed once, in losses/__init__.py.
 
@@ -76,6 +81,21 @@ class Loss:
     options: ClassVar[tuple[str, ...]] = ()
     #: Whether the stored values must be non-negative (checked before any work).
     nonnegative: ClassVar[bool] = False
+    #: Whether ``factor_scale="auto"`` solves each mode against the others' unit-norm columns.
+    normalize_by_default: ClassVar[bool] = False
+    #: The weight of a stored entry above an absent cell, for a loss that has one (the fitted
+    #: ``confidence_``); None otherwise.
+    confidence: float | str | None = None
+
+    @property
+    def inexact_solve(self) -> bool:
+        """Whether a warm mode solve stops short of the minimiser (a few CG steps): the scale
+        rule then moves the scale onto the solved mode (``Problem.keeps_model``)."""
+        return False
+
+    def auto_lam(self, normalize: bool) -> float:
+        """``lam="auto"``; ``normalize``: the fit solves each mode against unit-norm others."""
+        return self.default_lam
 
     def target_norm(self, values: np.ndarray) -> float:
         """The norm of what the model fits at the stored entries (their values, here).
@@ -95,21 +115,43 @@ class Loss:
             total += float(part @ part)
         return big * math.sqrt(total)
 
-    def quadratic(self, problem: Problem, state: State, mode: int) -> ModeQuadratic:
-        """Mode ``mode``'s quadratic at ``state``, on that mode's device, in one pass."""
+    def quadratic(
+        self,
+        tensor: SparseTensorData,
+        factors: Sequence[torch.Tensor],
+        mode: int,
+        biases: Sequence[torch.Tensor] | None = None,
+        mean: float = 0.0,
+        with_bias: bool = False,
+    ) -> ModeQuadratic:
+        """Axis ``mode``'s quadratic at ``factors`` (and ``biases``, ``mean``), in one pass over
+        ``tensor``; ``with_bias``: in the axis's bias too (a loss that ``fits_bias``)."""
         raise NotImplementedError
 
-    def error(self, problem: Problem, state: State) -> float:
-        """The data term at ``state`` (before weighting by λ)."""
+    def error(
+        self,
+        tensor: SparseTensorData,
+        factors: Sequence[torch.Tensor],
+        biases: Sequence[torch.Tensor] | None = None,
+        mean: float = 0.0,
+    ) -> float:
+        """The data term at ``factors`` (and ``biases``, ``mean``), before weighting by λ."""
         raise NotImplementedError
 
     def n_counted(self, shape: tuple[int, ...], nnz: int) -> int:
         """How many squared errors ``error`` sums (the mean squared error of ``score``)."""
         return nnz if self.entrywise else math.prod(shape)
 
-    def update_mean(self, problem: Problem, state: State) -> float:
-        """The exact minimiser of J over the global mean (only called when biases are fitted)."""
-        return state.mean
+    def update_mean(
+        self,
+        tensor: SparseTensorData,
+        factors: Sequence[torch.Tensor],
+        biases: Sequence[torch.Tensor] | None,
+        mean: float,
+    ) -> float:
+        """The exact minimiser of the data term over the global mean (called when biases are
+        fitted)."""
+        return mean
 
     def start_values(self, values: np.ndarray) -> np.ndarray:
         """The stored values the initial factors are computed from (X's own, here)."""

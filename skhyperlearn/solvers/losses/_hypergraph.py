@@ -80,11 +80,9 @@ class HypergraphLoss(Loss):
     default_lam = 1.0
     default_alpha = 0.0
 
-    def quadratic(self, problem, state, mode):
-        data = problem.data(mode)
-        factors = problem.gather(mode, state.factors)
-        m = mttkrp(data, factors, mode)
-        return HypergraphQuadratic(mode, data.norm_sq, m, gram_hadamard(factors, mode))
+    def quadratic(self, tensor, factors, mode, biases=None, mean=0.0, with_bias=False):
+        m = mttkrp(tensor, factors, mode)
+        return HypergraphQuadratic(mode, tensor.norm_sq, m, gram_hadamard(factors, mode))
 
-    def error(self, problem, state):
-        return hypergraph_sq_error(problem.data(0), problem.gather(0, state.factors))
+    def error(self, tensor, factors, biases=None, mean=0.0):
+        return hypergraph_sq_error(tensor, factors)

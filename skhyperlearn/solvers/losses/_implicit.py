@@ -34,7 +34,6 @@ import numpy as np
 from ..._numerics._kernels import gram_hadamard, implicit_normal_equations, implicit_sq_error
 from ._base import Loss, register_loss
 from ._matrix_free import ImplicitOperatorQuadratic, cpu_gram_hadamard
-from ._observed import RowwiseQuadratic
 from ._projections import (
     CoupledOperatorQuadratic,
     cells_rule,
@@ -43,8 +42,13 @@ from ._projections import (
     coupled_terms,
     pair_constants,
 )
+from ._rowwise import RowwiseQuadratic
 
 __all__ = ["ImplicitLoss"]
+
+#: ``lam="auto"`` when the solved mode carries the scale: the graphs act at the model's scale
+#: there, and λ = 1 lets them flatten the factors (benchmarks/README.md).
+_SOLVED_SCALE_LAM = 30.0
 
 
 #: ``confidence="auto"``: this times ``sqrt(cells / stored entries)`` over the median value.
@@ -63,6 +67,13 @@ class ImplicitLoss(Loss):
     options = ("confidence", "mode_solve", "projection_weight", "sample_mode")
     # A stored value is a confidence (a count): a negative one would weigh its cell below zero.
     nonnegative = True
+
+    @property
+    def normalize_by_default(self) -> bool:
+        """Without the solved scale the graphs and the ridge are escaped by moving the scale
+        between modes; on presence data they then barely act (benchmarks/README.md). The
+        projection terms fix every factor's scale instead, and normalizing would change them."""
+        return not self.coupled
 
     def __init__(
         self,
@@ -97,6 +108,9 @@ class ImplicitLoss(Loss):
     def inexact_solve(self) -> bool:
         """Whether a warm mode solve stops after a few CG steps (see ``Problem.keeps_model``)."""
         return self.mode_solve == "cg"
+
+    def auto_lam(self, normalize: bool) -> float:
+        return _SOLVED_SCALE_LAM if normalize else self.default_lam
 
     def for_data(self, shape, nnz, values=None, coords=None):
         """``confidence="auto"``: ``3·sqrt(cells / stored entries) / median stored value``.
@@ -135,15 +149,13 @@ class ImplicitLoss(Loss):
         # The target is presence, 1 at every stored entry, whatever the values weigh.
         return math.sqrt(values.shape[0])
 
-    def quadratic(self, problem, state, mode):
-        data = problem.data(mode)
-        factors = problem.gather(mode, state.factors)
-        if self.coupled and problem.order > 2:
-            const, parts = coupled_terms(self, data, factors, mode, self._part)
+    def quadratic(self, tensor, factors, mode, biases=None, mean=0.0, with_bias=False):
+        if self.coupled and len(factors) > 2:
+            const, parts = coupled_terms(self, tensor, factors, mode, self._part)
             if self.mode_solve == "cg":
                 return CoupledOperatorQuadratic(mode, const, parts)
             return combine_rowwise(mode, const, parts)
-        return self._part(data, factors, mode, self.confidence, self.typical)
+        return self._part(tensor, factors, mode, self.confidence, self.typical)
 
     def _part(self, data, factors, mode, confidence, typical):
         """One implicit term's quadratic in ``factors[mode]``: entries ``data``, weights
@@ -158,11 +170,10 @@ class ImplicitLoss(Loss):
         grams += gram_hadamard(factors, mode)
         return RowwiseQuadratic(mode, scale * const, linear.mul_(scale), grams.mul_(scale))
 
-    def error(self, problem, state):
-        factors = problem.gather(0, state.factors)
-        if self.coupled and problem.order > 2:
-            return coupled_error(self, problem.data(0), factors)
-        total = implicit_sq_error(problem.data(0), factors, self.confidence)
+    def error(self, tensor, factors, biases=None, mean=0.0):
+        if self.coupled and len(factors) > 2:
+            return coupled_error(self, tensor, factors)
+        total = implicit_sq_error(tensor, factors, self.confidence)
         return total / (1.0 + self.confidence * self.typical)
 
     def buffer_bytes(self, shape, rank, itemsize):

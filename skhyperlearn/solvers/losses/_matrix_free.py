@@ -44,8 +44,8 @@ SWEEP_STEPS = 3
 def cpu_gram(a: torch.Tensor) -> torch.Tensor:
     """``aᵀa``; in numpy for a CPU tensor without autograd.
 
-    A torch product is a parallel region, and on a loaded machine waking its second thread took
-    longer than the product (0.4 ms in numpy for 17632 × 32 at 1 thread, ~16 ms in torch at 2).
+    A torch product is a parallel region whose other threads slept through the compiled pass
+    and must be woken, which can take longer than a Gram this small costs on one thread.
     """
     if numpy_ready(a) and not (torch.is_grad_enabled() and a.requires_grad):
         m = a.detach().numpy()

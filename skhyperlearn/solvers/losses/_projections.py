@@ -53,7 +53,7 @@ from ..._numerics._kernels import (
 from ..._numerics._layout import index_dtype
 from ..._numerics._sparse import csr_diagonal
 from ._base import ModeQuadratic
-from ._observed import RowwiseQuadratic
+from ._rowwise import RowwiseQuadratic
 
 __all__ = [
     "CoupledOperatorQuadratic",
