@@ -29,8 +29,27 @@ artworks × 2,776 artists × 63 media × 13 centuries, 28,399 hyperedges, graph 
 100 GFLOP/s, dense 20 TFLOP/s, o = 20 ms; NVLink 100 GB/s, PCIe 16 GB/s, 100 GbE 11 GB/s,
 10 GbE 1.1 GB/s).
 
+Part 3, ``--sharded``: the entry-sharded schedule (``schedule="sharded"``) on one synthetic
+binary hypergraph with 4·10⁶ stored entries (8000 × 6000 × 4000, graphs on every mode, float64,
+``loss="hypergraph"``, ``solver="als"``, rank 8), written once as 4 shards
+(``write_shards``) and fitted by W = 1, 2, 4 gloo ranks, each reading only its own shards
+(``torchrun --nproc-per-node W -m skhyperlearn.distributed --data DIR``). Per rank: peak RSS
+after the imports and at the end; per round: the median time and the bytes each rank
+all-reduced. The cost model beside them, with constants measured here:
+
+    memory per rank  M_W = M_0 + m_e·nnz/W + m_f          (m_e, m_f fitted on W = 1, 2)
+    bytes per round  B   = 8·Σ_k (N_k·R + 1)              (one all_reduce per mode, float64)
+    time per round   T_W = P/W + S + K·α·⌈log₂W⌉ + 2·(W−1)/W·B/β
+
+with ``P`` the passes over the stored entries (MTTKRP of every mode, timed in one process),
+``S = T_1 − P`` the rest (Grams, solves, normalization: replicated on every rank), and α, β the
+latency and bandwidth of an all_reduce (assumed: 50 µs and 1 GB/s on loopback, 10 GbE
+1.1 GB/s, 100 GbE 11 GB/s). It is projected to Amazon reviews (4.8M × 1.8M × 1.8M,
+1.7·10⁹ entries) on 16 and 64 ranks.
+
     python benchmarks/distributed.py                  # ~5 min on 2 shared cores
     python benchmarks/distributed.py --quick --no-readme
+    python benchmarks/distributed.py --sharded        # ~10 min
 """
 
 from __future__ import annotations
@@ -208,8 +227,15 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="K = 2, 3; 20,000 entries")
     parser.add_argument("--no-readme", action="store_true")
     parser.add_argument("--rank-model", type=int, default=32, help="R in the cost model")
+    parser.add_argument("--sharded", action="store_true", help="part 3 only (entry shards)")
+    parser.add_argument("--entries", type=int, default=4_000_000, help="--sharded: nnz")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    if args.sharded:
+        from _sharded_bench import run_sharded
+
+        run_sharded(args.entries, args.no_readme)
+        return
     n_entries, rounds, orders = (20_000, 4, (2, 3)) if args.quick else (100_000, 6, (2, 3, 4))
     load0 = os.getloadavg()
     tic = time.perf_counter()

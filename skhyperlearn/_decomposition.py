@@ -29,6 +29,7 @@ from ._validation import (
     n_cells,
     refuse_complex,
 )
+from .solvers import _sharded
 from .solvers._checkpoint import Checkpoint, fit_key
 from .solvers._fit import FitPlan, FitResult, ModelSpec, train
 from .solvers._fold_in import fold_in_mode
@@ -175,14 +176,18 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         ``transform``'s X are computed from its own entries. The model then fixes every
         factor's scale, so ``factor_scale="auto"`` is ``"free"`` (``"solved"`` is refused).
         Ignored by the other losses and for order 2 (the projection is X itself).
-    schedule : {"sequential", "parallel", "distributed"}, default="sequential"
+    schedule : {"sequential", "parallel", "distributed", "sharded"}, default="sequential"
         Both solvers: modes take turns seeing the freshest factors (``"sequential"``,
         Gauss–Seidel), or every mode is updated at once from the previous round's factors,
         concurrently, one worker per device (``"parallel"``, Jacobi). ``"distributed"``: the
         parallel round over the ranks of a torch.distributed process group (launch with
         ``torchrun -m skhyperlearn.distributed``), each rank updating the modes it owns
         (mode k on rank k mod world size) and broadcasting their factors; every rank ends
-        with the same fitted estimator.
+        with the same fitted estimator. ``"sharded"``: each rank of the process group passes
+        its share of the stored entries as X (the whole tensor's shape, the graphs on every
+        rank); the sequential round, every pass over the entries summed over the ranks
+        (``solver="als"``; ``loss`` "hypergraph" or "implicit"; ``init`` "auto" means
+        "random" there).
     n_terms : int, default=5
         HyperLearn solver: Chebyshev terms ``p + 1`` of each block's graph convolution.
     hidden : int, default=32
@@ -355,7 +360,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             blocks=BlockConfig(
                 self.n_terms, self.hidden, self.n_steps, self.learning_rate, self.inner_steps
             ),
-            init="exact_sweeps" if isinstance(self.init, str) and self.init == "als" else self.init,
+            init=self._init(),
             init_iter=self.init_iter, random_state=self.random_state,
             warm=(self.factors_, self.biases_, self.mean_) if self._warm() else None,
             max_iter=self.max_iter, tol=self.tol, early_stopping=early,
@@ -367,6 +372,12 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         if checkpoint is not None:
             plan.checkpoint_key = self._checkpoint_key(plan)
         return plan
+
+    def _init(self):
+        """``init`` as the training reads it (``"als"`` renamed; under ``schedule="sharded"``
+        ``"auto"`` is ``"random"``)."""
+        init = "exact_sweeps" if isinstance(self.init, str) and self.init == "als" else self.init
+        return _sharded.sharded_init(init) if self._sharded else init
 
     def _warm(self) -> bool:
         """Whether this fit starts from the previous fit's factors."""
@@ -389,15 +400,26 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
     def _resolve_loss(self, data: TensorInput) -> tuple[TensorInput, Loss]:
         """The loss (``"auto"`` decided by X, its options resolved on X) and X as it counts."""
+        # Sharded: X is this rank's share, and what is decided on X is decided on every share.
+        shards = _sharded.global_summary(data.values, data.shape) if self._sharded else None
         smallest = data.values.min() if data.values.size else 0
+        smallest = shards.smallest if shards else smallest
         name = self.loss
         if name == "auto":
             # Presence and counts on a sparse support are confidences; real values are values.
-            name = auto_loss(data.values, data.shape)
+            name = shards.auto_loss(data.shape) if shards else auto_loss(data.values, data.shape)
         loss = get_loss(
             name, confidence=self.confidence, mode_solve=self.mode_solve,
             projection_weight=self.projection_weight, sample_mode=self.sample_mode,
         )  # fmt: skip
+        if shards:
+            _sharded.check_sharded(self.solver, loss, self.init, self.early_stopping)
+            if self.projection_weight > 0 and data.order > 2 and loss.name == "implicit":
+                raise ValueError(
+                    f"schedule='sharded' with projection_weight={self.projection_weight}: the "
+                    "projection terms need every entry of a pair on one rank; use another "
+                    "schedule or projection_weight=0."
+                )
         if loss.nonnegative and smallest < 0:
             raise ValueError(
                 f"loss={self.loss!r} reads the stored values of X as confidences (counts), so "
@@ -406,8 +428,14 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         if not loss.entrywise:
             # Every cell counts: a stored zero is an absent cell (same J), whatever the format.
             data = drop_zeros(data)
+        if shards:
+            loss = _sharded.for_data(loss, data.values, data.shape)
         nnz = data.values.shape[0]
         return data, loss.for_data(data.shape, nnz, data.values, coords=data.coords)
+
+    @property
+    def _sharded(self) -> bool:
+        return get_schedule(self.schedule).shares_entries
 
     def _resolve_early_stopping(self, loss: Loss, nnz: int) -> bool:
         early = self.early_stopping

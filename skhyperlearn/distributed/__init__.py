@@ -15,8 +15,14 @@ Across machines, the usual rendezvous arguments (``--nnodes``, ``--node-rank``,
 ``--rdzv-endpoint``, ...) of torchrun. Run ``python -m skhyperlearn.distributed --help`` for the
 options. In a script of your own: :func:`init_process_group`, then fit an estimator with
 ``schedule="distributed"`` on every rank with the same data and parameters.
+
+A hypergraph too large for one machine: :func:`write_shards` splits its stored entries into a
+folder of shard files, and ``--data FOLDER`` (``schedule="sharded"``) has each rank read only
+its own shards (:func:`read_shard`) and hold about ``nnz / world_size`` of the entries; every
+pass over them is summed over the ranks with ``all_reduce``.
 """
 
 from ._launch import DEFAULT_TIMEOUT, init_process_group
+from ._shards import read_shard, write_shards
 
-__all__ = ["DEFAULT_TIMEOUT", "init_process_group"]
+__all__ = ["DEFAULT_TIMEOUT", "init_process_group", "read_shard", "write_shards"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import pickle
+import resource
 import sys
 import time
 from pathlib import Path
@@ -18,23 +19,33 @@ from pathlib import Path
 import torch.distributed as dist
 
 from .. import HyperLearnDecomposition
-from ..solvers import _distributed
+from ..solvers import _distributed, _sharded
 from ._args import checked_arguments
 from ._launch import DEFAULT_TIMEOUT, init_process_group, local_device, prefix_output
 
 
-def _save(args, model, world: int, backend: str, times: list, wall: float) -> None:
+def _peak_rss() -> int:
+    """This process's peak resident memory so far, in bytes (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _save(args, model, world, backend, times, wall, memory) -> None:
     """Rank 0's outputs: the pickled estimator, the per-round figures and one summary line."""
     if args.output:
         with open(args.output, "wb") as f:
             pickle.dump(model, f)
     if args.stats:
-        traffic = _distributed.traffic
+        traffic = (_sharded if model.schedule == "sharded" else _distributed).traffic
         stats = {
             "world_size": world, "backend": backend, "shape": list(model.tensor_shape_),
             "rank": args.rank, "solver": args.solver, "round_times": times,
-            "bytes_per_round": traffic["bytes"] / max(traffic["rounds"], 1),
+            "bytes_per_round": traffic.get("round_bytes", traffic["bytes"])
+            / max(traffic["rounds"], 1),
             "fit_seconds": wall, "loss_history": model.loss_history_,
+            "schedule": model.schedule, "nnz_per_rank": [m[2] for m in memory],
+            # Per rank: peak RSS after the imports (before the data) and at the end.
+            "import_rss": [m[0] for m in memory], "peak_rss": [m[1] for m in memory],
+            "round_parts": traffic.get("per_round"),  # rank 0's pass and all_reduce seconds
         }  # fmt: skip
         Path(args.stats).write_text(json.dumps(stats))
     print(
@@ -48,7 +59,16 @@ def _parser() -> argparse.ArgumentParser:
     data = p.add_mutually_exclusive_group(required=True)
     data.add_argument("--synthetic", metavar="N1,N2,...", help="make_hypergraph of this shape")
     data.add_argument("--lastfm", metavar="DATA_HOME", help="Last.fm 2K, 4th order")
-    data.add_argument("--data", metavar="PICKLE", help="a pickled X (e.g. a Hypergraph)")
+    data.add_argument(
+        "--data", metavar="PICKLE|DIR",
+        help="a pickled X (e.g. a Hypergraph), or a folder of shards (write_shards): each rank "
+        "reads only its own shards",
+    )  # fmt: skip
+    p.add_argument(
+        "--schedule", choices=("distributed", "sharded"), default=None,
+        help="modes over the ranks (distributed, the default) or stored entries over the ranks "
+        "(sharded, the default for a folder of shards; --solver als)",
+    )  # fmt: skip
     p.add_argument("--n-entries", type=int, default=None, help="--synthetic: stored entries")
     p.add_argument("--seed", type=int, default=0, help="data and estimator random_state")
     p.add_argument("--rank", type=int, default=8, help="CP rank R")
@@ -69,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    imported = _peak_rss()
     parser = _parser()
     args = parser.parse_args(argv)
     # Every option (and the data) checked before the rendezvous: a typo fails at once, naming
@@ -87,15 +108,19 @@ def main(argv=None) -> int:
         times = []
         model = HyperLearnDecomposition(
             rank=args.rank, solver=args.solver, max_iter=args.max_iter, tol=args.tol,
-            lam=checked.lam, schedule="distributed", random_state=args.seed,
+            lam=checked.lam, schedule=checked.schedule, random_state=args.seed,
             callback=lambda info: times.append(info["time"]), **params,
         )  # fmt: skip
         tic = time.perf_counter()
         model.fit(checked.X, checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every)
         wall = time.perf_counter() - tic
         model.callback = None  # a lambda of this script: the saved estimator must not need it
+        memory = [None] * world
+        if args.stats:
+            nnz = int(model._fit_hyperedges.shape[0])
+            dist.all_gather_object(memory, (imported, _peak_rss(), nnz))
         if rank == 0:
-            _save(args, model, world, backend, times, wall)
+            _save(args, model, world, backend, times, wall, memory)
     except _distributed.DistributedFault as exc:
         print(f"skhyperlearn.distributed: {exc}", file=sys.stderr, flush=True)
         return 1

@@ -128,11 +128,46 @@ def _counts(args, parser) -> None:
         parser.error(f"--tol must be a finite number >= 0, got {args.tol!r}.")
 
 
-def _estimator(args, params: dict, lam, parser) -> HyperLearnDecomposition:
+def _schedule(args, parser) -> str:
+    """``--schedule``, resolved: "sharded" for a folder of shards, else "distributed"."""
+    folder = args.data is not None and Path(args.data).is_dir()
+    schedule = args.schedule or ("sharded" if folder else "distributed")
+    if folder and schedule != "sharded":
+        parser.error(f"--data {args.data} is a folder of shards: it needs --schedule sharded.")
+    if schedule == "sharded" and args.solver != "als":
+        parser.error(
+            f"--schedule sharded supports --solver als (the exact solver), got {args.solver!r}."
+        )
+    return schedule
+
+
+def _world(parser) -> tuple[int, int]:
+    """This rank and the world size, from the environment torchrun sets."""
+    try:
+        rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    except (KeyError, ValueError):
+        parser.error("--schedule sharded reads RANK and WORLD_SIZE: launch it with torchrun.")
+    return rank, world
+
+
+def _share(X, parser):
+    """This rank's contiguous share of the stored entries of a whole X (and its graphs)."""
+    from .._validation import check_tensor
+    from ..hypergraph import Hypergraph
+    from ._shards import shard_range
+
+    rank, world = _world(parser)
+    data = check_tensor(X, "X")
+    start, stop = shard_range(data.values.shape[0], rank, world)
+    part = sparse.COO(data.coords[start:stop].T, data.values[start:stop], shape=data.shape)
+    return Hypergraph(part, data.laplacians)
+
+
+def _estimator(args, params: dict, lam, parser, schedule: str) -> HyperLearnDecomposition:
     """The estimator the ranks will fit, its parameters checked as fit would check them."""
     model = HyperLearnDecomposition(
         rank=args.rank, solver=args.solver, max_iter=args.max_iter, tol=args.tol, lam=lam,
-        schedule="distributed", random_state=args.seed, **params,
+        schedule=schedule, random_state=args.seed, **params,
     )  # fmt: skip
     try:
         model._validate_params()
@@ -179,6 +214,13 @@ def _load(args, parser):
         except (OSError, ValueError) as exc:
             parser.error(f"--lastfm {args.lastfm}: {exc}")
     source = f"--data {args.data}"
+    if Path(args.data).is_dir():
+        from ._shards import read_shard
+
+        try:
+            return read_shard(args.data, *_world(parser))
+        except (OSError, ValueError, KeyError) as exc:
+            parser.error(f"{source}: {exc}")
     if not Path(args.data).is_file():
         parser.error(f"{source}: no such file.")
     try:
@@ -197,7 +239,8 @@ def checked_arguments(args, parser) -> SimpleNamespace:
     Returns
     -------
     SimpleNamespace
-        ``X`` (the data), ``params`` (the extra estimator parameters), ``lam``.
+        ``X`` (the data: this rank's share under ``--schedule sharded``), ``params`` (the
+        extra estimator parameters), ``lam``, ``schedule``.
     """
     _counts(args, parser)
     _timeout(args.timeout, parser)
@@ -206,6 +249,9 @@ def checked_arguments(args, parser) -> SimpleNamespace:
     lam = _lam(args.lam, parser)
     _output(args.output, "--output", parser)
     _output(args.stats, "--stats", parser)
-    _estimator(args, params, lam, parser)
+    schedule = _schedule(args, parser)
+    _estimator(args, params, lam, parser, schedule)
     X = _load(args, parser)
-    return SimpleNamespace(X=X, params=params, lam=lam)
+    if schedule == "sharded" and not Path(args.data or "").is_dir():
+        X = _share(X, parser)  # every rank loaded the whole X: keep its share only
+    return SimpleNamespace(X=X, params=params, lam=lam, schedule=schedule)

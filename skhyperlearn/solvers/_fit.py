@@ -153,6 +153,8 @@ def _train(plan: FitPlan, rng):
     train_data, validation = _hold_out(plan, rng)
     estimate = _check_memory(plan, train_data)
     problem = plan.model.problem(train_data, plan.laplacians)
+    # A schedule over entry shards sums this process's passes over the ranks.
+    problem = get_schedule(plan.schedule).training_problem(problem)
     state, init_sweeps = _initial_state(plan, problem, train_data, rng, validation)
     by_loss = plan.solver == "hyperlearn"  # its blocks may climb J: keep the best state
     monitor = Monitor(
@@ -263,7 +265,8 @@ def _initial_state(
         return state, 0
     n = data.values.shape[0]
     start, sweeps = resolve_init(plan.init, plan.solver, data.shape, n, plan.rank)
-    values = problem.loss.start_values(data.values)
+    # Every rank's values if sharded, relative to the loss's typical value when it asks.
+    values = problem.loss.start_values(get_schedule(plan.schedule).start_values(data.values))
     state = initial_state(problem, start, plan.rank, rng, data.coords, values)
     n_sweeps = (plan.init_iter if init_iter is None else max(init_iter, 1)) if sweeps else 0
     if plan.verbose:

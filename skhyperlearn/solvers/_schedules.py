@@ -17,6 +17,8 @@ name.
   concurrently, one worker thread per mode, each on its own device.
 - :class:`~._distributed.Distributed`: the parallel round over the ranks of a torch.distributed
   group, each rank updating the modes it owns and broadcasting their factors.
+- :class:`~._sharded.Sharded`: the sequential round over a torch.distributed group whose ranks
+  each hold a share of the stored entries, every pass over them summed over the ranks.
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ class Schedule:
     #: Whether the modes of a round run at once in this process (one worker thread per mode):
     #: the memory guard then counts a gather buffer per mode.
     concurrent: ClassVar[bool] = False
+    #: Whether each process holds a share of the stored entries only (X is this process's
+    #: share): what the fit decides on X's values it then decides on every share together.
+    shares_entries: ClassVar[bool] = False
     #: The modes this process updates (None: all of them); the HyperLearn solver builds the
     #: blocks of these only.
     owned: list[int] | None = None
@@ -78,6 +83,16 @@ class Schedule:
 
     def finish(self, update: Update) -> None:
         """After the last round: make ``update``'s results (the blocks) whole in this process."""
+
+    @classmethod
+    def training_problem(cls, problem: Problem) -> Problem:
+        """The problem the training runs on, given the one over this process's entries."""
+        return problem
+
+    @classmethod
+    def start_values(cls, values):
+        """The stored values the random start is scaled by (this process's, by default)."""
+        return values
 
 
 def register_schedule(cls: type[Schedule]) -> type[Schedule]:
@@ -166,4 +181,5 @@ class Parallel(Schedule):
         return None
 
 
-from . import _distributed  # noqa: E402, F401  (registration; it needs Schedule)
+# Registration: they need Schedule and Sequential.
+from . import _distributed, _sharded  # noqa: E402, F401

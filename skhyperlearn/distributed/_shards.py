@@ -1,0 +1,172 @@
+"""A tensor's stored entries in shard files, so that each rank reads only its share.
+
+:func:`write_shards` splits a tensor (and its graphs) into a folder: ``manifest.json`` (shape,
+number of entries, the shards and their sizes), ``shard-00000.npz``, … (each ``coords``
+``(K, n)`` in the narrowest index type and ``values`` ``(n,)``, uncompressed) and
+``graph-{k}.npz`` for the modes with a Laplacian (``scipy.sparse.save_npz``). With S shards and
+W ranks (S ≥ W), :func:`read_shard` gives rank r the shards ``array_split(range(S), W)[r]``: every
+entry on exactly one rank, and no rank opens another's files. The graphs are read on every rank.
+
+Shards are written from a tensor whose repeated coordinates are already summed (a ``sparse.COO``
+is): the sharded fit sums partial products over the ranks, and the same coordinate on two ranks
+would be two entries.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import sparse
+
+__all__ = ["MANIFEST", "read_shard", "shard_range", "write_shards"]
+
+#: The file that describes a folder of shards.
+MANIFEST = "manifest.json"
+_FORMAT = "skhyperlearn-shards"
+
+
+def shard_range(n: int, rank: int, world_size: int) -> tuple[int, int]:
+    """``(start, stop)`` of rank ``rank``'s contiguous share of ``n`` items (sizes within 1)."""
+    return n * rank // world_size, n * (rank + 1) // world_size
+
+
+def _index_dtype(shape) -> np.dtype:
+    return np.dtype(np.int32) if max(shape) <= np.iinfo(np.int32).max else np.dtype(np.int64)
+
+
+def write_shards(X, directory: str | os.PathLike, n_shards: int) -> Path:
+    """Write ``X`` (a ``sparse.COO`` tensor or a Hypergraph) as ``n_shards`` shard files.
+
+    Parameters
+    ----------
+    X : sparse.COO or Hypergraph
+        The tensor; a Hypergraph's Laplacians are written too.
+    directory : path-like
+        A folder that does not exist yet, or an empty one.
+    n_shards : int
+        Number of shard files (at least the number of ranks that will read them).
+
+    Returns
+    -------
+    Path
+        The folder.
+    """
+    from .._validation import check_tensor
+
+    if isinstance(n_shards, bool) or not isinstance(n_shards, (int, np.integer)) or n_shards < 1:
+        raise ValueError(f"n_shards must be an integer >= 1, got {n_shards!r}.")
+    folder = Path(directory)
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise ValueError(f"directory {str(folder)!r} must be a new or empty folder.")
+    data = check_tensor(X, "X")
+    n = data.values.shape[0]
+    if n_shards > n:
+        raise ValueError(f"n_shards={n_shards} is more than the {n} stored entries of X.")
+    folder.mkdir(parents=True, exist_ok=True)
+    idx = _index_dtype(data.shape)
+    shards = []
+    for i in range(int(n_shards)):
+        start, stop = shard_range(n, i, int(n_shards))
+        name = f"shard-{i:05d}.npz"
+        coords = np.ascontiguousarray(data.coords[start:stop].T, dtype=idx)
+        np.savez(folder / name, coords=coords, values=data.values[start:stop])
+        shards.append({"file": name, "nnz": stop - start})
+    graphs = []
+    for k, lap in enumerate(data.laplacians or [None] * data.order):
+        if lap is None:
+            graphs.append(None)
+            continue
+        name = f"graph-{k}.npz"
+        sp.save_npz(folder / name, sp.csr_matrix(lap))
+        graphs.append(name)
+    manifest = {
+        "format": _FORMAT, "version": 1, "shape": list(data.shape), "nnz": n,
+        "dtype": data.values.dtype.str, "shards": shards, "graphs": graphs,
+    }  # fmt: skip
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    return folder
+
+
+def _manifest(folder: Path) -> dict:
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise ValueError(f"{str(folder)!r} holds no {MANIFEST}: not a folder of shards.")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{str(path)!r} is not readable JSON: {exc}") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
+        raise ValueError(f"{str(path)!r} is not a manifest of {_FORMAT} (format field).")
+    return manifest
+
+
+def _load_shard(folder: Path, entry: dict, shape, dtype):
+    path = folder / entry["file"]
+    with np.load(path, allow_pickle=False) as f:
+        coords, values = f["coords"], f["values"]
+    if coords.shape != (len(shape), entry["nnz"]) or values.shape != (entry["nnz"],):
+        raise ValueError(
+            f"{str(path)!r}: coords {coords.shape} and values {values.shape} do not match the "
+            f"manifest ({len(shape)} modes, {entry['nnz']} entries)."
+        )
+    if values.dtype != dtype:
+        raise ValueError(f"{str(path)!r}: values of dtype {values.dtype}, manifest says {dtype}.")
+    return coords, values
+
+
+def read_shard(directory: str | os.PathLike, rank: int, world_size: int):
+    """Rank ``rank``'s share of the tensor in ``directory``, with the graphs.
+
+    Parameters
+    ----------
+    directory : path-like
+        A folder written by :func:`write_shards`.
+    rank : int
+        This rank, in ``[0, world_size)``.
+    world_size : int
+        The number of ranks sharing the shards (at most the number of shards).
+
+    Returns
+    -------
+    Hypergraph
+        The shards ``array_split(range(S), world_size)[rank]`` as one ``sparse.COO`` tensor
+        of the whole tensor's shape, and every mode's Laplacian.
+
+    Raises
+    ------
+    ValueError
+        Naming the folder or file: not a folder of shards, a shard that does not match the
+        manifest, fewer shards than ``world_size``, or ``rank`` out of range.
+    """
+    if not (0 <= rank < world_size):
+        raise ValueError(f"rank={rank} is not in [0, world_size={world_size}).")
+    from ..hypergraph import Hypergraph
+
+    folder = Path(directory)
+    manifest = _manifest(folder)
+    shape = tuple(int(s) for s in manifest["shape"])
+    entries = manifest["shards"]
+    if len(entries) < world_size:
+        raise ValueError(
+            f"{str(folder)!r} holds {len(entries)} shards, fewer than the {world_size} ranks: "
+            "write at least one shard per rank (write_shards(X, folder, n_shards))."
+        )
+    mine = np.array_split(np.arange(len(entries)), world_size)[rank]
+    dtype = np.dtype(manifest["dtype"])
+    parts = [_load_shard(folder, entries[i], shape, dtype) for i in mine]
+    if len(parts) == 1:
+        coords, values = parts[0]
+    else:
+        coords = np.concatenate([c for c, _ in parts], axis=1)
+        values = np.concatenate([v for _, v in parts])
+        del parts
+    tensor = sparse.COO(coords, values, shape=shape, has_duplicates=False, sorted=False)
+    graphs = [
+        None if name is None else sp.csr_array(sp.load_npz(folder / name))
+        for name in manifest["graphs"]
+    ]
+    return Hypergraph(tensor, graphs if any(g is not None for g in graphs) else None)
