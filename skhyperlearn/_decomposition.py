@@ -166,6 +166,16 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         Gram: memory ``O(N·R)``), the graph term in the same CG; ``transform``'s fold-in runs
         it to ``cg_tol``. ``"exact"``: one R×R Gram per row, solved exactly (memory ``N·R²``).
         Ignored by the other losses, which solve exactly.
+    projection_weight : float in [0, 1], default=0.0
+        With ``loss="implicit"`` on order K ≥ 3, the share of the data term given to the
+        hypergraph's pairwise projections: the sample mode × mode k matrices (every other mode
+        summed out, one per k ≠ ``sample_mode``), each fitted by the same implicit loss with
+        the bilinear model ``A_s A_kᵀ`` on the same factors as the tensor's CP term. ``0``: the
+        tensor alone (CP); ``1``: the projections alone (the 2-way factorizations the tensor's
+        baselines use, with a shared sample factor); in between, both. The projections of
+        ``transform``'s X are computed from its own entries. The model then fixes every
+        factor's scale, so ``factor_scale="auto"`` is ``"free"`` (``"solved"`` is refused).
+        Ignored by the other losses and for order 2 (the projection is X itself).
     schedule : {"sequential", "parallel", "distributed", "sharded"}, default="sequential"
         Both solvers: modes take turns seeing the freshest factors (``"sequential"``,
         Gauss–Seidel), or every mode is updated at once from the previous round's factors,
@@ -290,6 +300,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         # A live set: every registered loss is accepted.
         "loss": [StrOptions(LOSS_CHOICES)],
         "confidence": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "projection_weight": [Interval(Real, 0, 1, closed="both")],
         "factor_scale": [StrOptions({"auto", "solved", "free"})],
         "sample_mode": [Interval(Integral, 0, None, closed="left")],
         "warm_start": ["boolean"],
@@ -303,10 +314,11 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         n_terms=5, hidden=32, n_steps=10, learning_rate=1e-3, inner_steps=1,
         early_stopping="auto", validation_fraction=0.1, n_iter_no_change=10, callback=None,
         warm_start=False, max_memory=None, on_nonfinite="raise", random_state=None, verbose=0,
-        mode_solve="cg",
+        mode_solve="cg", projection_weight=0.0,
     ):
         self._set_shared(locals())
         self.loss, self.confidence, self.factor_scale = loss, confidence, factor_scale
+        self.projection_weight = projection_weight
         self.sample_mode, self.warm_start = sample_mode, warm_start
     # fmt: on
 
@@ -333,6 +345,13 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             normalize = loss.normalize_by_default
         else:
             normalize = self.factor_scale == "solved"
+        if normalize and getattr(loss, "coupled", False):
+            # The projection terms fix every factor's scale, and normalizing would change them.
+            raise ValueError(
+                f"factor_scale='solved' with projection_weight={self.projection_weight}: the "
+                "projection terms fix every factor's scale, and solving against unit-norm "
+                "modes would change their model; use factor_scale='auto' or 'free'."
+            )
         lam, alpha = self._weights(loss, normalize)
         model = ModelSpec(loss, lam, alpha, self.bias, devices, normalize, self._chunk_bytes())
         plan = FitPlan(
@@ -389,9 +408,18 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         if name == "auto":
             # Presence and counts on a sparse support are confidences; real values are values.
             name = shards.auto_loss(data.shape) if shards else auto_loss(data.values, data.shape)
-        loss = get_loss(name, confidence=self.confidence, mode_solve=self.mode_solve)
+        loss = get_loss(
+            name, confidence=self.confidence, mode_solve=self.mode_solve,
+            projection_weight=self.projection_weight, sample_mode=self.sample_mode,
+        )  # fmt: skip
         if shards:
             _sharded.check_sharded(self.solver, loss, self.init, self.early_stopping)
+            if self.projection_weight > 0 and data.order > 2 and loss.name == "implicit":
+                raise ValueError(
+                    f"schedule='sharded' with projection_weight={self.projection_weight}: the "
+                    "projection terms need every entry of a pair on one rank; use another "
+                    "schedule or projection_weight=0."
+                )
         if loss.nonnegative and smallest < 0:
             raise ValueError(
                 f"loss={self.loss!r} reads the stored values of X as confidences (counts), so "
@@ -402,7 +430,8 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             data = drop_zeros(data)
         if shards:
             loss = _sharded.for_data(loss, data.values, data.shape)
-        return data, loss.for_data(data.shape, data.values.shape[0], data.values)
+        nnz = data.values.shape[0]
+        return data, loss.for_data(data.shape, nnz, data.values, coords=data.coords)
 
     @property
     def _sharded(self) -> bool:

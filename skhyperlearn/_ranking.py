@@ -7,6 +7,11 @@ them. :func:`score_block` is the one place that turns a fitted model into such s
 ranking entry point (``score_mode``, ``recommend``, the metrics) goes through it, so a model
 term added later is added there once.
 
+A model fitted with ``projection_weight=w > 0`` (the sample mode's pairwise projections as data
+terms) also predicts each pair (sample, mode-k entity) by ``⟨A_s[i], A_k[t]⟩``; its value at a
+cell is then ``(1 − w)·CP + w/(K − 1)·Σ_{k≠s} ⟨A_s[e_s], A_k[e_k]⟩`` (PITF's pairwise score at
+``w = 1``, the CP model's at ``w = 0``).
+
 Queries are scored in chunks whose score block has a bounded size, so memory is
 O(chunk × N_mode) whatever the number of queries; the dense tensor is never formed.
 """
@@ -42,11 +47,18 @@ class ScoringModel:
     factors: list[np.ndarray]
     biases: list[np.ndarray] | None = None
     mean: float = 0.0
+    #: ``(w, sample_mode)`` of a model with pairwise projection terms (None: CP only).
+    pairwise: tuple[float, int] | None = None
 
     @classmethod
     def from_estimator(cls, estimator) -> ScoringModel:
         """The fitted terms of a :class:`~skhyperlearn.HyperLearnDecomposition`."""
-        return cls(list(estimator.factors_), estimator.biases_, float(estimator.mean_))
+        loss = getattr(estimator, "_loss_fit", None)
+        pairwise = None
+        if getattr(loss, "coupled", False) and len(estimator.factors_) > 2:
+            pairwise = (float(loss.projection_weight), int(loss.sample_mode))
+        factors, biases = list(estimator.factors_), estimator.biases_
+        return cls(factors, biases, float(estimator.mean_), pairwise)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -77,7 +89,7 @@ class ScoringModel:
                         f"biases of shape ({a.shape[0]},), e.g. fold_in(..., return_bias=True)."
                     )
                 biases[j] = np.asarray(b)
-        return ScoringModel(factors, biases, self.mean)
+        return ScoringModel(factors, biases, self.mean, self.pairwise)
 
 
 def check_mode(mode, order: int, name: str = "mode") -> int:
@@ -135,10 +147,32 @@ def score_block(model: ScoringModel, queries: np.ndarray, mode: int) -> np.ndarr
     """
     h, offset = _partial(model, queries, mode)
     scores = h @ model.factors[mode].T
+    if model.pairwise is not None:
+        _add_pairwise(scores, model, queries, mode)
     scores += offset[:, None]
     if model.biases is not None:
         scores += model.biases[mode][None, :]
     return scores
+
+
+def _add_pairwise(scores: np.ndarray, model: ScoringModel, queries: np.ndarray, mode: int):
+    """``scores ← (1 − w)·scores + w/(K − 1)·Σ_k ⟨A_s[q_s], A_k[q_k]⟩`` (see the module doc),
+    in place; for a query the pairs without ``mode`` are one number each."""
+    w, s = model.pairwise
+    order = len(model.factors)
+    share = w / (order - 1)
+    scores *= 1.0 - w
+    if mode == s:
+        for k in range(order):
+            if k != s:
+                scores += share * (model.factors[k][queries[:, k]] @ model.factors[s].T)
+        return
+    sample = model.factors[s][queries[:, s]]
+    scores += share * (sample @ model.factors[mode].T)
+    for k in range(order):
+        if k not in (s, mode):
+            pair = np.einsum("nr,nr->n", sample, model.factors[k][queries[:, k]])
+            scores += share * pair[:, None]
 
 
 def chunk_rows(n_entities: int, chunk_size: int | None) -> int:

@@ -265,7 +265,8 @@ def _initial_state(
         return state, 0
     n = data.values.shape[0]
     start, sweeps = resolve_init(plan.init, plan.solver, data.shape, n, plan.rank)
-    values = get_schedule(plan.schedule).start_values(data.values)  # every rank's, if sharded
+    # Every rank's values if sharded, relative to the loss's typical value when it asks.
+    values = problem.loss.start_values(get_schedule(plan.schedule).start_values(data.values))
     state = initial_state(problem, start, plan.rank, rng, data.coords, values)
     n_sweeps = (plan.init_iter if init_iter is None else max(init_iter, 1)) if sweeps else 0
     if plan.verbose:

@@ -153,13 +153,20 @@ class Loss:
         fitted)."""
         return mean
 
+    def start_values(self, values: np.ndarray) -> np.ndarray:
+        """The stored values the initial factors are computed from (X's own, here)."""
+        return values
+
     def buffer_bytes(self, shape: tuple[int, ...], rank: int, itemsize: int) -> int:
         """Peak bytes of the loss's own per-mode buffers (the memory guard adds them)."""
         return 0
 
-    def for_data(self, shape: tuple[int, ...], nnz: int, values: object = None) -> Loss:
+    def for_data(
+        self, shape: tuple[int, ...], nnz: int, values: object = None, coords: object = None
+    ) -> Loss:
         """This loss with the options that depend on X (``"auto"`` ones) resolved; ``values``
-        are X's stored values (non-zero for the losses where every cell counts)."""
+        are X's stored values (non-zero for the losses where every cell counts), ``coords``
+        their ``(nnz, K)`` coordinates."""
         return self
 
 

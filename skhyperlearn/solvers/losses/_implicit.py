@@ -20,6 +20,9 @@ the stored entries only, so the mode's system is the observed loss's: one R×R G
 directly or, with a graph, by block-preconditioned CG (``mode_solve="exact"``). The default,
 ``mode_solve="cg"``, never forms those Grams: a few warm-started CG steps per sweep on the same
 systems, applied entry by entry (:mod:`._matrix_free`).
+
+``projection_weight > 0`` adds the hypergraph's pairwise projections (sample × each other mode)
+as data terms on the same factors (:mod:`._projections`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,14 @@ import numpy as np
 from ..._numerics._kernels import gram_hadamard, implicit_normal_equations, implicit_sq_error
 from ._base import Loss, register_loss
 from ._matrix_free import ImplicitOperatorQuadratic, cpu_gram_hadamard
+from ._projections import (
+    CoupledOperatorQuadratic,
+    cells_rule,
+    combine_rowwise,
+    coupled_error,
+    coupled_terms,
+    pair_constants,
+)
 from ._rowwise import RowwiseQuadratic
 
 __all__ = ["ImplicitLoss"]
@@ -38,6 +49,10 @@ __all__ = ["ImplicitLoss"]
 #: ``lam="auto"`` when the solved mode carries the scale: the graphs act at the model's scale
 #: there, and λ = 1 lets them flatten the factors (benchmarks/README.md).
 _SOLVED_SCALE_LAM = 30.0
+
+
+#: ``confidence="auto"``: this times ``sqrt(cells / stored entries)`` over the median value.
+_AUTO_MULTIPLIER = 3.0
 
 
 @register_loss
@@ -49,15 +64,25 @@ class ImplicitLoss(Loss):
     # A small ridge: it fixes the scale CP leaves free, while rows with a handful of stored
     # entries (about ten on the planted task) do not collapse to zero, as they do at 0.3.
     default_alpha = 0.03
-    options = ("confidence", "mode_solve")
+    options = ("confidence", "mode_solve", "projection_weight", "sample_mode")
     # A stored value is a confidence (a count): a negative one would weigh its cell below zero.
     nonnegative = True
-    # Without the solved scale the graphs and the ridge are escaped by moving the scale between
-    # modes; on presence data they then barely act (benchmarks/README.md).
-    normalize_by_default = True
+
+    @property
+    def normalize_by_default(self) -> bool:
+        """Without the solved scale the graphs and the ridge are escaped by moving the scale
+        between modes; on presence data they then barely act (benchmarks/README.md). The
+        projection terms fix every factor's scale instead, and normalizing would change them."""
+        return not self.coupled
 
     def __init__(
-        self, confidence: float | str = "auto", mode_solve: str = "cg", typical: float = 1.0
+        self,
+        confidence: float | str = "auto",
+        mode_solve: str = "cg",
+        typical: float = 1.0,
+        projection_weight: float = 0.0,
+        sample_mode: int = 0,
+        pair_constants: dict | None = None,
     ) -> None:
         self.confidence = confidence if confidence == "auto" else float(confidence)
         if mode_solve not in ("cg", "exact"):
@@ -66,6 +91,18 @@ class ImplicitLoss(Loss):
         # The stored value the weights are relative to (1 unless "auto" resolved it on X): the
         # sum is divided by 1 + confidence·typical, the weight of a typical stored entry.
         self.typical = float(typical)
+        self.projection_weight = float(projection_weight)
+        if not 0.0 <= self.projection_weight <= 1.0:
+            raise ValueError(f"projection_weight={projection_weight!r} is not in [0, 1].")
+        self.sample_mode = int(sample_mode)
+        # Per other mode k: the projection term's confidence, typical value and share, fixed
+        # on the training X (for_data), so that transform's new samples weigh alike.
+        self.pair_constants = pair_constants
+
+    @property
+    def coupled(self) -> bool:
+        """Whether the projection terms are part of the data term (``projection_weight > 0``)."""
+        return self.projection_weight > 0.0 and self.pair_constants is not None
 
     @property
     def inexact_solve(self) -> bool:
@@ -75,7 +112,7 @@ class ImplicitLoss(Loss):
     def auto_lam(self, normalize: bool) -> float:
         return _SOLVED_SCALE_LAM if normalize else self.default_lam
 
-    def for_data(self, shape, nnz, values=None):
+    def for_data(self, shape, nnz, values=None, coords=None):
         """``confidence="auto"``: ``3·sqrt(cells / stored entries) / median stored value``.
 
         The sparser X, the more a stored entry must weigh for the rank to be spent on the
@@ -86,31 +123,56 @@ class ImplicitLoss(Loss):
         in plays or in kiloplays fit alike); the median rather than the mean, so that a few
         huge counts do not lower every other entry's weight (and binary X is unchanged).
         """
+        pairs = None
+        if self.projection_weight > 0.0 and coords is not None and len(shape) > 2:
+            rule = cells_rule(_AUTO_MULTIPLIER)
+            pairs = pair_constants(coords, values, shape, self.sample_mode, self.confidence, rule)
         if self.confidence != "auto":
-            return self
+            return self if pairs is None else self._with(self.confidence, self.typical, pairs)
         cells_per_entry = math.prod(float(n) for n in shape) / max(nnz, 1)
         typical = float(np.median(values)) if values is not None and len(values) else 1.0
-        return ImplicitLoss(3.0 * math.sqrt(cells_per_entry) / typical, self.mode_solve, typical)
+        conf = _AUTO_MULTIPLIER * math.sqrt(cells_per_entry) / typical
+        return self._with(conf, typical, pairs)
+
+    def _with(self, confidence, typical, pairs) -> ImplicitLoss:
+        return ImplicitLoss(
+            confidence, self.mode_solve, typical, self.projection_weight, self.sample_mode, pairs
+        )
+
+    def start_values(self, values):
+        # With the projection terms every factor's scale is fitted (no normalization), so the
+        # start must not carry X's units: relative to the typical stored value, c·X starts
+        # where X does. Without them the start is X's own (the fits stay as they were).
+        return values / self.typical if self.coupled else values
 
     def target_norm(self, values):
         # The target is presence, 1 at every stored entry, whatever the values weigh.
         return math.sqrt(values.shape[0])
 
     def quadratic(self, tensor, factors, mode, biases=None, mean=0.0, with_bias=False):
-        data = tensor
-        scale = 1.0 / (1.0 + self.confidence * self.typical)
+        if self.coupled and len(factors) > 2:
+            const, parts = coupled_terms(self, tensor, factors, mode, self._part)
+            if self.mode_solve == "cg":
+                return CoupledOperatorQuadratic(mode, const, parts)
+            return combine_rowwise(mode, const, parts)
+        return self._part(tensor, factors, mode, self.confidence, self.typical)
+
+    def _part(self, data, factors, mode, confidence, typical):
+        """One implicit term's quadratic in ``factors[mode]``: entries ``data``, weights
+        ``confidence``, divided by the typical stored entry's weight."""
+        scale = 1.0 / (1.0 + confidence * typical)
         # Σ_all p² + Σ_stored w_e: the data term at all-zero factors.
-        const = data.nnz + self.confidence * data.value_sum
+        const = data.nnz + confidence * data.value_sum
         if self.mode_solve == "cg":
             gram = cpu_gram_hadamard(factors, mode)
-            return ImplicitOperatorQuadratic(
-                mode, const, scale, self.confidence, data, factors, gram
-            )
-        linear, grams = implicit_normal_equations(data, factors, mode, self.confidence)
+            return ImplicitOperatorQuadratic(mode, const, scale, confidence, data, factors, gram)
+        linear, grams = implicit_normal_equations(data, factors, mode, confidence)
         grams += gram_hadamard(factors, mode)
         return RowwiseQuadratic(mode, scale * const, linear.mul_(scale), grams.mul_(scale))
 
     def error(self, tensor, factors, biases=None, mean=0.0):
+        if self.coupled and len(factors) > 2:
+            return coupled_error(self, tensor, factors)
         total = implicit_sq_error(tensor, factors, self.confidence)
         return total / (1.0 + self.confidence * self.typical)
 
