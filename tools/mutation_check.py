@@ -40,6 +40,8 @@ GUARDS = "tests/estimators/test_fit_guards.py"
 RESUME = "tests/solvers/test_checkpoints.py"
 DIST = "tests/solvers/test_distributed_ownership.py"
 MEM = "tests/solvers/test_memory_estimate.py"
+PROJ = "tests/solvers/test_projections.py"
+SHARDED = "tests/solvers/test_sharded.py"
 SVD = "tests/solvers/test_svd_start.py"
 CHOICES = "tests/estimators/test_estimator_choices.py"
 DATA = "tests/data/test_data_references.py"
@@ -107,7 +109,7 @@ MUTATIONS = [
      "        linear[rows] += chunk.scatter(1.0 + 0 * w) @ h\n        _add_row_grams(",
      [IMPL, REF]),
     ("implicit: quadratic not divided by 1 + confidence", f"{LOSSES}/_implicit.py",
-     "scale = 1.0 / (1.0 + self.confidence * self.typical)", "scale = 1.0", [REF]),
+     "scale = 1.0 / (1.0 + confidence * typical)", "scale = 1.0", [REF]),
     ("solved scale: a sequential round solves against the others' own scale",
      "skhyperlearn/solvers/_schedules.py",
      "            if problem.normalize:\n"
@@ -194,6 +196,16 @@ MUTATIONS = [
     ("kNN graph: default sigma the mean of the distances, not the median",
      "skhyperlearn/graphs.py", "sigma = float(np.median(positive)) if positive.size else 1.0",
      "sigma = float(np.mean(positive)) if positive.size else 1.0", [DATA]),
+    ("projections: a pair's error not divided by its typical entry's weight",
+     f"{LOSSES}/_projections.py",
+     "    return total / (1.0 + constants.confidence * constants.typical)", "    return total",
+     [PROJ]),
+    ("projections: the exact solve drops a term's weight from its constant",
+     f"{LOSSES}/_projections.py", "const += weight * part.const", "const += part.const", [PROJ]),
+    ("sharded: a rank's partial MTTKRP not summed over the ranks",
+     "skhyperlearn/solvers/_sharded.py",
+     "(m,), (norm_sq,) = self.comm.sum([m], [data.norm_sq], what)",
+     "(m,), (norm_sq,) = ([m], [data.norm_sq])", [SHARDED]),
 ]  # fmt: skip
 
 
