@@ -179,7 +179,3 @@ class Parallel(Schedule):
             state.assign(k, a, b)
         problem.carry_scale(state, self.mode_order[-1])
         return None
-
-
-# Registration: they need Schedule and Sequential.
-from . import _distributed, _sharded  # noqa: E402, F401
