@@ -206,6 +206,10 @@ MUTATIONS = [
      "skhyperlearn/solvers/_sharded.py",
      "(m,), (norm_sq,) = self.comm.sum([m], [data.norm_sq], what)",
      "(m,), (norm_sq,) = ([m], [data.norm_sq])", [SHARDED]),
+    ("sharded: a CG step's stored-entry product not summed over the ranks",
+     "skhyperlearn/solvers/_sharded_cg.py",
+     'return self._sum(super()._stored_apply(y), "operator product")',
+     "return super()._stored_apply(y)", [SHARDED]),
 ]  # fmt: skip
 
 

@@ -15,14 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .._numerics._cg import pcg, ridge_floor
-from .._numerics._kernels import (
-    implicit_rhs_diag,
-    implicit_stored_apply,
-    implicit_stored_value,
-    small_matmul,
-)
-from .._numerics._sparse import csr_diagonal
+from .._numerics._cg import ridge_floor
+from .._numerics._kernels import implicit_stored_value
 from .losses._matrix_free import ImplicitOperatorQuadratic, cpu_gram, cpu_gram_hadamard
 
 __all__ = ["ShardedOperatorQuadratic", "sharded_operator_quadratic"]
@@ -45,6 +39,7 @@ class ShardedOperatorQuadratic(ImplicitOperatorQuadratic):
         return self.scale * (self.const + quad + stored)
 
     def solve(self, lap, lam, alpha, warm, cg_tol, cg_maxiter):
+        # Never the compiled per-row CG: its steps would see this rank's entries only.
         dense, ws = self._dense(lap, lam, alpha)
         n, rank = self.tensor.shape[self.mode], self.gram.shape[0]
         x0 = warm[0] if warm is not None else self.gram.new_zeros(n, rank)
@@ -52,31 +47,14 @@ class ShardedOperatorQuadratic(ImplicitOperatorQuadratic):
         cg_tol = max(cg_tol, ridge_floor(self.gram.dtype))
         return self._block_cg(lap, dense, ws, x0, cg_tol, steps, warm is None), None
 
-    def _block_cg(self, lap, dense, ws, x0, cg_tol, steps, cold) -> torch.Tensor:
-        """The torch CG of the single-process quadratic, its stored-entry sums all-reduced."""
-        args = (self.tensor, self.factors, self.mode, self.confidence)
-        linear, dsum = implicit_rhs_diag(*args)
-        linear, dsum = (
-            t.view(linear.shape)
-            for t in self._sum(torch.stack([linear, dsum]), "right-hand side").unbind()
-        )
-        b = linear.mul_(ws)
-        diag = dsum.mul_(ws).add_(dense.diagonal())
+    def _rhs_diag(self):
+        # One all_reduce for both: they are stacked into one buffer.
+        linear, dsum = super()._rhs_diag()
+        summed = self._sum(torch.stack([linear, dsum]), "right-hand side").unbind()
+        return tuple(t.view(linear.shape) for t in summed)
 
-        def op(y: torch.Tensor) -> torch.Tensor:
-            stored = self._sum(implicit_stored_apply(*args, y), "operator product")
-            out = stored.mul_(ws).add_(small_matmul(y, dense))
-            return out if lap is None else out.add_(lap @ y)
-
-        if lap is None:
-            diag_t = diag.T if cold else torch.ones_like(diag.T)
-            x = pcg(
-                lambda yt: op(yt.T.contiguous()).T, b.T, x0.T, lambda r: r / diag_t,
-                tol=cg_tol, maxiter=steps, per_column=True,
-            )  # fmt: skip
-            return x.T.contiguous()
-        diag += csr_diagonal(lap)[:, None]
-        return pcg(op, b, x0, lambda r: r / diag, tol=cg_tol, maxiter=steps, per_column=False)
+    def _stored_apply(self, y):
+        return self._sum(super()._stored_apply(y), "operator product")
 
 
 def sharded_operator_quadratic(problem, state, mode: int) -> ShardedOperatorQuadratic:

@@ -137,16 +137,24 @@ class ImplicitOperatorQuadratic(ModeQuadratic):
                 return x, None
         return self._block_cg(lap, dense, ws, x0, cg_tol, steps, warm is None), None
 
+    def _rhs_diag(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The stored entries' right-hand side and Jacobi diagonal (the sharded schedule's
+        subclass sums them over the ranks)."""
+        return implicit_rhs_diag(self.tensor, self.factors, self.mode, self.confidence)
+
+    def _stored_apply(self, y: torch.Tensor) -> torch.Tensor:
+        """The stored entries' share of the operator applied to ``y``."""
+        return implicit_stored_apply(self.tensor, self.factors, self.mode, self.confidence, y)
+
     def _block_cg(self, lap, dense, ws, x0, cg_tol, steps, cold) -> torch.Tensor:
         """CG in torch: one per row without a graph (Jacobi when ``cold``, as the compiled
         one), one over the block with it (always Jacobi: the graph's diagonal varies)."""
-        linear, dsum = implicit_rhs_diag(self.tensor, self.factors, self.mode, self.confidence)
+        linear, dsum = self._rhs_diag()
         b = linear.mul_(ws)
         diag = dsum.mul_(ws).add_(dense.diagonal())
-        args = (self.tensor, self.factors, self.mode, self.confidence)
 
         def op(y: torch.Tensor) -> torch.Tensor:
-            out = implicit_stored_apply(*args, y).mul_(ws).add_(small_matmul(y, dense))
+            out = self._stored_apply(y).mul_(ws).add_(small_matmul(y, dense))
             return out if lap is None else out.add_(lap @ y)
 
         if lap is None:
