@@ -11,9 +11,7 @@ ranks that never reached a failed round are named, and only rank 0 prints unpref
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _gloo import free_port, gloo_env
 
 from skhyperlearn.distributed import __main__ as entry
 
@@ -136,28 +135,18 @@ def test_init_process_group_refuses_an_infinite_timeout():
 
 
 # ---------------------------------------------------------------------------- under torchrun
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _env(**extra) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo")
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
-
-
 @pytest.mark.slow  # a torchrun launch of 2 processes: about 30 s on 2 shared cores
 def test_torchrun_prints_progress_once_and_prefixes_the_other_ranks(tmp_path):
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-        "--master-addr", "127.0.0.1", "--master-port", str(_free_port()),
+        "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
         "-m", "skhyperlearn.distributed", "--synthetic", "12,10,8", "--rank", "2",
         "--max-iter", "3", "--tol", "0", "--params", json.dumps({"verbose": 1, "init_iter": 1}),
         "--backend", "gloo", "--timeout", "60", "--output", str(tmp_path / "m.pkl"),
     ]  # fmt: skip
-    run = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=GUARD, cwd=ROOT)
+    run = subprocess.run(
+        cmd, env=gloo_env(), capture_output=True, text=True, timeout=GUARD, cwd=ROOT
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     lines = [ln for ln in (run.stdout + run.stderr).splitlines() if ln.strip()]
     progress = [ln for ln in lines if "[HyperLearnDecomposition]" in ln]
@@ -175,11 +164,13 @@ def test_killed_or_hung_rank_is_named_by_the_survivors(fault):
         params=dict(rank=3, solver="hyperlearn", max_iter=6, tol=0.0, init_iter=2,
                     random_state=0),
     )  # fmt: skip
-    port = _free_port()
+    port = free_port()
     procs = [
         subprocess.Popen(
             [sys.executable, WORKER, json.dumps(cfg)],
-            env=_env(MASTER_ADDR="127.0.0.1", MASTER_PORT=port, RANK=r, WORLD_SIZE=3, LOCAL_RANK=r),
+            env=gloo_env(
+                MASTER_ADDR="127.0.0.1", MASTER_PORT=port, RANK=r, WORLD_SIZE=3, LOCAL_RANK=r
+            ),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -6,15 +6,14 @@ schedule (the same Jacobi rounds in one process) and the uninterrupted fit.
 """
 
 import json
-import os
 import pickle
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _gloo import free_port, gloo_env, launch, wait
 
 from skhyperlearn import HyperLearnDecomposition
 from skhyperlearn.datasets import make_hypergraph
@@ -26,47 +25,12 @@ PARAMS = dict(rank=3, solver="hyperlearn", max_iter=6, tol=0.0, init_iter=2, ran
 GUARD = 240  # seconds before a run counts as hung (the tests' own safety net)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _env(**extra) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo")
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
-
-
-def _launch(cfg: dict, world: int = 3) -> list[subprocess.Popen]:
-    port = _free_port()
-    return [
-        subprocess.Popen(
-            [sys.executable, WORKER, json.dumps(cfg)],
-            env=_env(
-                MASTER_ADDR="127.0.0.1", MASTER_PORT=port, RANK=r, WORLD_SIZE=world, LOCAL_RANK=r
-            ),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-        )
-        for r in range(world)
-    ]
+def _launch(cfg: dict, world: int = 3):
+    return launch(WORKER, cfg, world)
 
 
 def _wait(procs, timeout=GUARD) -> list[tuple[int, str]]:
-    out = []
-    try:
-        for p in procs:
-            _, err = p.communicate(timeout=timeout)
-            out.append((p.returncode, err))
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    return out
+    return wait(procs, timeout)
 
 
 def _data(shape):
@@ -95,12 +59,14 @@ def test_distributed_torchrun_three_gloo_ranks_match_parallel(tmp_path):
     out = tmp_path / "model.pkl"
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "3",
-        "--master-addr", "127.0.0.1", "--master-port", str(_free_port()),
+        "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
         "-m", "skhyperlearn.distributed", "--data", str(data), "--rank", "3",
         "--max-iter", "6", "--tol", "0", "--params", json.dumps({"init_iter": 2}),
         "--backend", "gloo", "--timeout", "60", "--output", str(out),
     ]  # fmt: skip
-    run = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=GUARD, cwd=ROOT)
+    run = subprocess.run(
+        cmd, env=gloo_env(), capture_output=True, text=True, timeout=GUARD, cwd=ROOT
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     model = pickle.loads(out.read_bytes())
     ref = _reference(shape)

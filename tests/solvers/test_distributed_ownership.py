@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import pickle
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _gloo import launch, wait
 
 from skhyperlearn import HyperLearnDecomposition
 from skhyperlearn.solvers._distributed import owned_modes, owner
@@ -49,38 +46,8 @@ def test_mode_k_is_owned_by_rank_k_mod_world_size(order, world):
     assert owned == [[k for k in range(order) if k % world == r] for r in range(world)]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _run_ranks(cfg: dict, world: int) -> list[tuple[int, str]]:
-    port = _free_port()
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo")
-    env.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world))
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(WORKER), json.dumps(cfg)],
-            env=dict(env, RANK=str(r), LOCAL_RANK=str(r)),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-        )
-        for r in range(world)
-    ]
-    out = []
-    try:
-        for p in procs:
-            _, err = p.communicate(timeout=GUARD)
-            out.append((p.returncode, err))
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    return out
+    return wait(launch(WORKER, cfg, world), GUARD)
 
 
 def _distributed_and_parallel(tmp_path, world, **params):

@@ -6,7 +6,6 @@ must give to 1e-10 relative, every rank the same factors. Multi-process runs use
 assertion).
 """
 
-import json
 import pickle
 import sys
 from pathlib import Path
@@ -21,8 +20,8 @@ from skhyperlearn.solvers._sharded import check_sharded
 from skhyperlearn.solvers.losses import get_loss
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the workers' folder
+from _gloo import launch, wait
 from _sharded_worker import whole
-from test_distributed import _env, _free_port, _wait
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = str(Path(__file__).resolve().parents[1] / "_sharded_worker.py")
@@ -35,16 +34,11 @@ IMPLICIT_CG = dict(EXACT, loss="implicit")
 
 
 def _launch(cfg: dict, world: int):
-    import subprocess
+    return launch(WORKER, cfg, world)
 
-    port = _free_port()
-    procs = []
-    for r in range(world):
-        env = _env(MASTER_ADDR="127.0.0.1", MASTER_PORT=port, RANK=r, WORLD_SIZE=world)
-        cmd = [sys.executable, WORKER, json.dumps(cfg)]
-        pipes = dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-        procs.append(subprocess.Popen(cmd, env=env, **pipes))
-    return procs
+
+def _wait(procs, timeout=240):
+    return wait(procs, timeout)
 
 
 def _run(cfg: dict, world: int):
