@@ -154,12 +154,13 @@ def _share(X, parser):
     """This rank's contiguous share of the stored entries of a whole X (and its graphs)."""
     from .._validation import check_tensor
     from ..hypergraph import Hypergraph
-    from ._shards import shard_range
+    from ._shards import shard_range, share_tensor
 
     rank, world = _world(parser)
     data = check_tensor(X, "X")
     start, stop = shard_range(data.values.shape[0], rank, world)
-    part = sparse.COO(data.coords[start:stop].T, data.values[start:stop], shape=data.shape)
+    # check_tensor's entries are sorted and distinct: wrapped without sparse's compiled checks.
+    part = share_tensor(data.coords[start:stop].T, data.values[start:stop], data.shape)
     return Hypergraph(part, data.laplacians)
 
 

@@ -15,6 +15,7 @@ would be two entries.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -22,11 +23,14 @@ import numpy as np
 import scipy.sparse as sp
 import sparse
 
-__all__ = ["MANIFEST", "read_shard", "shard_range", "write_shards"]
+__all__ = ["MANIFEST", "read_shard", "shard_range", "share_tensor", "write_shards"]
 
 #: The file that describes a folder of shards.
 MANIFEST = "manifest.json"
 _FORMAT = "skhyperlearn-shards"
+#: Entries per piece when the order of a rank's entries is checked (bounds the linear index's
+#: temporary: 8 bytes per entry of a piece, not of the share).
+_ORDER_PIECE = 1 << 20
 
 
 def shard_range(n: int, rank: int, world_size: int) -> tuple[int, int]:
@@ -36,6 +40,34 @@ def shard_range(n: int, rank: int, world_size: int) -> tuple[int, int]:
 
 def _index_dtype(shape) -> np.dtype:
     return np.dtype(np.int32) if max(shape) <= np.iinfo(np.int32).max else np.dtype(np.int64)
+
+
+def _in_order(coords: np.ndarray, shape) -> bool:
+    """Whether ``coords`` (``(K, n)``, inside ``shape``) are in row-major order with no
+    coordinate twice: a strictly increasing linear index, checked piece by piece."""
+    if math.prod(int(s) for s in shape) >= 2**63:
+        return False
+    last = -1
+    for start in range(0, coords.shape[1], _ORDER_PIECE):
+        linear = np.ravel_multi_index(tuple(coords[:, start : start + _ORDER_PIECE]), shape)
+        if linear[0] <= last or not bool(np.all(linear[1:] > linear[:-1])):
+            return False
+        last = int(linear[-1])
+    return True
+
+
+def share_tensor(coords: np.ndarray, values: np.ndarray, shape) -> sparse.COO:
+    """A ``sparse.COO`` of a rank's entries, ``coords`` ``(K, n)`` inside ``shape``.
+
+    Entries already in row-major order and distinct (what :func:`write_shards` writes and the
+    fit's checks produce) are wrapped as they are. ``sparse.COO`` would otherwise check and sort
+    them with functions numba compiles in every process (about 50 MiB of compiler memory per
+    rank, whatever the share's size) and temporaries of 16 bytes per entry; the fit sorts and
+    sums its own input in any case.
+    """
+    if _in_order(coords, shape):
+        return sparse.COO(coords, values, shape=shape, has_duplicates=False, sorted=True)
+    return sparse.COO(coords, values, shape=shape, has_duplicates=False, sorted=False)
 
 
 def write_shards(X, directory: str | os.PathLike, n_shards: int) -> Path:
@@ -115,6 +147,9 @@ def _load_shard(folder: Path, entry: dict, shape, dtype):
         )
     if values.dtype != dtype:
         raise ValueError(f"{str(path)!r}: values of dtype {values.dtype}, manifest says {dtype}.")
+    for k, n in enumerate(shape):
+        if coords.shape[1] and not (0 <= int(coords[k].min()) and int(coords[k].max()) < n):
+            raise ValueError(f"{str(path)!r}: mode {k}'s coordinates are outside [0, {n}).")
     return coords, values
 
 
@@ -164,7 +199,7 @@ def read_shard(directory: str | os.PathLike, rank: int, world_size: int):
         coords = np.concatenate([c for c, _ in parts], axis=1)
         values = np.concatenate([v for _, v in parts])
         del parts
-    tensor = sparse.COO(coords, values, shape=shape, has_duplicates=False, sorted=False)
+    tensor = share_tensor(coords, values, shape)
     graphs = [
         None if name is None else sp.csr_array(sp.load_npz(folder / name))
         for name in manifest["graphs"]
