@@ -240,8 +240,9 @@ def checked_arguments(args, parser) -> SimpleNamespace:
     Returns
     -------
     SimpleNamespace
-        ``X`` (the data: this rank's share under ``--schedule sharded``), ``params`` (the
-        extra estimator parameters), ``lam``, ``schedule``.
+        ``X`` (the data: this rank's share under ``--schedule sharded``; None with
+        ``--warm``, which has ``layout`` instead: see :func:`._warm.data_layout`), ``params``
+        (the extra estimator parameters), ``lam``, ``schedule``.
     """
     _counts(args, parser)
     _timeout(args.timeout, parser)
@@ -252,7 +253,12 @@ def checked_arguments(args, parser) -> SimpleNamespace:
     _output(args.stats, "--stats", parser)
     schedule = _schedule(args, parser)
     _estimator(args, params, lam, parser, schedule)
+    if args.warm:
+        from ._warm import data_layout
+
+        layout = data_layout(args, parser)
+        return SimpleNamespace(X=None, layout=layout, params=params, lam=lam, schedule=schedule)
     X = _load(args, parser)
     if schedule == "sharded" and not Path(args.data or "").is_dir():
         X = _share(X, parser)  # every rank loaded the whole X: keep its share only
-    return SimpleNamespace(X=X, params=params, lam=lam, schedule=schedule)
+    return SimpleNamespace(X=X, layout=None, params=params, lam=lam, schedule=schedule)
