@@ -10,6 +10,11 @@ entry on exactly one rank, and no rank opens another's files. The graphs are rea
 Shards are written from a tensor whose repeated coordinates are already summed (a ``sparse.COO``
 is): the sharded fit sums partial products over the ranks, and the same coordinate on two ranks
 would be two entries.
+
+Without a folder of shards, :func:`read_npy_share` reads a rank's share of one ``.npy`` pair
+(``coords`` ``(K, nnz)`` and ``values`` ``(nnz,)``, as ``np.save`` writes a COO's arrays):
+both are memory-mapped and only the rank's contiguous entries are copied, so a rank reads its
+byte ranges of the files and no other.
 """
 
 from __future__ import annotations
@@ -23,7 +28,14 @@ import numpy as np
 import scipy.sparse as sp
 import sparse
 
-__all__ = ["MANIFEST", "read_shard", "shard_range", "share_tensor", "write_shards"]
+__all__ = [
+    "MANIFEST",
+    "read_npy_share",
+    "read_shard",
+    "shard_range",
+    "share_tensor",
+    "write_shards",
+]
 
 #: The file that describes a folder of shards.
 MANIFEST = "manifest.json"
@@ -205,3 +217,85 @@ def read_shard(directory: str | os.PathLike, rank: int, world_size: int):
         for name in manifest["graphs"]
     ]
     return Hypergraph(tensor, graphs if any(g is not None for g in graphs) else None)
+
+
+def _mapped(path: Path, what: str) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{what} {str(path)!r} is not a readable .npy file: {exc}") from exc
+
+
+def _check_pair(coords: np.ndarray, values: np.ndarray, shape, paths) -> None:
+    where = f"coords {str(paths[0])!r} and values {str(paths[1])!r}"
+    if coords.ndim != 2 or coords.shape[0] != len(shape) or coords.dtype.kind not in "iu":
+        raise ValueError(
+            f"{where}: coords must be integers of shape (K={len(shape)}, nnz) for shape "
+            f"{tuple(shape)}, got {coords.dtype} of shape {coords.shape}."
+        )
+    if values.ndim != 1 or values.shape[0] != coords.shape[1]:
+        raise ValueError(
+            f"{where}: values must be 1-D with one value per entry ({coords.shape[1]}), got "
+            f"shape {values.shape}."
+        )
+    if values.dtype.kind != "f":
+        raise ValueError(f"{where}: values must be floating point, got {values.dtype}.")
+
+
+def read_npy_share(
+    coords: str | os.PathLike, values: str | os.PathLike, shape, rank: int, world_size: int,
+    laplacians=None,
+):  # fmt: skip
+    """Rank ``rank``'s contiguous share of the entries stored in one ``.npy`` pair.
+
+    Parameters
+    ----------
+    coords : path-like
+        A ``.npy`` file of integer coordinates, shape ``(K, nnz)`` (``np.save(path, X.coords)``
+        of a ``sparse.COO`` ``X``).
+    values : path-like
+        A ``.npy`` file of the ``nnz`` floating values, in the same order.
+    shape : sequence of int
+        The whole tensor's shape.
+    rank : int
+        This rank, in ``[0, world_size)``.
+    world_size : int
+        The number of ranks sharing the entries (at most nnz).
+    laplacians : list, optional
+        The graphs of the modes (every rank holds them), as a Hypergraph takes them.
+
+    Returns
+    -------
+    Hypergraph
+        Entries ``shard_range(nnz, rank, world_size)`` as a ``sparse.COO`` of ``shape``.
+
+    Raises
+    ------
+    ValueError
+        Naming the files: not ``.npy``, coordinates not ``(K, nnz)`` integers, values not one
+        float per entry, coordinates of the share outside ``shape``; or ``rank`` out of range,
+        or more ranks than entries.
+    """
+    from ..hypergraph import Hypergraph
+
+    if not (0 <= rank < world_size):
+        raise ValueError(f"rank={rank} is not in [0, world_size={world_size}).")
+    shape = tuple(int(s) for s in shape)
+    paths = (Path(coords), Path(values))
+    coords_map, values_map = _mapped(paths[0], "coords"), _mapped(paths[1], "values")
+    _check_pair(coords_map, values_map, shape, paths)
+    n = coords_map.shape[1]
+    if world_size > n:
+        raise ValueError(f"{world_size} ranks share {n} entries: at most one rank per entry.")
+    start, stop = shard_range(n, rank, world_size)
+    # Copies of the rank's entries only: the maps read no page outside them.
+    mine = np.array(coords_map[:, start:stop], dtype=_index_dtype(shape))
+    vals = np.array(values_map[start:stop])
+    del coords_map, values_map
+    for k, size in enumerate(shape):
+        if stop > start and not (0 <= int(mine[k].min()) and int(mine[k].max()) < size):
+            raise ValueError(
+                f"coords {str(paths[0])!r}: mode {k}'s coordinates of entries {start}–{stop} "
+                f"are outside [0, {size})."
+            )
+    return Hypergraph(share_tensor(mine, vals, shape), laplacians)
