@@ -119,7 +119,7 @@ def _rows(results: dict, nnz: int, base: dict, kernels: str) -> tuple[list[dict]
 
 COLUMNS = [
     ("W", "gloo ranks W"),
-    ("kernels", "CPU kernels"),
+    ("kernels", "ranks run with"),
     ("nnz", "entries per rank"),
     ("imports", "RSS after imports (MiB)"),
     ("base", "runtime baseline: --warm, same W (MiB)"),
@@ -174,8 +174,14 @@ PROJECT_COLUMNS = [
 ]
 
 
-#: The two kernel sets: numba's compiled passes (the default) and torch's (the fallback).
-KERNELS = {"numba": None, "torch": {"SKHYPERLEARN_NO_NUMBA": "1"}}
+#: How the ranks run: numba's compiled passes (the default); the same with glibc's mmap
+#: threshold fixed (freed large buffers go back to the system at once, instead of the dynamic
+#: threshold's history deciding whether a large allocation reuses freed memory); torch's kernels.
+KERNELS = {
+    "numba": None,
+    "numba, MALLOC_MMAP_THRESHOLD_": {"MALLOC_MMAP_THRESHOLD_": "131072"},
+    "torch": {"SKHYPERLEARN_NO_NUMBA": "1"},
+}
 
 
 def _measure(folder: Path, workdir: Path, env: dict | None) -> tuple[dict, dict]:
@@ -226,6 +232,7 @@ def _readme(rows, proj, consts, info, loads, nnz, warm_seconds) -> None:
     right = {k: "r" for k, _ in COLUMNS if k != "kernels"}
     c = consts["numba"]
     numba = [r for r in rows if r["kernels"] == "numba"]
+    fixed = [r for r in rows if r["kernels"] == "numba, MALLOC_MMAP_THRESHOLD_"]
     torch_rows = [r for r in rows if r["kernels"] == "torch"]
     text = f"""## The sharded schedule: stored entries over the ranks (`distributed.py --sharded`)
 
@@ -239,8 +246,12 @@ skhyperlearn.distributed --data DIR`), {ROUNDS} rounds; time per round is the me
 puts the compiled kernels in numba's cache ({warm_seconds:.0f} s here), so the ranks load them
 instead of compiling. Machine: {info["cpu"]}, {info["cores"]} cores, shared with other jobs
 (load average {loads[0][0]:.2f} before, {loads[1][0]:.2f} after); one intra-op thread per
-rank. The rows "torch" run the same with `SKHYPERLEARN_NO_NUMBA=1` (torch's kernels, no
-numba runtime in the ranks).
+rank. The rows "numba, MALLOC_MMAP_THRESHOLD_" run the same with
+`MALLOC_MMAP_THRESHOLD_=131072` in the ranks' environment (glibc's threshold fixed: a freed
+large buffer goes back to the system at once, where the default, dynamic threshold lets the
+history of frees decide whether a later large allocation reuses memory or adds to the RSS);
+the rows "torch" with `SKHYPERLEARN_NO_NUMBA=1` (torch's kernels, no numba runtime in the
+ranks).
 
 {markdown_table(rows, COLUMNS, right)}
 
@@ -248,24 +259,33 @@ Two baselines, both measured in this run on this machine:
 
 - **imports**: the RSS of the rank when the entry point starts (Python, torch, scipy,
   `sparse` with numba imported, skhyperlearn), before anything else. Against it the peak
-  falls {_verdict(numba, "raw_ratio")} with numba's kernels, {_verdict(torch_rows, "raw_ratio")}
-  with torch's.
+  falls {_verdict(numba, "raw_ratio")} with numba's kernels,
+  {_verdict(fixed, "raw_ratio")} with the threshold fixed, {_verdict(torch_rows, "raw_ratio")}
+  with torch's kernels.
 - **runtime baseline** (`--warm`, same W): the peak RSS of the same command with `--warm`
   under torchrun: the imports, the gloo process group joined, and the same estimator fitted
   for one round on a 4 × 4 × 4 tensor of 8 entries with a 4-node path graph on every mode
   (so numba's runtime and the compiled kernels loaded from the cache, and torch's code for
   the solves paged in), with nothing of the data: no entry, no graph or factor of the data's
   size. Against it the peak falls {_verdict(numba, "ratio")} with numba's kernels,
-  {_verdict(torch_rows, "ratio")} with torch's.
+  {_verdict(fixed, "ratio")} with the threshold fixed, {_verdict(torch_rows, "ratio")} with
+  torch's kernels.
 
 What sits between the two (one rank, measured with `/proc/self/status` at each step): numba's
 runtime, loaded at the first compiled call even from the cache, about 46 MiB (its typing
 and target registries, about 15 MiB of Python objects, and LLVM's code pages, about 30 MiB of
 shared-library pages that every rank on a machine maps from the same file), torch's first
-solves a few MiB, gloo's group under 2 MiB. Until this run, `sparse.COO` also compiled its own
-coordinate check and sort in every rank (54 MiB at any share); a shard in row-major order is
-now taken as it is. Model constants (numba rows, above the runtime baseline): m_e =
-{c["m_e"]:.0f} bytes per stored entry, m_f = {c["m_f"] / MIB:.0f} MiB per rank, P =
+solves a few MiB, gloo's group under 2 MiB (`python benchmarks/sharded_memory_steps.py DIR`
+prints these steps). `read_shard` hands a shard in row-major order to `sparse.COO` as it is:
+`sparse.COO`'s own coordinate check and sort are numba functions compiled in every process,
+54 MiB per rank at any share. With the default malloc settings the W = 1 peak moves between
+runs (640 to 710 MiB in runs of `sharded_memory_steps.py` and of this benchmark here): it
+comes at the end of the fit, when the estimator copies the
+entries' coordinates for `recommend` (12 bytes per entry), and whether that copy reuses freed
+memory depends on the history of frees; with the threshold fixed it does not move (636 MiB
+in two runs). Model constants (numba rows, above the runtime baseline): m_e =
+{c["m_e"]:.0f} bytes per stored entry, m_f = {c["m_f"] / MIB:.0f} MiB per rank (negative when
+the W = 1 peak holds more than its share), P =
 {c["p"]:.3f} s (one MTTKRP per mode over every entry, timed inside the W = 1 run), S = T_1 − P −
 all_reduce = {c["s"]:.3f} s (Grams, solves, normalization; replicated on every rank). The time
 model assumes W devices; here W ranks share 2 cores, so W = 4 cannot run faster than W = 2.
