@@ -35,19 +35,41 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _run(folder: Path, world: int, workdir: Path) -> dict:
-    stats = workdir / f"sharded{world}.json"
+def _run(folder: Path, world: int, workdir: Path, warm: bool = False, env: dict | None = None):
+    """The fit over ``world`` gloo ranks (``warm``: the runtime baseline, ``--warm``, nothing of
+    the data); rank 0's ``--stats``."""
+    stats = workdir / f"sharded{world}{'w' if warm else ''}.json"
     params = {"init": "random", "loss": "hypergraph", "max_memory": "unlimited"}
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(world),
         "--master-addr", "127.0.0.1", "--master-port", str(_free_port()),
-        "-m", "skhyperlearn.distributed", "--data", str(folder), "--solver", "als",
-        "--rank", str(RANK), "--max-iter", str(ROUNDS), "--tol", "0", "--backend", "gloo",
-        "--params", json.dumps(params), "--stats", str(stats), "--timeout", "600",
+        "-m", "skhyperlearn.distributed", *_fit_args(folder, params), "--backend", "gloo",
+        "--stats", str(stats), "--timeout", "600", *(["--warm"] if warm else []),
     ]  # fmt: skip
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo")
-    subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=1800)
+    subprocess.run(cmd, env=_env(env), check=True, capture_output=True, timeout=1800)
     return json.loads(stats.read_text())
+
+
+def _fit_args(folder: Path, params: dict) -> list[str]:
+    return [
+        "--data", str(folder), "--solver", "als", "--rank", str(RANK), "--max-iter",
+        str(ROUNDS), "--tol", "0", "--params", json.dumps(params),
+    ]  # fmt: skip
+
+
+def _env(extra: dict | None) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo")
+    return dict(env, **(extra or {}))
+
+
+def _warm_cache(folder: Path) -> float:
+    """``python -m skhyperlearn.distributed --warm`` once, as a user would before launching:
+    the ranks then load the compiled kernels instead of compiling them. Its seconds."""
+    params = {"init": "random", "loss": "hypergraph", "max_memory": "unlimited"}
+    cmd = [sys.executable, "-m", "skhyperlearn.distributed", *_fit_args(folder, params), "--warm"]
+    tic = time.perf_counter()
+    subprocess.run(cmd, env=_env(None), check=True, capture_output=True, timeout=1800)
+    return time.perf_counter() - tic
 
 
 def _median_part(result: dict, key: str) -> float:
@@ -63,11 +85,14 @@ def _comm(world: int, order: int, nbytes: float, link) -> float:
     return order * alpha * math.ceil(math.log2(world)) + 2 * (world - 1) / world * nbytes / beta
 
 
-def _rows(results: dict, nnz: int, warm: dict) -> tuple[list[dict], dict]:
-    """The measured rows beside the model, and the fitted constants; ``warm[W]`` is the peak
-    RSS of the same fit over W ranks on a tiny tensor (imports with numba, the compiled
-    kernels, gloo's buffers, the graphs and factors)."""
-    above = {w: max(r["peak_rss"]) - warm[w] for w, r in results.items()}
+def _rows(results: dict, nnz: int, base: dict, kernels: str) -> tuple[list[dict], dict]:
+    """The measured rows beside the model, and the fitted constants; ``base[W]`` is the peak
+    RSS of the same command with ``--warm`` over W ranks (the runtime: imports, the process
+    group, the fit's code run once on 8 entries, compiled kernels loaded; nothing of the data)."""
+    peak = {w: max(r["peak_rss"]) for w, r in results.items()}
+    imports = {w: max(r["import_rss"]) for w, r in results.items()}
+    raw = {w: peak[w] - imports[w] for w in results}
+    above = {w: peak[w] - base[w] for w in results}
     # Memory: above(W) = m_f + m_e·nnz/W, fitted on W = 1 and 2, predicted for the others.
     m_e = 2 * (above[1] - above[2]) / nnz
     m_f = above[1] - m_e * nnz
@@ -79,15 +104,13 @@ def _rows(results: dict, nnz: int, warm: dict) -> tuple[list[dict], dict]:
     for w, r in results.items():
         t = statistics.median(r["round_times"][1:])
         rows.append(dict(
-            W=w, nnz=f"{max(r['nnz_per_rank']):,}",
-            imports=f"{max(r['import_rss']) / MIB:.0f}", peak=f"{max(r['peak_rss']) / MIB:.0f}",
-            raw=f"{(max(r['peak_rss']) - max(r['import_rss'])) / MIB:.0f}",
-            above=f"{above[w] / MIB:.0f}", ratio=f"{above[1] / above[w]:.2f}",
-            model_mem=f"{(m_f + m_e * nnz / w) / MIB:.0f}",
-            warm=f"{warm[w] / MIB:.0f}", time=f"{t:.3f}", warm_b=warm[w],
-            imports_b=max(r["import_rss"]),
-            pass_=f"{_median_part(r, 'pass_seconds'):.3f}", model_p=f"{p / w:.3f}",
-            reduce=f"{_median_part(r, 'reduce_seconds'):.3f}",
+            W=w, kernels=kernels, nnz=f"{max(r['nnz_per_rank']):,}",
+            imports=f"{imports[w] / MIB:.0f}", base=f"{base[w] / MIB:.0f}",
+            peak=f"{peak[w] / MIB:.0f}", raw=f"{raw[w] / MIB:.0f}",
+            raw_ratio=f"{raw[1] / raw[w]:.2f}", above=f"{above[w] / MIB:.0f}",
+            ratio=f"{above[1] / above[w]:.2f}", model_mem=f"{(m_f + m_e * nnz / w) / MIB:.0f}",
+            time=f"{t:.3f}", pass_=f"{_median_part(r, 'pass_seconds'):.3f}",
+            model_p=f"{p / w:.3f}", reduce=f"{_median_part(r, 'reduce_seconds'):.3f}",
             model_t=f"{p / w + s + _comm(w, len(SHAPE), nbytes, LOOPBACK):.3f}",
             bytes=f"{r['bytes_per_round']:,.0f}", model_b=f"{nbytes:,}",
         ))  # fmt: skip
@@ -96,13 +119,15 @@ def _rows(results: dict, nnz: int, warm: dict) -> tuple[list[dict], dict]:
 
 COLUMNS = [
     ("W", "gloo ranks W"),
+    ("kernels", "ranks run with"),
     ("nnz", "entries per rank"),
     ("imports", "RSS after imports (MiB)"),
+    ("base", "runtime baseline: --warm, same W (MiB)"),
     ("peak", "peak RSS (MiB, largest rank)"),
     ("raw", "peak − imports (MiB)"),
-    ("warm", "warm: same W, 4,000 entries (MiB)"),
-    ("above", "peak − warm (MiB)"),
-    ("ratio", "(W=1) / (W)"),
+    ("raw_ratio", "(W=1) / (W), above imports"),
+    ("above", "peak − baseline (MiB)"),
+    ("ratio", "(W=1) / (W), above baseline"),
     ("model_mem", "model m_f + m_e·nnz/W (MiB)"),
     ("time", "s/round (median)"),
     ("pass_", "of which entry passes (s)"),
@@ -141,12 +166,31 @@ def _project(c: dict, rank: int = 16) -> list[dict]:
 PROJECT_COLUMNS = [
     ("W", "ranks"),
     ("entries", "entries per rank"),
-    ("mem", "memory above the warm footprint per rank (GiB)"),
+    ("mem", "memory above the runtime baseline per rank (GiB)"),
     ("pass_", "P/W (s)"),
     ("rest", "S, replicated (s)"),
     ("bytes", "all-reduced per round"),
     *[(link, f"all_reduce on {link} (s)") for link in LINKS],
 ]
+
+
+#: How the ranks run: numba's compiled passes (the default); the same with glibc's mmap
+#: threshold fixed (freed large buffers go back to the system at once, instead of the dynamic
+#: threshold's history deciding whether a large allocation reuses freed memory); torch's kernels.
+KERNELS = {
+    "numba": None,
+    "numba, MALLOC_MMAP_THRESHOLD_": {"MALLOC_MMAP_THRESHOLD_": "131072"},
+    "torch": {"SKHYPERLEARN_NO_NUMBA": "1"},
+}
+
+
+def _measure(folder: Path, workdir: Path, env: dict | None) -> tuple[dict, dict]:
+    results, base = {}, {}
+    for w in WORLDS:
+        base[w] = max(_run(folder, w, workdir, warm=True, env=env)["peak_rss"])
+        results[w] = _run(folder, w, workdir, env=env)
+        print(f"W={w}: baseline {base[w]}, peak {results[w]['peak_rss']}", flush=True)
+    return results, base
 
 
 def run_sharded(n_entries: int, no_readme: bool) -> None:
@@ -155,29 +199,41 @@ def run_sharded(n_entries: int, no_readme: bool) -> None:
     data = make_hypergraph(SHAPE, rank=4, n_entries=n_entries, random_state=0)
     X = Hypergraph(data.tensor, data.laplacians)
     nnz = X.tensor.nnz
-    results, warm = {}, {}
+    rows, consts = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = write_shards(X, Path(tmp) / "shards", N_SHARDS)
         del X, data
-        tiny = make_hypergraph(SHAPE, rank=4, n_entries=4000, random_state=1)
-        small = write_shards(Hypergraph(tiny.tensor, tiny.laplacians), Path(tmp) / "tiny", 4)
-        for w in WORLDS:
-            warm[w] = max(_run(small, w, Path(tmp))["peak_rss"])
-            results[w] = _run(folder, w, Path(tmp))
-            print(f"W={w}: {results[w]['peak_rss']} peak, {results[w]['round_times']}", flush=True)
-    rows, c = _rows(results, nnz, warm)
+        warm_seconds = _warm_cache(folder)
+        for kernels, env in KERNELS.items():
+            results, base = _measure(folder, Path(tmp), env)
+            got, consts[kernels] = _rows(results, nnz, base, kernels)
+            rows += got
+    c = consts["numba"]
     print(text_table(rows, COLUMNS))
     proj = _project(c)
     print(text_table(proj, PROJECT_COLUMNS))
     load1 = os.getloadavg()
     info = machine_info(["torch"])
-    print(f"{info}; {time.perf_counter() - tic:.0f} s; load {load0} -> {load1}; constants {c}")
+    print(f"{info}; {time.perf_counter() - tic:.0f} s; load {load0} -> {load1}; constants {consts}")
     if not no_readme:
-        _readme(rows, proj, c, info, load0, load1, nnz)
+        _readme(rows, proj, consts, info, (load0, load1), nnz, warm_seconds)
 
 
-def _readme(rows, proj, c, info, load0, load1, nnz) -> None:
-    right = {k: "r" for k, _ in COLUMNS}
+def _verdict(rows, key: str) -> str:
+    """Whether ``key``'s ratios (W=1)/(W) are W within 20 %, for W = 2 and 4."""
+    got = {r["W"]: float(r[key]) for r in rows if r["W"] != 1}
+    ok = all(0.8 * w <= v <= 1.2 * w for w, v in got.items())
+    return ("within" if ok else "not within") + " 20 % of W (" + ", ".join(
+        f"W={w}: {v:.2f}" for w, v in got.items()
+    ) + ")"  # fmt: skip
+
+
+def _readme(rows, proj, consts, info, loads, nnz, warm_seconds) -> None:
+    right = {k: "r" for k, _ in COLUMNS if k != "kernels"}
+    c = consts["numba"]
+    numba = [r for r in rows if r["kernels"] == "numba"]
+    fixed = [r for r in rows if r["kernels"] == "numba, MALLOC_MMAP_THRESHOLD_"]
+    torch_rows = [r for r in rows if r["kernels"] == "torch"]
     text = f"""## The sharded schedule: stored entries over the ranks (`distributed.py --sharded`)
 
 `python benchmarks/distributed.py --sharded` — one synthetic binary hypergraph
@@ -186,19 +242,53 @@ def _readme(rows, proj, c, info, load0, load1, nnz) -> None:
 {N_SHARDS} shards (`skhyperlearn.distributed.write_shards`) and fitted by W gloo ranks on this
 machine, each reading only its own shards (`torchrun --nproc-per-node W -m
 skhyperlearn.distributed --data DIR`), {ROUNDS} rounds; time per round is the median over rounds
-2–{ROUNDS}. Machine: {info["cpu"]}, {info["cores"]} cores, shared with other jobs (load average
-{load0[0]:.2f} before, {load1[0]:.2f} after); one intra-op thread per rank.
+2–{ROUNDS}. Before any rank starts, `python -m skhyperlearn.distributed --data DIR ... --warm`
+puts the compiled kernels in numba's cache ({warm_seconds:.0f} s here), so the ranks load them
+instead of compiling. Machine: {info["cpu"]}, {info["cores"]} cores, shared with other jobs
+(load average {loads[0][0]:.2f} before, {loads[1][0]:.2f} after); one intra-op thread per
+rank. The rows "numba, MALLOC_MMAP_THRESHOLD_" run the same with
+`MALLOC_MMAP_THRESHOLD_=131072` in the ranks' environment (glibc's threshold fixed: a freed
+large buffer goes back to the system at once, where the default, dynamic threshold lets the
+history of frees decide whether a later large allocation reuses memory or adds to the RSS);
+the rows "torch" with `SKHYPERLEARN_NO_NUMBA=1` (torch's kernels, no numba runtime in the
+ranks).
 
 {markdown_table(rows, COLUMNS, right)}
 
-"warm" is the peak RSS of the same command over the same W ranks on 4,000 entries of the same
-shape: the fixed cost of a rank (imports with numba, the compiled kernels, gloo's buffers, the
-graphs and factors); "peak − warm" is what the rank's entries cost. Model constants measured
-here: m_e = {c["m_e"]:.0f} bytes per stored entry, m_f =
-{c["m_f"] / MIB:.0f} MiB per rank (factors, graphs, kernel buffers), P = {c["p"]:.3f} s (one
-MTTKRP per mode over every entry, timed inside the W = 1 run), S = T_1 − P − all_reduce =
-{c["s"]:.3f} s (Grams, solves, normalization; replicated on every rank). The time model
-assumes W devices; here W ranks share 2 cores, so W = 4 cannot run faster than W = 2.
+Two baselines, both measured in this run on this machine:
+
+- **imports**: the RSS of the rank when the entry point starts (Python, torch, scipy,
+  `sparse` with numba imported, skhyperlearn), before anything else. Against it the peak
+  falls {_verdict(numba, "raw_ratio")} with numba's kernels,
+  {_verdict(fixed, "raw_ratio")} with the threshold fixed, {_verdict(torch_rows, "raw_ratio")}
+  with torch's kernels.
+- **runtime baseline** (`--warm`, same W): the peak RSS of the same command with `--warm`
+  under torchrun: the imports, the gloo process group joined, and the same estimator fitted
+  for one round on a 4 × 4 × 4 tensor of 8 entries with a 4-node path graph on every mode
+  (so numba's runtime and the compiled kernels loaded from the cache, and torch's code for
+  the solves paged in), with nothing of the data: no entry, no graph or factor of the data's
+  size. Against it the peak falls {_verdict(numba, "ratio")} with numba's kernels,
+  {_verdict(fixed, "ratio")} with the threshold fixed, {_verdict(torch_rows, "ratio")} with
+  torch's kernels.
+
+What sits between the two (one rank, measured with `/proc/self/status` at each step): numba's
+runtime, loaded at the first compiled call even from the cache, about 46 MiB (its typing
+and target registries, about 15 MiB of Python objects, and LLVM's code pages, about 30 MiB of
+shared-library pages that every rank on a machine maps from the same file), torch's first
+solves a few MiB, gloo's group under 2 MiB (`python benchmarks/sharded_memory_steps.py DIR`
+prints these steps). `read_shard` hands a shard in row-major order to `sparse.COO` as it is:
+`sparse.COO`'s own coordinate check and sort are numba functions compiled in every process,
+54 MiB per rank at any share. With the default malloc settings the W = 1 peak moves between
+runs (640 to 710 MiB in runs of `sharded_memory_steps.py` and of this benchmark here): it
+comes at the end of the fit, when the estimator copies the
+entries' coordinates for `recommend` (12 bytes per entry), and whether that copy reuses freed
+memory depends on the history of frees; with the threshold fixed it does not move (636 MiB
+in two runs). Model constants (numba rows, above the runtime baseline): m_e =
+{c["m_e"]:.0f} bytes per stored entry, m_f = {c["m_f"] / MIB:.0f} MiB per rank (negative when
+the W = 1 peak holds more than its share), P =
+{c["p"]:.3f} s (one MTTKRP per mode over every entry, timed inside the W = 1 run), S = T_1 − P −
+all_reduce = {c["s"]:.3f} s (Grams, solves, normalization; replicated on every rank). The time
+model assumes W devices; here W ranks share 2 cores, so W = 4 cannot run faster than W = 2.
 
 **Projection** (on paper, these constants; R = 16): Amazon reviews, 4.8M × 1.8M × 1.8M,
 1.7·10⁹ entries. The pass P scales with the entries, S with Σ N_k·R (a CG step on a kNN
@@ -210,12 +300,16 @@ the fixed memory is counted (the factors plus a mode's MTTKRP and CG vectors,
 
 What it says: the bytes all-reduced per round are the model's exactly, whatever W (one
 N_k × R block per mode; a ring all_reduce moves about twice that per rank). What the entries
-cost a rank falls as 1/W ("peak − warm"); the whole peak above the imports does not, since
-each rank also pays a fixed footprint (numba and its compiled kernels, the graphs, the
-factors) of about {(rows[0]["warm_b"] - rows[0]["imports_b"]) / MIB:.0f} MiB here. The entry
-passes fall with W too, but the solves are replicated on every rank (S), and at Amazon's size
-they, not the entries, set the round: the next step is to split each mode's solve (a mode's
-CG over its rows on several ranks, or mode ownership as in `schedule="distributed"`), and to
-hold each factor once per machine rather than once per rank.
+cost a rank falls with W above the runtime baseline, but the peak of one run against another
+moves by tens of MiB with malloc's history, so the ratios at W = 4 sit near the 20 % bound
+(the fixed threshold steadies them and costs time: each large temporary is then a fresh
+mapping the system zeroes; compare its s/round). Above the bare imports a rank also carries
+the runtime (about {(float(numba[0]["base"]) - float(numba[0]["imports"])):.0f} MiB
+with numba's kernels, {(float(torch_rows[0]["base"]) - float(torch_rows[0]["imports"])):.0f}
+MiB with torch's), which no split of the entries removes. The entry passes fall with W too,
+but the solves are replicated on every rank (S), and at Amazon's size they, not the entries,
+set the round: the next step is to split each mode's solve (a mode's CG over its rows on
+several ranks, or mode ownership as in `schedule="distributed"`), and to hold each factor
+once per machine rather than once per rank.
 """
     write_readme_section(ROOT / "benchmarks" / "README.md", "sharded", text, "# Benchmarks")

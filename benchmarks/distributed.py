@@ -33,11 +33,16 @@ Part 3, ``--sharded``: the entry-sharded schedule (``schedule="sharded"``) on on
 binary hypergraph with 4·10⁶ stored entries (8000 × 6000 × 4000, graphs on every mode, float64,
 ``loss="hypergraph"``, ``solver="als"``, rank 8), written once as 4 shards
 (``write_shards``) and fitted by W = 1, 2, 4 gloo ranks, each reading only its own shards
-(``torchrun --nproc-per-node W -m skhyperlearn.distributed --data DIR``). Per rank: peak RSS
-after the imports and at the end; per round: the median time and the bytes each rank
-all-reduced. The cost model beside them, with constants measured here:
+(``torchrun --nproc-per-node W -m skhyperlearn.distributed --data DIR``), after one
+``python -m skhyperlearn.distributed ... --warm`` has put the compiled kernels in numba's cache.
+Per rank: RSS after the imports, the runtime baseline (the same command with ``--warm`` over W
+ranks: imports, process group, the fit run once on 8 entries, nothing of the data) and the
+peak; per round: the median time and the bytes each rank all-reduced. Then the same with
+torch's kernels (``SKHYPERLEARN_NO_NUMBA=1``). The cost model beside them, with constants
+measured here:
 
-    memory per rank  M_W = M_0 + m_e·nnz/W + m_f          (m_e, m_f fitted on W = 1, 2)
+    memory per rank  M_W = M_0 + m_e·nnz/W + m_f          (M_0 the runtime baseline;
+                                                          m_e, m_f fitted on W = 1, 2)
     bytes per round  B   = 8·Σ_k (N_k·R + 1)              (one all_reduce per mode, float64)
     time per round   T_W = P/W + S + K·α·⌈log₂W⌉ + 2·(W−1)/W·B/β
 
@@ -49,7 +54,7 @@ latency and bandwidth of an all_reduce (assumed: 50 µs and 1 GB/s on loopback, 
 
     python benchmarks/distributed.py                  # ~5 min on 2 shared cores
     python benchmarks/distributed.py --quick --no-readme
-    python benchmarks/distributed.py --sharded        # ~10 min
+    python benchmarks/distributed.py --sharded        # ~15 min
 """
 
 from __future__ import annotations

@@ -4,12 +4,17 @@ Every rank loads the same data (a synthetic hypergraph, the Last.fm 4th-order hy
 pickle), fits ``HyperLearnDecomposition(schedule="distributed")`` and rank 0 pickles the fitted
 estimator (``--output``) and writes per-round figures (``--stats``, JSON). A failed rank makes
 the others exit with status 1 and the error on stderr, within ``--timeout`` seconds.
+
+``--warm`` (with the fit's options) fits the same estimator once on a tiny tensor of the data's
+order and dtypes, so that the compiled kernels are in numba's cache before the ranks start;
+under torchrun, ``--stats`` then records each rank's memory with nothing of the data.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import pickle
 import resource
 import sys
@@ -29,6 +34,35 @@ def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def _file_rss() -> int | None:
+    """Bytes of this process's resident pages that are files (shared libraries, mapped data):
+    shared with every other process that maps them. None where /proc is not there."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("RssFile:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _memory(imported: int, nnz: int) -> list:
+    """Every rank's (RSS after the imports, peak RSS, file-backed RSS now, entries)."""
+    memory = [None] * dist.get_world_size()
+    dist.all_gather_object(memory, (imported, _peak_rss(), nnz, _file_rss()))
+    return memory
+
+
+def _memory_stats(memory: list) -> dict:
+    return {
+        "nnz_per_rank": [m[2] for m in memory],
+        # Per rank: peak RSS after the imports (before the data) and at the end.
+        "import_rss": [m[0] for m in memory], "peak_rss": [m[1] for m in memory],
+        "file_rss": [m[3] for m in memory],
+    }  # fmt: skip
+
+
 def _save(args, model, world, backend, times, wall, memory) -> None:
     """Rank 0's outputs: the pickled estimator, the per-round figures and one summary line."""
     if args.output:
@@ -42,9 +76,7 @@ def _save(args, model, world, backend, times, wall, memory) -> None:
             "bytes_per_round": traffic.get("round_bytes", traffic["bytes"])
             / max(traffic["rounds"], 1),
             "fit_seconds": wall, "loss_history": model.loss_history_,
-            "schedule": model.schedule, "nnz_per_rank": [m[2] for m in memory],
-            # Per rank: peak RSS after the imports (before the data) and at the end.
-            "import_rss": [m[0] for m in memory], "peak_rss": [m[1] for m in memory],
+            "schedule": model.schedule, **_memory_stats(memory),
             "round_parts": traffic.get("per_round"),  # rank 0's pass and all_reduce seconds
         }  # fmt: skip
         Path(args.stats).write_text(json.dumps(stats))
@@ -85,7 +117,42 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-every", type=int, default=1)
     p.add_argument("--output", default=None, help="rank 0 pickles the fitted estimator here")
     p.add_argument("--stats", default=None, help="rank 0 writes per-round figures here (JSON)")
+    p.add_argument(
+        "--warm", action="store_true",
+        help="fit once on a tiny tensor of the data's order and dtypes (reading only a folder's "
+        "manifest), so that the compiled kernels are cached before the ranks start; under "
+        "torchrun with --stats, each rank's memory without the data",
+    )  # fmt: skip
     return p
+
+
+def _warm(args, checked, imported: int) -> int:
+    """``--warm``: the tiny fit, in the process group when torchrun started this process."""
+    from ._warm import warm_fit
+
+    grouped = "RANK" in os.environ and "WORLD_SIZE" in os.environ
+    params = dict(
+        checked.params, rank=args.rank, solver=args.solver, tol=args.tol, lam=checked.lam,
+        schedule=checked.schedule if grouped else "sequential", random_state=args.seed,
+    )  # fmt: skip
+    if grouped:
+        init_process_group(args.backend, args.timeout)
+    try:
+        warm_fit(params, *checked.layout)
+        if grouped and args.stats:
+            memory = _memory(imported, 0)
+            if dist.get_rank() == 0:
+                stats = {"world_size": dist.get_world_size(), "warm": True}
+                Path(args.stats).write_text(json.dumps({**stats, **_memory_stats(memory)}))
+    except _distributed.DistributedFault as exc:
+        print(f"skhyperlearn.distributed: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    if not grouped or int(os.environ["RANK"]) == 0:
+        print(f"compiled kernels ready: order {checked.layout[0]}, {checked.layout[1]} values")
+    return 0
 
 
 def main(argv=None) -> int:
@@ -95,6 +162,8 @@ def main(argv=None) -> int:
     # Every option (and the data) checked before the rendezvous: a typo fails at once, naming
     # the option, instead of as a traceback on N ranks or after the whole fit.
     checked = checked_arguments(args, parser)
+    if args.warm:
+        return _warm(args, checked, imported)
     params = dict(checked.params)
     backend = init_process_group(args.backend, args.timeout)
     rank, world = dist.get_rank(), dist.get_world_size()
@@ -115,10 +184,7 @@ def main(argv=None) -> int:
         model.fit(checked.X, checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every)
         wall = time.perf_counter() - tic
         model.callback = None  # a lambda of this script: the saved estimator must not need it
-        memory = [None] * world
-        if args.stats:
-            nnz = int(model._fit_hyperedges.shape[0])
-            dist.all_gather_object(memory, (imported, _peak_rss(), nnz))
+        memory = _memory(imported, int(model._fit_hyperedges.shape[0])) if args.stats else None
         if rank == 0:
             _save(args, model, world, backend, times, wall, memory)
     except _distributed.DistributedFault as exc:

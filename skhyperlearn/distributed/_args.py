@@ -154,12 +154,13 @@ def _share(X, parser):
     """This rank's contiguous share of the stored entries of a whole X (and its graphs)."""
     from .._validation import check_tensor
     from ..hypergraph import Hypergraph
-    from ._shards import shard_range
+    from ._shards import shard_range, share_tensor
 
     rank, world = _world(parser)
     data = check_tensor(X, "X")
     start, stop = shard_range(data.values.shape[0], rank, world)
-    part = sparse.COO(data.coords[start:stop].T, data.values[start:stop], shape=data.shape)
+    # check_tensor's entries are sorted and distinct: wrapped without sparse's compiled checks.
+    part = share_tensor(data.coords[start:stop].T, data.values[start:stop], data.shape)
     return Hypergraph(part, data.laplacians)
 
 
@@ -239,8 +240,9 @@ def checked_arguments(args, parser) -> SimpleNamespace:
     Returns
     -------
     SimpleNamespace
-        ``X`` (the data: this rank's share under ``--schedule sharded``), ``params`` (the
-        extra estimator parameters), ``lam``, ``schedule``.
+        ``X`` (the data: this rank's share under ``--schedule sharded``; None with
+        ``--warm``, which has ``layout`` instead: see :func:`._warm.data_layout`), ``params``
+        (the extra estimator parameters), ``lam``, ``schedule``.
     """
     _counts(args, parser)
     _timeout(args.timeout, parser)
@@ -251,7 +253,12 @@ def checked_arguments(args, parser) -> SimpleNamespace:
     _output(args.stats, "--stats", parser)
     schedule = _schedule(args, parser)
     _estimator(args, params, lam, parser, schedule)
+    if args.warm:
+        from ._warm import data_layout
+
+        layout = data_layout(args, parser)
+        return SimpleNamespace(X=None, layout=layout, params=params, lam=lam, schedule=schedule)
     X = _load(args, parser)
     if schedule == "sharded" and not Path(args.data or "").is_dir():
         X = _share(X, parser)  # every rank loaded the whole X: keep its share only
-    return SimpleNamespace(X=X, params=params, lam=lam, schedule=schedule)
+    return SimpleNamespace(X=X, layout=None, params=params, lam=lam, schedule=schedule)

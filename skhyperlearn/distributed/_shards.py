@@ -10,11 +10,17 @@ entry on exactly one rank, and no rank opens another's files. The graphs are rea
 Shards are written from a tensor whose repeated coordinates are already summed (a ``sparse.COO``
 is): the sharded fit sums partial products over the ranks, and the same coordinate on two ranks
 would be two entries.
+
+Without a folder of shards, :func:`read_npy_share` reads a rank's share of one ``.npy`` pair
+(``coords`` ``(K, nnz)`` and ``values`` ``(nnz,)``, as ``np.save`` writes a COO's arrays):
+both are memory-mapped and only the rank's contiguous entries are copied, so a rank reads its
+byte ranges of the files and no other.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -22,11 +28,21 @@ import numpy as np
 import scipy.sparse as sp
 import sparse
 
-__all__ = ["MANIFEST", "read_shard", "shard_range", "write_shards"]
+__all__ = [
+    "MANIFEST",
+    "read_npy_share",
+    "read_shard",
+    "shard_range",
+    "share_tensor",
+    "write_shards",
+]
 
 #: The file that describes a folder of shards.
 MANIFEST = "manifest.json"
 _FORMAT = "skhyperlearn-shards"
+#: Entries per piece when the order of a rank's entries is checked (bounds the linear index's
+#: temporary: 8 bytes per entry of a piece, not of the share).
+_ORDER_PIECE = 1 << 20
 
 
 def shard_range(n: int, rank: int, world_size: int) -> tuple[int, int]:
@@ -36,6 +52,34 @@ def shard_range(n: int, rank: int, world_size: int) -> tuple[int, int]:
 
 def _index_dtype(shape) -> np.dtype:
     return np.dtype(np.int32) if max(shape) <= np.iinfo(np.int32).max else np.dtype(np.int64)
+
+
+def _in_order(coords: np.ndarray, shape) -> bool:
+    """Whether ``coords`` (``(K, n)``, inside ``shape``) are in row-major order with no
+    coordinate twice: a strictly increasing linear index, checked piece by piece."""
+    if math.prod(int(s) for s in shape) >= 2**63:
+        return False
+    last = -1
+    for start in range(0, coords.shape[1], _ORDER_PIECE):
+        linear = np.ravel_multi_index(tuple(coords[:, start : start + _ORDER_PIECE]), shape)
+        if linear[0] <= last or not bool(np.all(linear[1:] > linear[:-1])):
+            return False
+        last = int(linear[-1])
+    return True
+
+
+def share_tensor(coords: np.ndarray, values: np.ndarray, shape) -> sparse.COO:
+    """A ``sparse.COO`` of a rank's entries, ``coords`` ``(K, n)`` inside ``shape``.
+
+    Entries already in row-major order and distinct (what :func:`write_shards` writes and the
+    fit's checks produce) are wrapped as they are. ``sparse.COO`` would otherwise check and sort
+    them with functions numba compiles in every process (about 50 MiB of compiler memory per
+    rank, whatever the share's size) and temporaries of 16 bytes per entry; the fit sorts and
+    sums its own input in any case.
+    """
+    if _in_order(coords, shape):
+        return sparse.COO(coords, values, shape=shape, has_duplicates=False, sorted=True)
+    return sparse.COO(coords, values, shape=shape, has_duplicates=False, sorted=False)
 
 
 def write_shards(X, directory: str | os.PathLike, n_shards: int) -> Path:
@@ -115,6 +159,9 @@ def _load_shard(folder: Path, entry: dict, shape, dtype):
         )
     if values.dtype != dtype:
         raise ValueError(f"{str(path)!r}: values of dtype {values.dtype}, manifest says {dtype}.")
+    for k, n in enumerate(shape):
+        if coords.shape[1] and not (0 <= int(coords[k].min()) and int(coords[k].max()) < n):
+            raise ValueError(f"{str(path)!r}: mode {k}'s coordinates are outside [0, {n}).")
     return coords, values
 
 
@@ -164,9 +211,91 @@ def read_shard(directory: str | os.PathLike, rank: int, world_size: int):
         coords = np.concatenate([c for c, _ in parts], axis=1)
         values = np.concatenate([v for _, v in parts])
         del parts
-    tensor = sparse.COO(coords, values, shape=shape, has_duplicates=False, sorted=False)
+    tensor = share_tensor(coords, values, shape)
     graphs = [
         None if name is None else sp.csr_array(sp.load_npz(folder / name))
         for name in manifest["graphs"]
     ]
     return Hypergraph(tensor, graphs if any(g is not None for g in graphs) else None)
+
+
+def _mapped(path: Path, what: str) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{what} {str(path)!r} is not a readable .npy file: {exc}") from exc
+
+
+def _check_pair(coords: np.ndarray, values: np.ndarray, shape, paths) -> None:
+    where = f"coords {str(paths[0])!r} and values {str(paths[1])!r}"
+    if coords.ndim != 2 or coords.shape[0] != len(shape) or coords.dtype.kind not in "iu":
+        raise ValueError(
+            f"{where}: coords must be integers of shape (K={len(shape)}, nnz) for shape "
+            f"{tuple(shape)}, got {coords.dtype} of shape {coords.shape}."
+        )
+    if values.ndim != 1 or values.shape[0] != coords.shape[1]:
+        raise ValueError(
+            f"{where}: values must be 1-D with one value per entry ({coords.shape[1]}), got "
+            f"shape {values.shape}."
+        )
+    if values.dtype.kind != "f":
+        raise ValueError(f"{where}: values must be floating point, got {values.dtype}.")
+
+
+def read_npy_share(
+    coords: str | os.PathLike, values: str | os.PathLike, shape, rank: int, world_size: int,
+    laplacians=None,
+):  # fmt: skip
+    """Rank ``rank``'s contiguous share of the entries stored in one ``.npy`` pair.
+
+    Parameters
+    ----------
+    coords : path-like
+        A ``.npy`` file of integer coordinates, shape ``(K, nnz)`` (``np.save(path, X.coords)``
+        of a ``sparse.COO`` ``X``).
+    values : path-like
+        A ``.npy`` file of the ``nnz`` floating values, in the same order.
+    shape : sequence of int
+        The whole tensor's shape.
+    rank : int
+        This rank, in ``[0, world_size)``.
+    world_size : int
+        The number of ranks sharing the entries (at most nnz).
+    laplacians : list, optional
+        The graphs of the modes (every rank holds them), as a Hypergraph takes them.
+
+    Returns
+    -------
+    Hypergraph
+        Entries ``shard_range(nnz, rank, world_size)`` as a ``sparse.COO`` of ``shape``.
+
+    Raises
+    ------
+    ValueError
+        Naming the files: not ``.npy``, coordinates not ``(K, nnz)`` integers, values not one
+        float per entry, coordinates of the share outside ``shape``; or ``rank`` out of range,
+        or more ranks than entries.
+    """
+    from ..hypergraph import Hypergraph
+
+    if not (0 <= rank < world_size):
+        raise ValueError(f"rank={rank} is not in [0, world_size={world_size}).")
+    shape = tuple(int(s) for s in shape)
+    paths = (Path(coords), Path(values))
+    coords_map, values_map = _mapped(paths[0], "coords"), _mapped(paths[1], "values")
+    _check_pair(coords_map, values_map, shape, paths)
+    n = coords_map.shape[1]
+    if world_size > n:
+        raise ValueError(f"{world_size} ranks share {n} entries: at most one rank per entry.")
+    start, stop = shard_range(n, rank, world_size)
+    # Copies of the rank's entries only: the maps read no page outside them.
+    mine = np.array(coords_map[:, start:stop], dtype=_index_dtype(shape))
+    vals = np.array(values_map[start:stop])
+    del coords_map, values_map
+    for k, size in enumerate(shape):
+        if stop > start and not (0 <= int(mine[k].min()) and int(mine[k].max()) < size):
+            raise ValueError(
+                f"coords {str(paths[0])!r}: mode {k}'s coordinates of entries {start}–{stop} "
+                f"are outside [0, {size})."
+            )
+    return Hypergraph(share_tensor(mine, vals, shape), laplacians)

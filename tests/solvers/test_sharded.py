@@ -15,7 +15,7 @@ import pytest
 import sparse
 
 from skhyperlearn import HyperLearnDecomposition
-from skhyperlearn.distributed._shards import read_shard, shard_range, write_shards
+from skhyperlearn.distributed._shards import read_shard, shard_range, share_tensor, write_shards
 from skhyperlearn.solvers._sharded import check_sharded
 from skhyperlearn.solvers.losses import get_loss
 
@@ -154,6 +154,44 @@ def test_shards_refuse_bad_folders_and_too_many_ranks(tmp_path):
     with pytest.raises(ValueError, match=r"shard-00001\.npz"):
         read_shard(folder, 0, 1)
     assert isinstance(read_shard(folder, 0, 2).tensor, sparse.COO)
+
+
+def test_shards_in_order_are_wrapped_without_sparse_compiled_checks(tmp_path, monkeypatch):
+    # sparse.COO's own check and sort are numba functions compiled in every process (tens of
+    # MiB per rank, whatever its share): shards in row-major order must not reach them.
+    from sparse.numba_backend._coo import core
+
+    X = whole((20, 15, 10), counts=True)
+    folder = write_shards(X, tmp_path / "s", 3)
+
+    def compiled(*args, **kwargs):
+        raise AssertionError("sparse's compiled coordinate check or sort ran")
+
+    monkeypatch.setattr(core, "_validate_coo_coords", compiled)
+    monkeypatch.setattr(core.COO, "_sort_indices", compiled)
+    for world in (1, 3):
+        parts = [read_shard(folder, r, world).tensor for r in range(world)]
+        coords = np.concatenate([p.coords for p in parts], axis=1)
+        np.testing.assert_array_equal(coords, X.tensor.coords)
+    args_share = share_tensor(X.tensor.coords, X.tensor.data, X.tensor.shape)
+    np.testing.assert_array_equal(args_share.coords, X.tensor.coords)
+
+
+def test_shards_out_of_order_are_sorted_and_out_of_shape_refused(tmp_path):
+    X = whole((20, 15, 10), counts=True)
+    folder = write_shards(X, tmp_path / "s", 1)
+    name = folder / "shard-00000.npz"
+    with np.load(name) as f:
+        coords, values = f["coords"], f["values"]
+    np.savez(name, coords=coords[:, ::-1].copy(), values=values[::-1].copy())
+    got = read_shard(folder, 0, 1).tensor
+    np.testing.assert_array_equal(got.coords, X.tensor.coords)
+    np.testing.assert_array_equal(got.data, X.tensor.data)
+    # A coordinate equal to its mode's size, named with the file and the mode.
+    coords[2, -1] = 10
+    np.savez(name, coords=coords, values=values)
+    with pytest.raises(ValueError, match=r"shard-00000\.npz.*mode 2.*\[0, 10\)"):
+        read_shard(folder, 0, 1)
 
 
 @pytest.mark.parametrize(
