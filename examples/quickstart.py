@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, values in features.items():
         fold_scores = cross_val_score(clf, values, labels, cv=cv)
         scores[name] = fold_scores.mean()
-        print(f"  {name:38s} {fold_scores.mean():.3f} ± {fold_scores.std():.3f}")
+        print(f"  {name:42s} {fold_scores.mean():.3f} ± {fold_scores.std():.3f}")
     both, tensor, projections, graph, *pairs, _ = scores.values()
     print(
         f"\nthe graphs add {both - tensor:+.3f} to the tensor alone, the higher-order "

@@ -554,8 +554,11 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     def _checkpoint_key(self, plan: FitPlan) -> dict:
         """What a checkpoint of this fit must match: the parameters, "auto" ones resolved."""
         model = plan.model
+        unit = model.loss.lam_unit(model.normalize)
         resolved = dict(
-            lam=model.lam,
+            # The user's λ ("auto" resolved) and its unit: the error names the value passed.
+            lam=model.loss.auto_lam(model.normalize) if self.lam == "auto" else float(self.lam),
+            lam_unit=unit,
             alpha=model.alpha,
             loss=model.loss.name,
             confidence=model.loss.confidence,
