@@ -203,5 +203,6 @@ class ImplicitLoss(Loss):
             n = constants.n_pairs
             idx = 4 if max(shape[self.sample_mode], shape[k]) <= 2**31 - 1 else 8
             pidx = 4 if n <= 2**31 - 1 else 8
-            total += n * (2 * idx + itemsize + pidx + 24) + 16 * (shape[self.sample_mode] + shape[k])
+            rowptrs = 16 * (shape[self.sample_mode] + shape[k])
+            total += n * (2 * idx + itemsize + pidx + 24) + rowptrs
         return total
