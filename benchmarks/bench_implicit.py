@@ -198,8 +198,9 @@ def _warm_up():
 
 
 THREE_WAY = {
-    "default (mode_solve='cg')": {},
-    "loss='implicit', mode_solve='exact'": {"mode_solve": "exact"},
+    "default (projection terms, mode_solve='cg')": {},
+    "tensor term (projection_weight=0, mode_solve='cg')": {"projection_weight": 0.0},
+    "loss='implicit', mode_solve='exact'": {"mode_solve": "exact", "projection_weight": 0.0},
     "plain CP (loss='hypergraph')": {"loss": "hypergraph"},
 }
 

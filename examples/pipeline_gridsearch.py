@@ -48,10 +48,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="small grid, 2 folds, 10 sweeps")
     args = parser.parse_args(argv)
     if args.quick:
-        grid = {"hyperlearn__rank": [2, 4], "hyperlearn__lam": [1.0, 30.0]}
+        grid = {"hyperlearn__rank": [2, 4], "hyperlearn__lam": [0.1, 1.0]}
         folds, max_iter = 2, 10
     else:
-        grid = {"hyperlearn__rank": [2, 4, 8], "hyperlearn__lam": [1.0, 10.0, 100.0]}
+        grid = {"hyperlearn__rank": [2, 4, 8], "hyperlearn__lam": [0.1, 1.0, 10.0]}
         folds, max_iter = 3, 30
 
     data = make_hypergraph(

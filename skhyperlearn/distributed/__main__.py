@@ -174,6 +174,10 @@ def main(argv=None) -> int:
     try:
         if backend == "nccl":
             params.setdefault("devices", str(local_device(backend)))
+        if checked.schedule == "sharded":
+            # The projection terms (the estimator's default) need a pair's entries on one
+            # rank; sharded, the tensor's own term is fitted unless --params says otherwise.
+            params.setdefault("projection_weight", 0.0)
         times = []
         model = HyperLearnDecomposition(
             rank=args.rank, solver=args.solver, max_iter=args.max_iter, tol=args.tol,

@@ -88,10 +88,10 @@ def collapse_message(
     if alpha > 0:
         return (
             f"Every factor collapsed to zero: the model is {rest}. With alpha={alpha} the "
-            f"ridge and the graph terms outweigh the data term at lam={lam}; raise lam or "
+            f"ridge and the graph terms outweigh the data term at lam={lam:.6g}; raise lam or "
             "lower alpha (with alpha=0 no collapse can occur)."
         )
     return (
         f"Every factor collapsed to zero: the model is {rest}. The graph terms outweigh the "
-        f"data term at lam={lam}; raise lam."
+        f"data term at lam={lam:.6g}; raise lam."
     )

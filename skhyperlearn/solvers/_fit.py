@@ -134,8 +134,10 @@ def train(plan: FitPlan) -> FitResult:
         raise FloatingPointError(
             "The fit produced non-finite factors; try a larger alpha or a smaller lam."
         )
+    # The message names λ as the user gave it, not times the model's unit (Loss.lam_unit).
+    user_lam = plan.model.lam / plan.model.loss.lam_unit(plan.model.normalize)
     message = collapse_message(
-        state.factors, plan.data.values, plan.model.loss, plan.model.lam, plan.model.alpha,
+        state.factors, plan.data.values, plan.model.loss, user_lam, plan.model.alpha,
         state.biases is not None,
     )  # fmt: skip
     if message is not None:

@@ -37,14 +37,18 @@ def _fit(values="positive", **params):
 @pytest.mark.parametrize(
     ("params", "documented"),
     [
-        (dict(loss="implicit", factor_scale="solved"), 30.0),
-        (dict(loss="implicit", factor_scale="free"), 1.0),
+        (dict(loss="implicit"), 1.0),
+        (dict(loss="implicit", projection_weight=0.0, factor_scale="solved"), 1.0),
+        (dict(loss="implicit", projection_weight=0.0, factor_scale="free"), 1.0),
         (dict(loss="hypergraph"), 1.0),
         (dict(loss="hypergraph", factor_scale="solved"), 1.0),
         (dict(loss="observed", laplacians=None, alpha=0.01, values="ratings"), 0.1),
     ],
-    ids=["implicit-solved", "implicit-free", "hypergraph", "hypergraph-solved", "observed"],
-)
+    ids=[
+        "implicit-projections", "implicit-solved", "implicit-free", "hypergraph",
+        "hypergraph-solved", "observed",
+    ],
+)  # fmt: skip
 def test_lam_auto_is_the_documented_value(params, documented):
     auto = _fit(**params)
     explicit = _fit(**params, lam=documented)
@@ -53,6 +57,28 @@ def test_lam_auto_is_the_documented_value(params, documented):
     # The comparison can fail: another λ gives another fit.
     other = _fit(**params, lam=documented * 7.0)
     assert not np.allclose(other.factors_[0], auto.factors_[0])
+
+
+@pytest.mark.parametrize(
+    ("params", "unit"),
+    [
+        (dict(loss="implicit"), 0.1),
+        (dict(loss="implicit", projection_weight=0.5), 0.1),
+        (dict(loss="implicit", projection_weight=0.0), 30.0),
+        (dict(loss="implicit", projection_weight=0.0, factor_scale="free"), 1.0),
+        (dict(loss="hypergraph"), 1.0),
+    ],
+    ids=["projections", "mixed", "solved", "free", "hypergraph"],
+)
+def test_J_weighs_the_data_term_by_lam_in_the_models_unit(params, unit):
+    seen = []
+    _fit(**params, lam=2.0, callback=lambda info: seen.append(dict(info)))
+    assert seen
+    for info in seen:
+        expected = 2.0 * unit * info["data"] + info["graph"] + info["ridge"]
+        assert info["loss"] == pytest.approx(expected, rel=1e-12)
+        # The unit is not 1 by accident of the parts: the data term is there.
+        assert info["data"] > 0
 
 
 def _rows(X, rows):

@@ -20,19 +20,39 @@ def planted():
 def test_collapse_to_zero_warns_naming_the_cause(planted):
     # The paper's formulation: the scale moves to wherever the ridge is cheapest, down to zero.
     model = HyperLearnDecomposition(
-        rank=3, lam=1e-3, alpha=5.0, laplacians=planted.laplacians, max_iter=20, random_state=0,
+        rank=3,
+        lam=1e-3,
+        alpha=5.0,
+        laplacians=planted.laplacians,
+        max_iter=20,
+        random_state=0,
         factor_scale="free",
+        projection_weight=0.0,
     )
     with pytest.warns(UserWarning, match=r"collapsed to zero.*alpha=5\.0.*lam=0\.001"):
         model.fit(planted.tensor)
     assert max(np.abs(a).max() for a in model.factors_) < 1e-12
 
 
+def test_collapse_warning_names_lam_as_given_not_in_the_models_unit(planted):
+    # The default model weighs the data by 0.1·λ; the message names the λ the user passed.
+    zeros = [np.zeros((n, 3)) for n in planted.tensor.shape]
+    model = HyperLearnDecomposition(rank=3, lam=2.0, alpha=0.0, init=zeros, max_iter=1)
+    with pytest.warns(UserWarning, match=r"collapsed to zero.*at lam=2; raise lam"):
+        model.fit(planted.tensor)
+
+
 def test_solved_scale_does_not_collapse_where_the_free_scale_does(planted):
     """With the scale on the solved mode, the same weights give a small but real model."""
     model = HyperLearnDecomposition(
-        rank=3, lam=1e-3, alpha=5.0, laplacians=planted.laplacians, max_iter=20, random_state=0,
+        rank=3,
+        lam=1e-3 / 30,
+        alpha=5.0,
+        laplacians=planted.laplacians,
+        max_iter=20,
+        random_state=0,
         factor_scale="solved",
+        projection_weight=0.0,
     )
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*collapsed.*")
@@ -105,7 +125,12 @@ def test_a_complete_graph_on_a_level_mode_pulls_its_columns_to_their_mean():
 
     def spread(lam, laplacian):
         model = HyperLearnDecomposition(
-            rank=3, lam=lam, laplacians=[None, None, laplacian], max_iter=60, random_state=0
+            rank=3,
+            lam=lam / 30,
+            laplacians=[None, None, laplacian],
+            max_iter=60,
+            random_state=0,
+            projection_weight=0.0,  # the tensor term's level mode; λ's unit 30
         ).fit(data.tensor)
         c = model.factors_[2]
         return np.linalg.norm(c - c.mean(axis=0)) / np.linalg.norm(c)
@@ -126,8 +151,13 @@ def test_the_hyperlearn_solver_ties_levels_with_a_weighted_graph():
     data = make_hypergraph(shape=(40, 30, 5), rank=3, random_state=0)
     levels = 1e4 * normalized_laplacian(np.ones((5, 5)) - np.eye(5))
     model = HyperLearnDecomposition(
-        rank=3, solver="hyperlearn", laplacians=[data.laplacians[0], None, levels],
-        max_iter=8, n_steps=4, init_iter=5, random_state=0,
+        rank=3,
+        solver="hyperlearn",
+        laplacians=[data.laplacians[0], None, levels],
+        max_iter=8,
+        n_steps=4,
+        init_iter=5,
+        random_state=0,
     ).fit(data.tensor)
     c = model.factors_[2]
     assert np.isfinite(c).all()

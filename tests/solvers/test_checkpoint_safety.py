@@ -19,7 +19,7 @@ from skhyperlearn.solvers import _checkpoint
 from skhyperlearn.solvers._checkpoint import Checkpoint
 
 SHAPE = (12, 10, 8)
-BASE = dict(rank=3, max_iter=4, tol=0.0, init="svd", random_state=0)
+BASE = dict(rank=3, max_iter=4, tol=0.0, init="svd", projection_weight=0.0, random_state=0)
 HL = dict(BASE, solver="hyperlearn", n_terms=2, hidden=4, n_steps=1, init_iter=1)
 
 
@@ -104,11 +104,12 @@ def _other_graphs():
 @pytest.mark.parametrize(
     "params, change, field",
     [
-        (BASE, dict(lam=50.0), "lam: 30.0 in the checkpoint, 50.0 here"),
+        (BASE, dict(lam=50.0), "lam: 1.0 in the checkpoint, 50.0 here"),
         (BASE, dict(alpha=0.5), "alpha: 0.03 in the checkpoint, 0.5 here"),
         (BASE, dict(loss="hypergraph"), "loss: 'implicit' in the checkpoint, 'hypergraph' here"),
         (BASE, dict(confidence=2.0), "confidence:"),
         (BASE, dict(factor_scale="free"), "factor_scale: 'solved' in the checkpoint"),
+        (BASE, dict(projection_weight=1.0), "projection_weight: 0.0 in the checkpoint"),
         (BASE, dict(rank=2), "rank: 3 in the checkpoint, 2 here"),
         (BASE, dict(random_state=1), "random_state: 0 in the checkpoint, 1 here"),
         (BASE, dict(laplacians="other"), "graphs[0].digest"),

@@ -169,3 +169,32 @@ def test_a_checkpoint_of_another_fit_is_refused(tmp_path, other):
         model.fit(X, checkpoint=path)
     assert not hasattr(model, "factors_")
     assert path.read_bytes() == blob  # the other fit's file is left alone
+
+
+@pytest.mark.parametrize("crash_at", [2, 5])
+def test_the_default_model_resumes_to_the_uninterrupted_fit(tmp_path, crash_at):
+    """The defaults at order 3 (the implicit loss with the projection terms) resume exactly."""
+    binary = sparse.COO(X.coords, np.ones(X.nnz), shape=X.shape)
+    params = dict(rank=3, max_iter=MAX_ITER, tol=0.0, random_state=0)
+
+    def fit(path=None, crash=None):
+        seen = []
+
+        def callback(info):
+            seen.append(int(info["iteration"]))
+            if info["iteration"] == crash:
+                raise _Crash(f"planted crash at round {crash}")
+
+        model = HyperLearnDecomposition(**params, callback=callback)
+        return model.fit(binary, checkpoint=path), seen
+
+    ref, _ = fit()
+    assert ref.projection_weight == 1.0 and ref.loss_ == "implicit"
+    path = tmp_path / "fit.ckpt"
+    with pytest.raises(_Crash):
+        fit(path, crash_at)
+    resumed, seen = fit(path)
+    assert seen == list(range(crash_at, MAX_ITER + 1))
+    np.testing.assert_array_equal(resumed.loss_history_, ref.loss_history_)
+    for a, b in zip(resumed.factors_, ref.factors_, strict=True):
+        np.testing.assert_array_equal(a, b)

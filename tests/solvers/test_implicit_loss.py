@@ -127,7 +127,7 @@ def test_confidence_zero_is_the_hypergraph_loss_on_binary_data():
     plain = HyperLearnDecomposition(loss="hypergraph", **common).fit(data.tensor)
     # The same exact sweeps: the CG solve (the default) takes other steps.
     implicit = HyperLearnDecomposition(
-        loss="implicit", confidence=0.0, mode_solve="exact", **common
+        loss="implicit", confidence=0.0, mode_solve="exact", projection_weight=0.0, **common
     ).fit(data.tensor)
     np.testing.assert_allclose(implicit.loss_history_, plain.loss_history_, rtol=1e-9)
     for a, b in zip(implicit.factors_, plain.factors_, strict=True):
@@ -138,14 +138,21 @@ def test_data_term_at_zero_factors_is_the_weighted_mass():
     """Divided by 1 + c: a stored 1 weighs 1 and J(0) = λ·nnz on binary data, whatever c."""
     data = make_hypergraph((12, 10, 8), rank=3, n_entries=150, random_state=1)
     zeros = [np.zeros((n, 3)) for n in (12, 10, 8)]
-    for confidence in (0.0, 5.0, 100.0):
-        history = []
-        HyperLearnDecomposition(
-            3, lam=2.0, alpha=0.0, loss="implicit", confidence=confidence, init=zeros,
-            max_iter=1, tol=0.0, callback=lambda info, seen=history: seen.append(info["loss"]),
-        ).fit(data.tensor)  # fmt: skip
-        # All-zero factors are a fixed point of the exact updates (every right-hand side is 0).
-        assert history == [pytest.approx(2.0 * data.tensor.nnz, rel=1e-12)]
+    # The tensor term alone (λ's unit 1 with the free scale), then the projection terms (the
+    # default: unit 0.1), which together weigh nnz at zero factors too.
+    # (The projections' summed counts weigh more than their pairs once c > 0 and the typical
+    # value is not the median's: with c = 0 every pair weighs 1.)
+    for weight, unit, confidences in ((0.0, 1.0, (0.0, 5.0, 100.0)), (1.0, 0.1, (0.0,))):
+        for confidence in confidences:
+            history = []
+            HyperLearnDecomposition(
+                3, lam=2.0, alpha=0.0, loss="implicit", confidence=confidence, init=zeros,
+                max_iter=1, tol=0.0, projection_weight=weight, factor_scale="free",
+                callback=lambda info, seen=history: seen.append(info["loss"]),
+            ).fit(data.tensor)  # fmt: skip
+            # All-zero factors are a fixed point of the exact updates (every right-hand side
+            # is 0).
+            assert history == [pytest.approx(2.0 * unit * data.tensor.nnz, rel=1e-12)]
     loss = get_loss("implicit", confidence=7.0)
     assert loss.confidence == 7.0 and not loss.entrywise and not loss.fits_bias
 
@@ -229,16 +236,16 @@ def test_both_solvers_fit_and_transform(solver):
 def test_auto_resolves_the_loss_and_the_confidence_on_the_training_data():
     data = make_hypergraph((20, 15, 10), rank=3, n_entries=300, random_state=5)
     x = data.tensor
-    model = HyperLearnDecomposition(3, max_iter=3, tol=0.0, random_state=0).fit(x)
+    # The tensor term's confidence (each projection term resolves its own: test_projections).
+    kw = dict(max_iter=3, tol=0.0, random_state=0, projection_weight=0.0)
+    model = HyperLearnDecomposition(3, **kw).fit(x)
     assert model.loss_ == "implicit"
     assert model.confidence_ == pytest.approx(3.0 * np.sqrt(20 * 15 * 10 / x.nnz), rel=1e-12)
     # transform folds new entities in with the fitted confidence, not one of the new X
-    same = HyperLearnDecomposition(3, confidence=model.confidence_, max_iter=3, tol=0.0,
-                                   random_state=0).fit(x)  # fmt: skip
+    same = HyperLearnDecomposition(3, confidence=model.confidence_, **kw).fit(x)
     few = x[:4]
     np.testing.assert_array_equal(model.transform(few), same.transform(few))
-    sparser = HyperLearnDecomposition(3, confidence=2 * model.confidence_, max_iter=3, tol=0.0,
-                                      random_state=0).fit(x)  # fmt: skip
+    sparser = HyperLearnDecomposition(3, confidence=2 * model.confidence_, **kw).fit(x)
     assert not np.allclose(model.transform(few), sparser.transform(few))
 
 

@@ -122,3 +122,29 @@ def test_max_memory_shrinks_the_chunk_budget(monkeypatch):
     model = HyperLearnDecomposition(**params, max_memory=limit).fit(X)
     assert model.memory_estimate_ <= limit
     assert seen and all(c < DEFAULT_CHUNK_BYTES and 6 * c <= limit for c in seen)
+
+
+@pytest.mark.parametrize("shape", [(40, 30, 20), (12, 10, 9, 8)], ids=["order3", "order4"])
+def test_projection_terms_buffer_bytes_cover_the_pairs_they_hold(shape):
+    """The default's projection terms hold one sparse matrix per other mode: the loss's share
+    of the estimate covers what those matrices' layouts hold once both axes were visited."""
+    from skhyperlearn.solvers.losses._projections import pair_tensors
+
+    data = _input(shape, 3000)
+    nnz = data.values.shape[0]
+    plain = get_loss("implicit", projection_weight=0.0).for_data(
+        data.shape, nnz, data.values, coords=data.coords
+    )
+    coupled = get_loss("implicit", projection_weight=1.0).for_data(
+        data.shape, nnz, data.values, coords=data.coords
+    )
+    tensor = SparseTensorData.from_numpy(data.coords, data.values, data.shape, chunk_bytes=2**10)
+    held = 0
+    for pair in pair_tensors(tensor, 0).values():
+        for k in range(2):
+            pair.in_mode_order(k)
+        parts = [pair.coords_t, pair.values, *pair._perms.values()]
+        held += sum(x.untyped_storage().nbytes() for x in parts if x is not None)
+    extra = coupled.buffer_bytes(data.shape, 4, 8) - plain.buffer_bytes(data.shape, 4, 8)
+    assert held > 0
+    assert held <= extra <= 4 * held

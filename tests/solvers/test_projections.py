@@ -263,7 +263,9 @@ def test_a_fitted_models_scores_carry_its_weight():
     x = sparse.COO(coords.T, values, shape=SHAPE)
     model = HyperLearnDecomposition(rank=RANK, projection_weight=0.25, max_iter=5).fit(x)
     assert ScoringModel.from_estimator(model).pairwise == (0.25, 0)
-    plain = HyperLearnDecomposition(rank=RANK, max_iter=5).fit(x)
+    default = HyperLearnDecomposition(rank=RANK, max_iter=5).fit(x)
+    assert ScoringModel.from_estimator(default).pairwise == (1.0, 0)
+    plain = HyperLearnDecomposition(rank=RANK, projection_weight=0.0, max_iter=5).fit(x)
     assert ScoringModel.from_estimator(plain).pairwise is None
 
 
@@ -313,7 +315,7 @@ def test_the_weight_is_ignored_on_order_two_and_by_other_losses():
     assert np.array_equal(a.factors_[0], b.factors_[0])
 
 
-@pytest.mark.parametrize("w", [0.0, 0.5])
+@pytest.mark.parametrize("w", [0.0, 0.5, None], ids=["tensor", "mixed", "default"])
 def test_x_and_1000x_give_the_same_factors_under_the_defaults(w):
     # confidence="auto" weighs a stored entry by its value over the median stored value (and
     # each projection by its own median), and the target is presence: the fit of 1000·X is the
@@ -323,8 +325,10 @@ def test_x_and_1000x_give_the_same_factors_under_the_defaults(w):
     fits = []
     for scale in (1.0, 1000.0):
         x = sparse.COO(coords.T, values * scale, shape=(14, 9, 6))
-        model = HyperLearnDecomposition(rank=RANK, projection_weight=w, random_state=0)
+        model = HyperLearnDecomposition(rank=RANK, random_state=0)
         model.set_params(max_iter=15, tol=0)
+        if w is not None:
+            model.set_params(projection_weight=w)
         fits.append(model.fit(x))
     a, b = fits
     assert b.confidence_ == pytest.approx(a.confidence_ / 1000.0)

@@ -28,9 +28,9 @@ WORKER = str(Path(__file__).resolve().parents[1] / "_sharded_worker.py")
 EXACT = dict(rank=3, solver="als", max_iter=5, tol=0.0, random_state=0, init="random")
 HYPERGRAPH = dict(EXACT, loss="hypergraph")
 # confidence="auto": the median of the values over every rank (counts 1..3, an even count).
-IMPLICIT = dict(EXACT, loss="implicit", mode_solve="exact")
+IMPLICIT = dict(EXACT, loss="implicit", mode_solve="exact", projection_weight=0.0)
 # The default mode solve: a few CG steps per sweep, each step's stored-entry product reduced.
-IMPLICIT_CG = dict(EXACT, loss="implicit")
+IMPLICIT_CG = dict(EXACT, loss="implicit", projection_weight=0.0)
 
 
 def _launch(cfg: dict, world: int):

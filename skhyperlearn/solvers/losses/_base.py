@@ -97,6 +97,15 @@ class Loss:
         """``lam="auto"``; ``normalize``: the fit solves each mode against unit-norm others."""
         return self.default_lam
 
+    def lam_unit(self, normalize: bool) -> float:
+        """The data term's weight in J at ``lam=1``: J weighs it by ``lam · lam_unit``.
+
+        A loss whose model changes how strongly the data pull against the graphs (the factor
+        scale, the projection terms) gives each model its own unit, so that one ``lam`` means
+        the same balance under each; 1 here (``lam`` is the weight itself).
+        """
+        return 1.0
+
     def target_norm(self, values: np.ndarray) -> float:
         """The norm of what the model fits at the stored entries (their values, here).
 

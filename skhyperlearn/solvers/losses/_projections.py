@@ -113,6 +113,8 @@ class PairConstants:
     confidence: float
     typical: float
     share: float
+    #: Distinct pairs on the training X: what the term holds (the memory estimate counts it).
+    n_pairs: int = 0
 
 
 def pair_constants(
@@ -138,7 +140,7 @@ def pair_constants(
             conf, typical = rule(cells / n_pairs, typical), typical
         else:
             conf, typical = float(confidence), 1.0
-        out[k] = PairConstants(conf, typical, share)
+        out[k] = PairConstants(conf, typical, share, n_pairs)
     return out
 
 
