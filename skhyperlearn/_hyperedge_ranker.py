@@ -32,7 +32,12 @@ class HyperedgeRanker(BaseEstimator):
     Parameters
     ----------
     estimator : HyperLearnDecomposition, default=None
-        The model (cloned at fit); None: ``HyperLearnDecomposition()``.
+        The model (cloned at fit); None: ``HyperLearnDecomposition(projection_weight=0.0)``,
+        the tensor's CP term. Ranking a hyperedge's missing member needs the members'
+        joint relation (which tail a head has under a relation), which the pairwise
+        projection terms (the decomposition's default at order ≥ 3, made for the sample
+        mode's representation) do not model: on UMLS at rank 64 the projection terms reach
+        a filtered MRR of 0.42 and the CP term 0.85 (benchmarks/README.md).
     shape : tuple of int, default=None
         Shape of the tensor; None: the largest index of each column seen in fit plus one. Give
         it when cross-validating, so that a fold missing the last entities keeps the shape.
@@ -88,7 +93,11 @@ class HyperedgeRanker(BaseEstimator):
         """
         _ranking.check_mode(self.mode, np.shape(X)[1] if np.ndim(X) == 2 else 2)
         tensor, shape = self._tensor(X, y)
-        model = HyperLearnDecomposition() if self.estimator is None else clone(self.estimator)
+        model = (
+            HyperLearnDecomposition(projection_weight=0.0)
+            if self.estimator is None
+            else clone(self.estimator)
+        )
         model.fit(tensor)
         self.estimator_ = model
         self.shape_ = shape

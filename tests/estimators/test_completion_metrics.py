@@ -163,6 +163,20 @@ def test_ranker_scores_its_held_out_hyperedges_and_grid_searches():
     assert search.best_estimator_.estimator_.rank == search.best_params_["estimator__rank"]
 
 
+def test_ranker_default_model_is_the_cp_term_and_scores_triples_jointly():
+    """Without an estimator the ranker fits the tensor's CP term (projection_weight=0), whose
+    score of a completion is the CP model's value at the cell (a dense einsum here)."""
+    coords = _post_coords()
+    shape = tuple(coords.max(0) + 1)
+    ranker = HyperedgeRanker(shape=shape, mode=2).fit(coords)
+    model = ranker.estimator_
+    assert model.projection_weight == 0.0
+    dense = np.einsum("ir,jr,kr->ijk", *model.factors_)
+    queries = coords[:4]
+    got = model.score_mode(queries, 2)
+    np.testing.assert_allclose(got, dense[queries[:, 0], queries[:, 1]], rtol=1e-10)
+
+
 def test_ranker_refuses_bad_input():
     with pytest.raises(ValueError, match="X must be hyperedge coordinates"):
         HyperedgeRanker().fit(np.arange(3))
