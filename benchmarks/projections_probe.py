@@ -9,7 +9,8 @@ configuration chosen by looking at these scores is a researcher's, not a default
     python benchmarks/projections_probe.py movielens 10 \
         '[{"projection_weight": 1.0, "lam": 1}, {"projection_weight": 0.0, "lam": 10}]'
 
-Tasks: movielens, movielens-users, lastfm3, lastfm4, synthetic, crossed (the quickstart's). A point may add
+Tasks: movielens, movielens-users, lastfm3, lastfm4, synthetic, crossed (the quickstart's
+data). A point may add
 ``"nographs": true`` to drop the task's graphs. ``--data`` defaults to ../shared/data.
 """
 
@@ -52,7 +53,9 @@ def _task_crossed():
     data = make_crossed_hypergraph(random_state=0)
     labels = np.asarray(data.labels[0])
     hypergraph = R.Hypergraph(data.tensor, data.adjacencies, graph_kind="adjacency")
-    return R.Task("crossed", hypergraph, np.eye(labels.max() + 1, dtype=np.int64)[labels], "crossed")
+    return R.Task(
+        "crossed", hypergraph, np.eye(labels.max() + 1, dtype=np.int64)[labels], "crossed"
+    )
 
 
 def main(argv=None) -> None:
