@@ -472,10 +472,13 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
     def _weights(self, loss: Loss, normalize: bool = False) -> tuple[float, float]:
         """``lam`` and ``alpha``, with "auto" resolved by the loss (and the factor scale)."""
-        lam = loss.auto_lam(normalize) if self.lam == "auto" else float(self.lam)
-        lam *= loss.lam_unit(normalize)
+        lam = self._given_lam(loss, normalize) * loss.lam_unit(normalize)
         alpha = loss.default_alpha if self.alpha == "auto" else float(self.alpha)
         return lam, alpha
+
+    def _given_lam(self, loss: Loss, normalize: bool) -> float:
+        """``lam`` as the user gave it ("auto" resolved), before the model's unit."""
+        return loss.auto_lam(normalize) if self.lam == "auto" else float(self.lam)
 
     def _resolve_graphs(self, data: TensorInput) -> list:
         """One Laplacian per mode from X (a Hypergraph) and ``laplacians=``, checked.
@@ -554,11 +557,10 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     def _checkpoint_key(self, plan: FitPlan) -> dict:
         """What a checkpoint of this fit must match: the parameters, "auto" ones resolved."""
         model = plan.model
-        unit = model.loss.lam_unit(model.normalize)
         resolved = dict(
-            # The user's λ ("auto" resolved) and its unit: the error names the value passed.
-            lam=model.loss.auto_lam(model.normalize) if self.lam == "auto" else float(self.lam),
-            lam_unit=unit,
+            # The user's λ and its unit: the error names the value passed.
+            lam=self._given_lam(model.loss, model.normalize),
+            lam_unit=model.loss.lam_unit(model.normalize),
             alpha=model.alpha,
             loss=model.loss.name,
             confidence=model.loss.confidence,
