@@ -170,3 +170,16 @@ def test_pickled_estimator_and_slices_keep_the_edges():
     before = h.graphs[0].toarray().copy()
     model.transform(h[TEST])
     np.testing.assert_array_equal(h.graphs[0].toarray(), before)
+
+
+def test_marginalized_slices_keep_their_place():
+    from skhyperlearn.preprocessing import marginalize_modes
+
+    h = _hypergraph()
+    model = HyperLearnDecomposition(rank=RANK, max_iter=5, random_state=0)
+    model.fit(marginalize_modes(h[TRAIN], 2))
+    test = marginalize_modes(h[TEST], 2)
+    blocks = fold_in_blocks(model._origins_fit[0], test._origins[0])
+    assert blocks is not None and blocks.cross.nnz
+    fresh = Hypergraph(test.tensor, test.graphs, graph_kind="adjacency")
+    assert not np.allclose(model.transform(test), model.transform(fresh))
