@@ -297,8 +297,10 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     :meth:`transform` folds new entities in by the exact solve of the sample mode with the other
     factors fixed; the sample mode's graph is taken from X when X is a ``Hypergraph``, else from
     ``laplacians[sample_mode]`` when its size matches, else the entities are solved without a
-    graph. ``fit`` ends with that same solve, so ``fit_transform(X)`` equals
-    ``fit(X).transform(X)``.
+    graph. When X and the training X are slices of one ``Hypergraph`` (``H[test]`` after
+    ``fit(H[train])``, as in cross-validation), the graph also holds the new entities' edges
+    to the fitted ones, whose factors stay fixed (the user guide's graphs page). ``fit`` ends
+    with that same solve, so ``fit_transform(X)`` equals ``fit(X).transform(X)``.
 
     Examples
     --------
@@ -825,8 +827,9 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         ----------
         X : sparse.COO, ndarray, scipy sparse matrix or Hypergraph
             The new entities' hyperedges: the fitted shape on every mode but ``mode``. The
-            graph of ``mode`` is X's (a Hypergraph), else the fitted one when its size
-            matches, else none.
+            graph of ``mode`` is X's (a Hypergraph, with its edges to the fitted entities when
+            both are slices of one Hypergraph), else the fitted one when its size matches,
+            else none.
         mode : int, default=None
             The mode of the new entities; None: ``sample_mode`` (then ``fold_in(X)`` equals
             ``transform(X)``).

@@ -73,6 +73,12 @@ class Hypergraph:
     the original Laplacian (still symmetric positive semi-definite, so still a valid smoothness
     penalty, but its degrees are those of the whole graph). Give adjacencies to cross-validate.
 
+    **Slices remember their place.** Every slice keeps, per mode with a graph, the positions of
+    its entities in the graph this Hypergraph was built with (shared, never copied). An
+    estimator fitted on one slice folds another slice of the same Hypergraph in with the new
+    entities' edges to the fitted ones (``transform``, ``fold_in``; see the user guide's graphs
+    page). ``marginalize_modes`` keeps the places of the modes it keeps.
+
     **Sample mode other than 0.** scikit-learn counts samples as ``X.shape[0]``
     (``_num_samples``), while ``len(H)`` counts the sample mode. The two agree only when
     ``sample_mode == 0``; to cross-validate over another mode, put that mode first in the tensor.
