@@ -597,7 +597,11 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         self._origins_fit = plan.data.origins
         self._loss_fit = plan.model.loss
         # The known hyperedges, for recommend(exclude="train"): a copy, never the caller's array.
-        self._fit_hyperedges = np.array(plan.data.coords, dtype=_index_dtype(plan.data.shape))
+        # A sharded rank holds only its share of them: it keeps none rather than a wrong set.
+        self._fit_hyperedges = None
+        if not self._sharded:
+            self._fit_hyperedges = np.array(plan.data.coords, dtype=_index_dtype(plan.data.shape))
+        self._fit_nnz = int(plan.data.coords.shape[0])  # this process's stored entries
         self.loss_ = plan.model.loss.name
         self.confidence_ = plan.model.loss.confidence
         self.factor_scale_ = "solved" if plan.model.normalize else "free"
