@@ -279,11 +279,13 @@ solves a few MiB, gloo's group under 2 MiB (`python benchmarks/sharded_memory_st
 prints these steps). `read_shard` hands a shard in row-major order to `sparse.COO` as it is:
 `sparse.COO`'s own coordinate check and sort are numba functions compiled in every process,
 54 MiB per rank at any share. With the default malloc settings the W = 1 peak moves between
-runs (640 to 710 MiB in runs of `sharded_memory_steps.py` and of this benchmark here): it
-comes at the end of the fit, when the estimator copies the
-entries' coordinates for `recommend` (12 bytes per entry), and whether that copy reuses freed
-memory depends on the history of frees; with the threshold fixed it does not move (636 MiB
-in two runs). Model constants (numba rows, above the runtime baseline): m_e =
+runs (640 to 710 MiB in runs of `sharded_memory_steps.py` and of this benchmark): it comes
+at the end of the fit (+15 MiB after the last round, in a run of `sharded_memory_steps.py`),
+and whether that reuses freed memory depends on the history of frees; with the threshold
+fixed it does not move (635 MiB in three runs). A sharded fit no longer copies the entries'
+coordinates at its end (12 bytes per entry, which held only the rank's share, so
+`recommend(exclude="train")` excluded a share: it now asks for `exclude=`). Model
+constants (numba rows, above the runtime baseline): m_e =
 {c["m_e"]:.0f} bytes per stored entry, m_f = {c["m_f"] / MIB:.0f} MiB per rank (negative when
 the W = 1 peak holds more than its share), P =
 {c["p"]:.3f} s (one MTTKRP per mode over every entry, timed inside the W = 1 run), S = T_1 − P −

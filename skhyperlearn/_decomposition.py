@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _ranking
 from ._devices import available_or_cpu, resolve_devices
+from ._graph_origin import fold_in_blocks
 from ._memory import UNLIMITED, parse_bytes
 from ._numerics._kernels import DEFAULT_CHUNK_BYTES, cp_values
 from ._params import BaseHyperLearn
@@ -296,8 +297,10 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     :meth:`transform` folds new entities in by the exact solve of the sample mode with the other
     factors fixed; the sample mode's graph is taken from X when X is a ``Hypergraph``, else from
     ``laplacians[sample_mode]`` when its size matches, else the entities are solved without a
-    graph. ``fit`` ends with that same solve, so ``fit_transform(X)`` equals
-    ``fit(X).transform(X)``.
+    graph. When X and the training X are slices of one ``Hypergraph`` (``H[test]`` after
+    ``fit(H[train])``, as in cross-validation), the graph also holds the new entities' edges
+    to the fitted ones, whose factors stay fixed (the user guide's graphs page). ``fit`` ends
+    with that same solve, so ``fit_transform(X)`` equals ``fit(X).transform(X)``.
 
     Examples
     --------
@@ -590,20 +593,31 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         self.n_features_in_ = n_cells(others)
         self.devices_ = [str(d) for d in plan.model.devices]
         self._laplacians_fit = plan.laplacians
+        # Where the training entities sit in X's graphs, for a fold-in's edges to them.
+        self._origins_fit = plan.data.origins
         self._loss_fit = plan.model.loss
         # The known hyperedges, for recommend(exclude="train"): a copy, never the caller's array.
-        self._fit_hyperedges = np.array(plan.data.coords, dtype=_index_dtype(plan.data.shape))
+        # A sharded rank holds only its share of them: it keeps none rather than a wrong set.
+        self._fit_hyperedges = None
+        if not self._sharded:
+            self._fit_hyperedges = np.array(plan.data.coords, dtype=_index_dtype(plan.data.shape))
+        self._fit_nnz = int(plan.data.coords.shape[0])  # this process's stored entries
         self.loss_ = plan.model.loss.name
         self.confidence_ = plan.model.loss.confidence
         self.factor_scale_ = "solved" if plan.model.normalize else "free"
 
-    def _fold_in_sample_mode(self, problem: Problem, state: State, lap, mode=None) -> None:
+    def _fold_in_sample_mode(
+        self, problem: Problem, state: State, lap, mode=None, shift=None
+    ) -> None:
         """Cold exact solve of the sample mode (or ``mode``): the computation fit, transform
         and fold_in share."""
         mode = self.sample_mode if mode is None else mode
         # Only a fitted estimator folds in another mode than the sample mode (fit folds that in).
         unit = mode != self.sample_mode and self.factor_scale_ == "solved"
-        fold_in_mode(problem, state, mode, unit_others=unit, cg_tol=self.cg_tol, laplacian=lap)
+        fold_in_mode(
+            problem, state, mode, unit_others=unit, cg_tol=self.cg_tol, laplacian=lap,
+            shift=shift,
+        )  # fmt: skip
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(
@@ -691,13 +705,7 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         data = check_tensor(X, "X")
         self._check_compatible(data, mode)
         s = self.sample_mode if mode is None else mode
-        lap = None
-        if data.laplacians is not None:
-            lap = check_laplacians(data.laplacians, data.shape, "X.laplacians")[s]
-        else:
-            fitted = self._laplacians_fit[s]
-            if fitted is not None and fitted.shape[0] == data.shape[s]:
-                lap = fitted
+        lap, shift = self._fold_in_graph(data, s)
         graphs = [lap if k == s else None for k in range(data.order)]
         loss = self._loss_fit  # the fitted loss, its "auto" options resolved on the training X
         normalize = self.factor_scale_ == "solved"  # the fitted λ="auto" depends on it
@@ -706,8 +714,31 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         model = ModelSpec(loss, lam, alpha, self.bias, devices, normalize, self._chunk_bytes())
         problem = model.problem(data, graphs)
         state = self._fitted_state(problem, data.shape[s], s)
-        self._fold_in_sample_mode(problem, state, problem.laplacians[s], s)
+        if shift is not None:
+            shift = torch.as_tensor(shift, dtype=state.factors[s].dtype).to(problem.devices[s])
+        self._fold_in_sample_mode(problem, state, problem.laplacians[s], s, shift)
         return data, problem, state
+
+    def _fold_in_graph(self, data: TensorInput, mode: int) -> tuple[Any, np.ndarray | None]:
+        """The graph ``mode``'s new entities are folded in with, and the pull of their fitted
+        neighbours (``L_xt A_t``, or None).
+
+        X sliced from the Hypergraph the training X was sliced from: the graph over the new
+        entities and the fitted ones outside them (``_graph_origin.fold_in_blocks``). Else X's
+        own graph (a Hypergraph), else the fitted one when its size matches, else none.
+        """
+        fitted = getattr(self, "_origins_fit", None)  # None: fitted before slices had origins
+        if fitted is not None and data.origins is not None:
+            blocks = fold_in_blocks(fitted[mode], data.origins[mode])
+            if blocks is not None:
+                shift = blocks.cross @ self.factors_[mode][blocks.rows]
+                return check_laplacians([blocks.own], (data.shape[mode],), "X.laplacians")[0], shift
+        if data.laplacians is not None:
+            return check_laplacians(data.laplacians, data.shape, "X.laplacians")[mode], None
+        fitted_lap = self._laplacians_fit[mode]
+        if fitted_lap is not None and fitted_lap.shape[0] == data.shape[mode]:
+            return fitted_lap, None
+        return None, None
 
     def transform(self, X: TensorLike) -> np.ndarray:
         """Fold the sample-mode entities of X in, with the other modes' factors fixed.
@@ -800,8 +831,9 @@ class HyperLearnDecomposition(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         ----------
         X : sparse.COO, ndarray, scipy sparse matrix or Hypergraph
             The new entities' hyperedges: the fitted shape on every mode but ``mode``. The
-            graph of ``mode`` is X's (a Hypergraph), else the fitted one when its size
-            matches, else none.
+            graph of ``mode`` is X's (a Hypergraph, with its edges to the fitted entities when
+            both are slices of one Hypergraph), else the fitted one when its size matches,
+            else none.
         mode : int, default=None
             The mode of the new entities; None: ``sample_mode`` (then ``fold_in(X)`` equals
             ``transform(X)``).

@@ -344,6 +344,13 @@ def _check_k(k, n: int, mode: int) -> int:
 def fitted_hyperedges(estimator) -> np.ndarray:
     """The coordinates of the hyperedges ``estimator`` was fitted on."""
     coords = getattr(estimator, "_fit_hyperedges", None)
+    if coords is None and getattr(estimator, "_sharded", False):
+        raise ValueError(
+            f'exclude="train" needs the fitted hyperedges, but {type(estimator).__name__} was '
+            "fitted with its entries sharded over the ranks (schedule="
+            f"{estimator.schedule!r}): each rank held only its share, so none keeps them; "
+            "pass exclude= the known hyperedges' coordinates (or None)."
+        )
     if coords is None:
         raise ValueError(
             'exclude="train" needs the fitted hyperedges, which this estimator does not hold '

@@ -53,6 +53,7 @@ class TensorInput:
     values: np.ndarray  # (nnz,) float32 or float64
     shape: tuple[int, ...]
     laplacians: list | None = None  # graphs carried by a Hypergraph container, if any
+    origins: list | None = None  # and where its entities sit in them (_graph_origin)
 
     @property
     def order(self) -> int:
@@ -335,7 +336,7 @@ def drop_zeros(data: TensorInput, name: str = "X") -> TensorInput:
     for k, row in enumerate(coords_t):
         coords[k] = row[keep]
     coords = coords.T
-    return TensorInput(coords, data.values[keep], data.shape, data.laplacians)
+    return TensorInput(coords, data.values[keep], data.shape, data.laplacians, data.origins)
 
 
 def check_tensor(x, name: str = "X", *, min_order: int = 2) -> TensorInput:
@@ -356,9 +357,10 @@ def check_tensor(x, name: str = "X", *, min_order: int = 2) -> TensorInput:
     -------
     TensorInput
     """
-    laplacians = None
+    laplacians = origins = None
     if hasattr(x, "tensor") and hasattr(x, "laplacians"):
         laplacians = list(x.laplacians)
+        origins = getattr(x, "_origins", None)
         x = x.tensor
     if isinstance(x, sparse.SparseArray):
         if not isinstance(x, sparse.COO):
@@ -383,6 +385,7 @@ def check_tensor(x, name: str = "X", *, min_order: int = 2) -> TensorInput:
         )
     check_value_range(out.values, name)
     out.laplacians = laplacians
+    out.origins = None if origins is None else list(origins)
     return out
 
 

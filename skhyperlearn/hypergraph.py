@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 import sparse
 
+from ._graph_origin import new_origin
 from ._validation import check_coords_in_shape, check_int, check_laplacians, refuse_complex
 from .graphs import normalized_laplacian
 
@@ -72,6 +73,12 @@ class Hypergraph:
     the original Laplacian (still symmetric positive semi-definite, so still a valid smoothness
     penalty, but its degrees are those of the whole graph). Give adjacencies to cross-validate.
 
+    **Slices remember their place.** Every slice keeps, per mode with a graph, the positions of
+    its entities in the graph this Hypergraph was built with (shared, never copied). An
+    estimator fitted on one slice folds another slice of the same Hypergraph in with the new
+    entities' edges to the fitted ones (``transform``, ``fold_in``; see the user guide's graphs
+    page). ``marginalize_modes`` keeps the places of the modes it keeps.
+
     **Sample mode other than 0.** scikit-learn counts samples as ``X.shape[0]``
     (``_num_samples``), while ``len(H)`` counts the sample mode. The two agree only when
     ``sample_mode == 0``; to cross-validate over another mode, put that mode first in the tensor.
@@ -97,6 +104,9 @@ class Hypergraph:
             check_laplacians(self._graphs, shape, "graphs")
         self._sample_mode = _check_mode(sample_mode, len(shape), "sample_mode")
         self._ids = _check_ids(ids, shape)
+        # Where each slice's entities sit in these graphs: a fold-in of a slice then sees its
+        # edges to the entities another slice was fitted on (see _graph_origin).
+        self._origins = [None if g is None else new_origin(g, graph_kind) for g in self._graphs]
         # Normalized Laplacians of adjacency graphs by mode; after slicing, the sliced mode's
         # entry is dropped and recomputed on first use.
         self._laplacian_cache: dict[int, sp.csr_array] = {}
@@ -227,12 +237,17 @@ class Hypergraph:
         ids = list(self._ids)
         if ids[mode] is not None:
             ids[mode] = ids[mode][idx]
+        # A Hypergraph pickled before slices had origins has none.
+        origins = list(getattr(self, "_origins", None) or [None] * self.ndim)
+        if origins[mode] is not None:
+            origins[mode] = origins[mode].take(idx)
         out = Hypergraph.__new__(Hypergraph)
         out._tensor = _take_coo(self._tensor, mode, idx)
         out._graph_kind = self._graph_kind
         out._graphs = graphs
         out._sample_mode = self._sample_mode
         out._ids = ids
+        out._origins = origins
         # The untouched modes keep their Laplacians; the sliced one is recomputed when asked for.
         out._laplacian_cache = {k: v for k, v in self._laplacian_cache.items() if k != mode}
         return out

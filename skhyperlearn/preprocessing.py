@@ -139,13 +139,17 @@ def marginalize_modes(X, modes, *, counts: str = "raw"):
     out = sparse.COO(summed.coords, values, shape=shape, has_duplicates=False, sorted=True)
     if hypergraph is None:
         return out
-    return Hypergraph(
+    result = Hypergraph(
         out,
         [hypergraph.graphs[k] for k in keep],
         graph_kind=hypergraph.graph_kind,
         sample_mode=keep.index(sample),
         ids=[hypergraph.ids[k] for k in keep],
     )
+    # The kept modes hold the same entities: a fold-in of a slice still finds its neighbours.
+    origins = getattr(hypergraph, "_origins", None) or [None] * tensor.ndim
+    result._origins = [origins[k] for k in keep]
+    return result
 
 
 class MarginalizeModes(TransformerMixin, BaseEstimator):

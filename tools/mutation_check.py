@@ -45,6 +45,8 @@ SHARDED = "tests/solvers/test_sharded.py"
 SVD = "tests/solvers/test_svd_start.py"
 CHOICES = "tests/estimators/test_estimator_choices.py"
 DATA = "tests/data/test_data_references.py"
+FOLD = "tests/estimators/test_fold_in_graph.py"
+SHIFT = "tests/solvers/test_fold_in_shift.py"
 
 # (name, file, original line fragment, mutated fragment, tests to run)
 MUTATIONS = [
@@ -217,6 +219,23 @@ MUTATIONS = [
      "skhyperlearn/solvers/_sharded_cg.py",
      'return self._sum(super()._stored_apply(y), "operator product")',
      "return super()._stored_apply(y)", [SHARDED]),
+    ("fold-in: the fitted neighbours' pull dropped", "skhyperlearn/solvers/_fold_in.py",
+     "laplacian=laplacian, shift=shift", "laplacian=laplacian, shift=None", [FOLD]),
+    ("fold-in: the neighbours' pull not scaled with the others' norms",
+     "skhyperlearn/solvers/_fold_in.py",
+     "shift = shift * scale.to(shift.device)", "shift = shift", [FOLD]),
+    ("fold-in: the union's adjacency taken for its Laplacian", "skhyperlearn/_graph_origin.py",
+     'lap = normalized_laplacian(block) if fitted.kind == "adjacency" else sp.csr_array(block)',
+     "lap = sp.csr_array(block)", [FOLD]),
+    ("a slice forgets where its entities sit", "skhyperlearn/hypergraph.py",
+     "origins[mode] = origins[mode].take(idx)", "origins[mode] = None", [FOLD]),
+    ("the matrix-free solve drops the shift", f"{LOSSES}/_matrix_free.py",
+     "            b.sub_(shift)", "            pass", [SHIFT]),
+    ("the coupled projections' solve adds the shift", f"{LOSSES}/_projections.py",
+     "            b.sub_(shift)", "            b.add_(shift)", [SHIFT]),
+    ("a sharded fit keeps its rank's share as the fitted hyperedges",
+     "skhyperlearn/_decomposition.py", "        if not self._sharded:", "        if True:",
+     [SHARDED]),
 ]  # fmt: skip
 
 

@@ -188,7 +188,7 @@ def main(argv=None) -> int:
         model.fit(checked.X, checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every)
         wall = time.perf_counter() - tic
         model.callback = None  # a lambda of this script: the saved estimator must not need it
-        memory = _memory(imported, int(model._fit_hyperedges.shape[0])) if args.stats else None
+        memory = _memory(imported, model._fit_nnz) if args.stats else None
         if rank == 0:
             _save(args, model, world, backend, times, wall, memory)
     except _distributed.DistributedFault as exc:

@@ -50,6 +50,25 @@ def _shape(text: str, parser) -> tuple[int, ...]:
     return shape
 
 
+def data_layout(args, parser) -> tuple[int, np.dtype, np.dtype, list[bool]]:
+    """``(order, value dtype, index dtype, graphed modes)`` of the fit's data, without its
+    entries: a folder's manifest or the ``--synthetic`` shape."""
+    from ._shards import _index_dtype, _manifest
+
+    if args.synthetic:
+        shape = _shape(args.synthetic, parser)
+        return len(shape), np.dtype(np.float64), _index_dtype(shape), [True] * len(shape)
+    if args.data is None or not Path(args.data).is_dir():
+        parser.error("--warm reads the data's description: give --data FOLDER or --synthetic.")
+    try:
+        manifest = _manifest(Path(args.data))
+        shape = [int(s) for s in manifest["shape"]]
+        dtype, graphs = np.dtype(manifest["dtype"]), [g is not None for g in manifest["graphs"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        parser.error(f"--data {args.data}: {exc}")
+    return len(shape), dtype, _index_dtype(shape), graphs
+
+
 def _params(text: str, parser) -> dict:
     try:
         params = json.loads(text)
@@ -241,7 +260,7 @@ def checked_arguments(args, parser) -> SimpleNamespace:
     -------
     SimpleNamespace
         ``X`` (the data: this rank's share under ``--schedule sharded``; None with
-        ``--warm``, which has ``layout`` instead: see :func:`._warm.data_layout`), ``params``
+        ``--warm``, which has ``layout`` instead: see :func:`data_layout`), ``params``
         (the extra estimator parameters), ``lam``, ``schedule``.
     """
     _counts(args, parser)
@@ -254,8 +273,6 @@ def checked_arguments(args, parser) -> SimpleNamespace:
     schedule = _schedule(args, parser)
     _estimator(args, params, lam, parser, schedule)
     if args.warm:
-        from ._warm import data_layout
-
         layout = data_layout(args, parser)
         return SimpleNamespace(X=None, layout=layout, params=params, lam=lam, schedule=schedule)
     X = _load(args, parser)

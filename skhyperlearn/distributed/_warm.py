@@ -16,37 +16,15 @@ the imports, the process group and the compiled kernels loaded (``--stats``).
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 import sparse
 
-__all__ = ["data_layout", "tiny_hypergraph", "warm_fit"]
+__all__ = ["tiny_hypergraph", "warm_fit"]
 
 #: Side of every mode of the tiny tensor, and its number of stored entries.
 _SIDE, _ENTRIES = 4, 8
-
-
-def data_layout(args, parser) -> tuple[int, np.dtype, np.dtype, list[bool]]:
-    """``(order, value dtype, index dtype, graphed modes)`` of the fit's data, without its
-    entries: a folder's manifest or the ``--synthetic`` shape."""
-    from ._shards import _index_dtype, _manifest
-
-    if args.synthetic:
-        from ._args import _shape
-
-        shape = _shape(args.synthetic, parser)
-        return len(shape), np.dtype(np.float64), _index_dtype(shape), [True] * len(shape)
-    if args.data is None or not Path(args.data).is_dir():
-        parser.error("--warm reads the data's description: give --data FOLDER or --synthetic.")
-    try:
-        manifest = _manifest(Path(args.data))
-        shape = [int(s) for s in manifest["shape"]]
-        dtype, graphs = np.dtype(manifest["dtype"]), [g is not None for g in manifest["graphs"]]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        parser.error(f"--data {args.data}: {exc}")
-    return len(shape), dtype, _index_dtype(shape), graphs
 
 
 def tiny_hypergraph(order: int, dtype, index_dtype, graphed: list[bool]):

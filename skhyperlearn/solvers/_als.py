@@ -25,12 +25,13 @@ def solve_mode(
     cg_tol: float = 1e-8,
     cg_maxiter: int = 500,
     laplacian: torch.Tensor | str | None = "problem",
+    shift: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None, ModeQuadratic]:
     """The exact minimiser of J over mode ``mode``'s factors (and bias), others fixed.
 
     Returns the new factor matrix, the new bias (or None) and the mode's quadratic, which lets
-    the caller evaluate J without another pass. ``laplacian`` overrides the mode's graph (used to
-    fold in new entities).
+    the caller evaluate J without another pass. ``laplacian`` overrides the mode's graph and
+    ``shift`` adds ``tr(Aᵀ shift)`` to it (both used to fold in new entities).
     """
     quad = problem.quadratic(state, mode)
     lap = problem.laplacians[mode] if isinstance(laplacian, str) else laplacian
@@ -39,7 +40,7 @@ def solve_mode(
         dev = problem.devices[mode]
         b = None if not problem.bias else state.biases[mode].to(dev)
         start = (state.factors[mode].to(dev), b)
-    a, b = quad.solve(lap, problem.lam, problem.alpha, start, cg_tol, cg_maxiter)
+    a, b = quad.solve(lap, problem.lam, problem.alpha, start, cg_tol, cg_maxiter, shift=shift)
     return a, b, quad
 
 

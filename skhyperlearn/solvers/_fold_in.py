@@ -18,6 +18,7 @@ def fold_in_mode(
     unit_others: bool,
     cg_tol: float,
     laplacian: torch.Tensor | None,
+    shift: torch.Tensor | None = None,
 ) -> None:
     """Cold exact solve of ``mode``'s factors (and bias) with the other modes fixed, in place.
 
@@ -26,16 +27,27 @@ def fold_in_mode(
     those column norms, so that with the fitted factors it gives the model values (and the
     scores) of that solve. Without it (the scale-carrying sample mode, or ``"free"``), the
     solve is against the fitted factors as they are.
+
+    ``shift``: the graph term's part from fitted neighbours, ``L_xt A_t`` (the new rows'
+    block of the union's Laplacian times the fitted rows), so that the graph term is
+    ``½tr(AᵀLA) + tr(Aᵀ shift)`` in the new rows ``A``; given in the fitted factors' units.
     """
-    view = state
+    view, scale = state, None
     if unit_others:
         view = state.normalized_except(mode)
-    a, b, _ = solve_mode(problem, view, mode, warm=False, cg_tol=cg_tol, laplacian=laplacian)
-    if view is not state:
-        scale = torch.ones_like(a[0])
-        for j, f in enumerate(state.factors):
+        f = state.factors[mode]
+        scale = f.new_ones(f.shape[1])
+        for j, other in enumerate(state.factors):
             if j != mode:
-                scale = scale * torch.linalg.vector_norm(f, dim=0).to(a.device)
+                scale = scale * torch.linalg.vector_norm(other, dim=0).to(scale.device)
         # A zero column contributes nothing to the model, so its row entries may stay as solved.
-        a = a / torch.where(scale > 0, scale, torch.ones_like(scale))
+        scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+        if shift is not None:
+            # The solve's rows carry the others' scale, so do the fitted neighbours' there.
+            shift = shift * scale.to(shift.device)
+    a, b, _ = solve_mode(
+        problem, view, mode, warm=False, cg_tol=cg_tol, laplacian=laplacian, shift=shift
+    )
+    if scale is not None:
+        a = a / scale.to(a.device)
     state.assign(mode, a, b)

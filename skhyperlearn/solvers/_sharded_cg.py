@@ -38,14 +38,14 @@ class ShardedOperatorQuadratic(ImplicitOperatorQuadratic):
         quad = (self.gram * cpu_gram(a)).sum()
         return self.scale * (self.const + quad + stored)
 
-    def solve(self, lap, lam, alpha, warm, cg_tol, cg_maxiter):
+    def solve(self, lap, lam, alpha, warm, cg_tol, cg_maxiter, *, shift=None):
         # Never the compiled per-row CG: its steps would see this rank's entries only.
         dense, ws = self._dense(lap, lam, alpha)
         n, rank = self.tensor.shape[self.mode], self.gram.shape[0]
         x0 = warm[0] if warm is not None else self.gram.new_zeros(n, rank)
         steps = self.steps if warm is not None else cg_maxiter
         cg_tol = max(cg_tol, ridge_floor(self.gram.dtype))
-        return self._block_cg(lap, dense, ws, x0, cg_tol, steps, warm is None), None
+        return self._block_cg(lap, dense, ws, x0, cg_tol, steps, warm is None, shift), None
 
     def _rhs_diag(self):
         # One all_reduce for both: they are stacked into one buffer.

@@ -65,6 +65,14 @@ def _assert_matches_single_process(out: Path, world: int, shape, params, counts=
     np.testing.assert_allclose(
         model.transform(X), ref.transform(X), rtol=0, atol=1e-9 * np.abs(ref.factors_[0]).max()
     )
+    # Rank 0 held a share of the hyperedges: it cannot say which ones were all fitted.
+    queries = np.full((2, len(shape)), -1)
+    queries[:, 1:] = 0
+    with pytest.raises(ValueError, match="sharded over the ranks"):
+        model.recommend(queries, 0, 3)
+    want = ref.recommend(queries, 0, 3, exclude=X.tensor.coords.T)
+    got = model.recommend(queries, 0, 3, exclude=X.tensor.coords.T)
+    np.testing.assert_array_equal(got[0], want[0])
 
 
 @pytest.mark.parametrize(

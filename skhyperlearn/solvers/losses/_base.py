@@ -56,8 +56,12 @@ class ModeQuadratic:
         warm: tuple[torch.Tensor, torch.Tensor | None] | None,
         cg_tol: float,
         cg_maxiter: int,
+        *,
+        shift: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Minimiser of ``λ·value + ½tr(AᵀLA) + α(‖A‖² + ‖b‖²)``: new factors and bias."""
+        """Minimiser of ``λ·value + ½tr(AᵀLA) + tr(Aᵀ shift) + α(‖A‖² + ‖b‖²)``: new factors
+        and bias. ``shift`` (``N × R``, or None for 0) is the graph term's pull from fixed
+        neighbours outside the mode's rows (a fold-in's fitted entities)."""
         raise NotImplementedError
 
     def exact_bias(self, a: torch.Tensor, lam: float, alpha: float) -> torch.Tensor | None:

@@ -36,13 +36,15 @@ class HypergraphQuadratic(ModeQuadratic):
         quad = (self.gram * small_matmul(a.T, a)).sum()
         return self.const - 2.0 * (a * self.linear).sum() + quad
 
-    def solve(self, lap, lam, alpha, warm, cg_tol, cg_maxiter):
+    def solve(self, lap, lam, alpha, warm, cg_tol, cg_maxiter, *, shift=None):
         g, v = torch.linalg.eigh(self.gram)
+        # The shift enters as the data's linear term does: −2λ⟨A, linear⟩ + ⟨A, shift⟩.
+        linear = self.linear if shift is None else self.linear - shift / (2.0 * lam)
         if lap is None:
-            return self._solve_without_graph(g, v, lam, alpha), None
+            return self._solve_without_graph(linear, g, v, lam, alpha), None
         shifts = 2.0 * lam * g.clamp_min(0) + 2.0 * alpha
         # In place from here: each (N, R) temporary costs as much as the factors themselves.
-        rhs = (self.linear @ v).mul_(2.0 * lam)
+        rhs = (linear @ v).mul_(2.0 * lam)
         lap_diag = csr_diagonal(lap)
         scale = float(shifts.max())
         if lap_diag.numel():
@@ -58,7 +60,7 @@ class HypergraphQuadratic(ModeQuadratic):
         y = pcg(op, rhs, y0, lambda r: r / diag, tol=cg_tol, maxiter=cg_maxiter, per_column=True)
         return y @ v.T, None
 
-    def _solve_without_graph(self, g, v, lam, alpha) -> torch.Tensor:
+    def _solve_without_graph(self, linear, g, v, lam, alpha) -> torch.Tensor:
         """``2λ · linear · (2λG + 2αI)⁺``, the pseudo-inverse on the null space of the shifted
         ``G`` (directions that carry no data stay zero)."""
         # The R×R algebra in numpy, then one product: as a dozen torch calls on R-vectors it
@@ -68,8 +70,8 @@ class HypergraphQuadratic(ModeQuadratic):
         floor = relative_floor(self.gram.dtype, float(shifts.max()))
         keep = shifts > floor
         inverse = np.where(keep, 2.0 * lam / np.where(keep, shifts, 1), 0).astype(v.dtype)
-        m = torch.from_numpy((v * inverse) @ v.T).to(self.linear.device)
-        return small_matmul(self.linear, m)
+        m = torch.from_numpy((v * inverse) @ v.T).to(linear.device)
+        return small_matmul(linear, m)
 
 
 @register_loss

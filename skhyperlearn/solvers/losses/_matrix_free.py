@@ -112,14 +112,14 @@ class ImplicitOperatorQuadratic(ModeQuadratic):
         dense.diagonal().add_(relative_floor(self.gram.dtype, scale))
         return dense, ws
 
-    def solve(self, lap, lam, alpha, warm, cg_tol, cg_maxiter):
+    def solve(self, lap, lam, alpha, warm, cg_tol, cg_maxiter, *, shift=None):
         dense, ws = self._dense(lap, lam, alpha)
         n, rank = self.tensor.shape[self.mode], self.gram.shape[0]
         x0 = warm[0] if warm is not None else self.gram.new_zeros(n, rank)
         steps = self.steps if warm is not None else cg_maxiter
         # A float32 residual stalls near rounding: a tolerance below it would run every step.
         cg_tol = max(cg_tol, ridge_floor(self.gram.dtype))
-        if lap is None:
+        if lap is None and shift is None:
             system = (dense, ws, cg_tol)
             # Jacobi for a cold solve only: from a warm start, the few plain CG steps ended
             # lower (the preconditioned ones 0.3 % higher on Last.fm after ten sweeps).
@@ -135,7 +135,8 @@ class ImplicitOperatorQuadratic(ModeQuadratic):
                 data = (2.0 * float(f.sum()) - shift * sq) / ws
                 self._solved = (x, self.scale * (self.const + data))
                 return x, None
-        return self._block_cg(lap, dense, ws, x0, cg_tol, steps, warm is None), None
+        x = self._block_cg(lap, dense, ws, x0, cg_tol, steps, warm is None, shift)
+        return x, None
 
     def _rhs_diag(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The stored entries' right-hand side and Jacobi diagonal (the sharded schedule's
@@ -146,11 +147,13 @@ class ImplicitOperatorQuadratic(ModeQuadratic):
         """The stored entries' share of the operator applied to ``y``."""
         return implicit_stored_apply(self.tensor, self.factors, self.mode, self.confidence, y)
 
-    def _block_cg(self, lap, dense, ws, x0, cg_tol, steps, cold) -> torch.Tensor:
+    def _block_cg(self, lap, dense, ws, x0, cg_tol, steps, cold, shift=None) -> torch.Tensor:
         """CG in torch: one per row without a graph (Jacobi when ``cold``, as the compiled
         one), one over the block with it (always Jacobi: the graph's diagonal varies)."""
         linear, dsum = self._rhs_diag()
         b = linear.mul_(ws)
+        if shift is not None:
+            b.sub_(shift)
         diag = dsum.mul_(ws).add_(dense.diagonal())
 
         def op(y: torch.Tensor) -> torch.Tensor:

@@ -195,8 +195,10 @@ class CoupledOperatorQuadratic(ModeQuadratic):
         dense.diagonal().add_(2.0 * alpha)
         return dense, weights, rhs, diag
 
-    def solve(self, lap, lam, alpha, warm, cg_tol, cg_maxiter):
+    def solve(self, lap, lam, alpha, warm, cg_tol, cg_maxiter, *, shift=None):
         dense, weights, b, diag = self._system(lam, alpha)
+        if shift is not None:
+            b.sub_(shift)
         scale = float(dense.diagonal().abs().max())
         if lap is not None and lap.shape[0]:
             scale = max(scale, float(csr_diagonal(lap).abs().max()))

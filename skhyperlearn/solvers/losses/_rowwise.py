@@ -74,12 +74,17 @@ class RowwiseQuadratic(ModeQuadratic):
         quad = torch.einsum("ni,nij,nj->", a, self.gram, a)
         return self.const - 2.0 * (a * self.linear).sum() + quad
 
-    def solve(self, lap, lam, alpha, warm, cg_tol, cg_maxiter):
+    def solve(self, lap, lam, alpha, warm, cg_tol, cg_maxiter, *, shift=None):
         rank = self.linear.shape[1] - int(self.with_bias)
         y0 = None
         if warm is not None:
             y0 = warm[0] if not self.with_bias else torch.cat([warm[0], warm[1][:, None]], 1)
-        y = solve_rowwise(lap, self.linear, self.gram, rank, lam, alpha, y0, cg_tol, cg_maxiter)
+        linear = self.linear
+        if shift is not None:
+            # As the data's linear term, −2λ⟨Ã, linear⟩, on the factor columns only.
+            linear = linear.clone()
+            linear[:, :rank] -= shift / (2.0 * lam)
+        y = solve_rowwise(lap, linear, self.gram, rank, lam, alpha, y0, cg_tol, cg_maxiter)
         if self.with_bias:
             return y[:, :rank].contiguous(), y[:, rank].contiguous()
         return y, None
