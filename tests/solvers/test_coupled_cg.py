@@ -12,6 +12,7 @@ from skhyperlearn._numerics import _cg
 from skhyperlearn._numerics._cpu import _fused, _fused_cg_numba
 from skhyperlearn.solvers._problem import Problem, State
 from skhyperlearn.solvers.losses import get_loss
+from skhyperlearn.solvers.losses._projections import pair_error, pair_tensors
 
 SHAPES = {3: (9, 7, 5), 4: (7, 6, 5, 4)}
 RANK = 3
@@ -179,3 +180,20 @@ def test_the_compiled_solve_runs_no_torch_cg(monkeypatch):
         quad = problem.quadratic(state, mode)
         a, _ = quad.solve(None, problem.lam, problem.alpha, (state.factors[mode], None), 0, 50)
         assert torch.isfinite(a).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_projections_compiled_error_equals_torchs(dtype, monkeypatch):
+    """The projection terms' constants (asked at each mode solve not involving them) from the
+    compiled pass equal torch's pass over the same pair matrix."""
+    shape = SHAPES[4]
+    rng = np.random.default_rng(6)
+    problem, loss = _problem(*_entries(rng, shape), shape, 1.0, dtype)
+    state = _state(shape, rng, torch.float32 if dtype == np.float32 else torch.float64)
+    for k, pair in pair_tensors(problem.data(0), 0).items():
+        two = [state.factors[0], state.factors[k]]
+        got = pair_error(pair, two, loss.pair_constants[k])
+        monkeypatch.setattr(_fused, "ENABLED", False)
+        want = pair_error(pair, two, loss.pair_constants[k])
+        monkeypatch.setattr(_fused, "ENABLED", True)
+        assert got == pytest.approx(want, rel=1e-10 if dtype == np.float64 else 1e-4)
