@@ -10,6 +10,10 @@ the unused ones empty, and the kernel's first argument is the compiled ``FILL[K 
 forms ``h_e`` from them. numba compiles the kernel once per such function and inlines it (a
 branch on the number of modes inside the entry loop, or one helper for all, ran 5–10 times
 slower). ``order`` empty: the entries are already in the mode's order.
+:func:`row_cg` solves a sum of such terms of one factor matrix (the projection terms' coupled
+solve: the tensor and its pair matrices, each with its own weight): its parts are a tuple,
+unrolled at compile time (``literal_unroll``), each gathering with its own order's ``FILL``
+(:func:`part_fill`); one term is a tuple of one.
 ``cache=True`` as in :mod:`._fused_numba`; unlike there, reassociation is allowed besides fused
 multiply-adds: these kernels take dot products over the rank (``h_eᵀ v`` per entry, ``M p`` per
 row), which without it run one addition at a time (several times slower). It only reorders
