@@ -32,6 +32,7 @@ import torch
 
 __all__ = [
     "available",
+    "fused_coupled_cg",
     "fused_implicit",
     "fused_implicit_apply",
     "fused_implicit_cg",
@@ -118,14 +119,9 @@ def _applies(tensor, factors: Sequence[torch.Tensor]) -> bool:
     return not (torch.is_grad_enabled() and any(a.requires_grad for a in factors))
 
 
-def _run_by_rows(
-    kernel, tensor, factors, mode: int, outputs: tuple, work_per_entry: int, pad: int = 0,
-    row_work: int = 0,
-):  # fmt: skip
-    """``kernel(values, order, rowptr, lo, hi, *outputs, c_1, A_1, …)`` over the rows of
-    ``mode``, cut into parts run on the shared pool (the calling thread takes the first).
-    ``pad``: empty ``c_j``/``A_j`` pairs are appended up to that many pairs; ``row_work``: see
-    :func:`_parts`."""
+def _mode_inputs(tensor, factors, mode: int, pad: int = 0) -> tuple[tuple, list]:
+    """``(values, order, rowptr)`` of ``mode``'s walk over ``tensor`` and the other modes'
+    ``[c_1, A_1, …]`` (numpy views), padded with empty pairs up to ``pad`` pairs."""
     coords, values, order = tensor.in_mode_order(mode)
     order_np = np.empty(0, dtype=np.int32) if order is None else order.numpy()
     others: list[np.ndarray] = []
@@ -134,20 +130,41 @@ def _run_by_rows(
             others += [coords[j].numpy(), np.ascontiguousarray(a.detach().numpy())]
     while len(others) < 2 * pad:
         others += [np.empty(0, dtype=others[0].dtype), np.empty((0, 0), dtype=others[1].dtype)]
-    rowptr = tensor.rowptr(mode).numpy()
+    return (values.numpy(), order_np, tensor.rowptr(mode).numpy()), others
+
+
+def _run_split(kernel, parts: list[tuple[int, int]], before: tuple, after: tuple) -> None:
+    """``kernel(*before, lo, hi, *after)`` for each ``(lo, hi)`` of ``parts`` on the shared
+    pool (the calling thread takes the first)."""
+    if len(parts) == 1:
+        kernel(*before, *parts[0], *after)
+        return
+    pool = _executor()
+    futures = [pool.submit(kernel, *before, lo, hi, *after) for lo, hi in parts[1:]]
+    kernel(*before, *parts[0], *after)
+    for f in futures:
+        f.result()
+
+
+def _split(tensor, mode: int, rowptr, work_per_entry: int, row_work: int = 0):
+    """:func:`_parts` of ``tensor``'s rows in ``mode``, kept with the tensor."""
     key = ("parts", mode, work_per_entry, torch.get_num_threads())
     if row_work:
         key = (*key, row_work)
-    parts = tensor.memo(key, lambda: _parts(rowptr, work_per_entry, key[3], row_work))
-    head = (values.numpy(), order_np, rowptr)
-    if len(parts) == 1:
-        kernel(*head, 0, tensor.shape[mode], *outputs, *others)
-        return
-    pool = _executor()
-    futures = [pool.submit(kernel, *head, lo, hi, *outputs, *others) for lo, hi in parts[1:]]
-    kernel(*head, *parts[0], *outputs, *others)
-    for f in futures:
-        f.result()
+    return tensor.memo(key, lambda: _parts(rowptr, work_per_entry, key[3], row_work))
+
+
+def _run_by_rows(
+    kernel, tensor, factors, mode: int, outputs: tuple, work_per_entry: int, pad: int = 0,
+    row_work: int = 0,
+):  # fmt: skip
+    """``kernel(values, order, rowptr, lo, hi, *outputs, c_1, A_1, …)`` over the rows of
+    ``mode``, cut into parts run on the shared pool (the calling thread takes the first).
+    ``pad``: empty ``c_j``/``A_j`` pairs are appended up to that many pairs; ``row_work``: see
+    :func:`_parts`."""
+    head, others = _mode_inputs(tensor, factors, mode, pad)
+    parts = _split(tensor, mode, head[2], work_per_entry, row_work)
+    _run_split(kernel, parts, head, (*outputs, *others))
 
 
 def _rank(factors: Sequence[torch.Tensor], mode: int) -> int:
@@ -257,16 +274,42 @@ def fused_implicit_cg(
     ``tol`` times its first. Returns the solution and ``f[i] = ½ x_iᵀA_i x_i − b_iᵀx_i``.
     """
     dense, ws, tol = system
-    if not _applies(tensor, [*factors, x0, dense]):
+    part = (tensor, factors, mode, confidence, ws)
+    return fused_coupled_cg([part], (dense, tol), x0, steps, jacobi)
+
+
+def fused_coupled_cg(parts, system, x0, steps: int, jacobi: bool):
+    """:func:`fused_implicit_cg` on the sum of several implicit terms of one factor matrix, or
+    None where a part's compiled pass does not apply.
+
+    ``parts``: ``(tensor, factors, mode, confidence, ws)`` each (its entries, its factors, the
+    solved matrix's mode in it, its weights ``w_e = confidence·x_e``, its weight ``ws``);
+    ``system = (dense, tol)``: row i's system is ``(dense + Σ_p ws_p Σ_{e_k=i} w_e h_e h_eᵀ) x_i
+    = Σ_p ws_p Σ_{e_k=i} (1 + w_e) h_e``, one CG per row over every part's entries of the row
+    (their products cached together), no per-part ``N × R`` buffer.
+    """
+    dense, tol = system
+    if not parts or not all(_applies(t, [*fs, x0, dense]) for t, fs, *_ in parts):
         return None
-    dtype = _np_dtype(tensor)
+    dtype = _np_dtype(parts[0][0])
     x = np.array(x0.detach().numpy(), dtype=dtype, order="C", copy=True)
     f = np.zeros(x.shape[0], dtype=np.float64)
     d = np.ascontiguousarray(dense.detach().numpy())
-    from ._fused_cg_numba import CACHE_BYTES
+    from ._fused_cg_numba import CACHE_BYTES, row_cg
 
-    outputs = (dtype(confidence), d, dtype(ws), dtype(tol), int(steps), bool(jacobi))
-    outputs += (int(CACHE_BYTES), x, f)
     rank, passes = x.shape[1], int(steps) + 1
-    _run_rows("row_cg", tensor, factors, mode, outputs, 3 * rank * passes, rank * rank * passes)
+    inputs = [_mode_inputs(t, fs, k) for t, fs, k, *_ in parts]
+    compiled = tuple(
+        (*head, dtype(conf), dtype(ws), tuple(others))
+        for (head, others), (*_, conf, ws) in zip(inputs, parts, strict=True)
+    )
+    work = (3 * rank * passes, rank * rank * passes)
+    if len(parts) == 1:
+        total = inputs[0][0][2]
+        split = _split(parts[0][0], parts[0][2], total, *work)
+    else:
+        total = np.sum([head[2] for head, _ in inputs], axis=0, dtype=np.int64)
+        split = _parts(total, work[0], torch.get_num_threads(), work[1])
+    after = (d, dtype(tol), int(steps), bool(jacobi), int(CACHE_BYTES), x, f)
+    _run_split(row_cg, split, (compiled, total), after)
     return torch.from_numpy(x), torch.from_numpy(f)

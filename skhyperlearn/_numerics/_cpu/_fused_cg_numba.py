@@ -10,6 +10,10 @@ the unused ones empty, and the kernel's first argument is the compiled ``FILL[K 
 forms ``h_e`` from them. numba compiles the kernel once per such function and inlines it (a
 branch on the number of modes inside the entry loop, or one helper for all, ran 5–10 times
 slower). ``order`` empty: the entries are already in the mode's order.
+:func:`row_cg` solves a sum of such terms of one factor matrix (the projection terms' coupled
+solve: the tensor and its pair matrices, each with its own weight): its parts are a tuple,
+unrolled at compile time (``literal_unroll``), each gathering with its own order's ``FILL``
+(:func:`part_fill`); one term is a tuple of one.
 ``cache=True`` as in :mod:`._fused_numba`; unlike there, reassociation is allowed besides fused
 multiply-adds: these kernels take dot products over the rank (``h_eᵀ v`` per entry, ``M p`` per
 row), which without it run one addition at a time (several times slower). It only reorders
@@ -18,8 +22,10 @@ each R-term sum, the same way on every call, and NaN still propagates (no ``nnan
 
 import numba
 import numpy as np
+from numba import literal_unroll
+from numba.extending import overload
 
-__all__ = ["FILL", "row_apply", "row_cg", "row_rhs_diag", "row_value"]
+__all__ = ["FILL", "part_fill", "row_apply", "row_cg", "row_rhs_diag", "row_value"]
 
 _JIT = {"nogil": True, "cache": True, "fastmath": {"contract", "reassoc"}}
 #: Bytes per thread of a row's cached entry products in :func:`row_cg` (about an L2 cache):
@@ -109,64 +115,131 @@ def row_value(fill, values, order, rowptr, lo, hi, conf, a, out, c1, a1, c2, a2,
         out[i] = total
 
 
-@numba.njit(inline="always", **_JIT)
-def _stored_apply(fill, values, order, rowptr, i, conf, v, out, h, hbuf, wbuf,
-                  c1, a1, c2, a2, c3, a3):  # fmt: skip
-    """``out = Σ_{e_k=i} w_e (h_eᵀ v) h_e`` for one row (``v``, ``out`` rank-vectors); the
-    row's first ``len(wbuf)`` entries read ``h_e`` and ``w_e`` from :func:`_row_setup`'s cache."""
-    in_order = order.shape[0] == 0
+def part_fill(e, h, others):
+    """``h = Π_j A_j[c_j[e]]`` over a part's ``others = (c_1, A_1, …)`` (compiled code only):
+    ``FILL`` chosen by the tuple's length when numba types the call, so each part of
+    :func:`row_cg` gathers with its own order's loop."""
+    raise NotImplementedError("part_fill runs inside compiled kernels only")
+
+
+@overload(part_fill, jit_options=_JIT, inline="always")
+def _part_fill(e, h, others):
+    n = len(others)
+    if n == 2:
+        return lambda e, h, others: _fill1(
+            e, h, others[0], others[1], None, None, None, None
+        )  # fmt: skip
+    if n == 4:
+        return lambda e, h, others: _fill2(
+            e, h, others[0], others[1], others[2], others[3], None, None
+        )  # fmt: skip
+    if n == 6:
+        return lambda e, h, others: _fill3(e, h, *others)
+    return None
+
+
+@numba.njit(**_JIT)
+def _stored_apply(parts, i, v, out, h, t, hbuf, wbuf, cached):
+    """``out = Σ_p ws_p Σ_{e_k=i} w_e (h_eᵀ v) h_e`` over the parts for one row (``v``,
+    ``out`` rank-vectors, ``t`` scratch); part p's first ``cached[p]`` entries read ``h_e`` and
+    ``w_e`` from :func:`_row_setup`'s cache, in the parts' order."""
     out[:] = 0.0
-    start = rowptr[i]
-    cached = min(rowptr[i + 1] - start, wbuf.shape[0])
-    for j in range(cached):
-        he = hbuf[j]
-        t = he[0] - he[0]
-        for r in range(he.shape[0]):
-            t += he[r] * v[r]
-        t *= wbuf[j]
-        for r in range(he.shape[0]):
-            out[r] += t * he[r]
-    for s in range(start + cached, rowptr[i + 1]):
-        e = s if in_order else order[s]
-        fill(e, h, c1, a1, c2, a2, c3, a3)
-        t = h[0] - h[0]
-        for r in range(h.shape[0]):
-            t += h[r] * v[r]
-        t *= conf * values[e]
-        for r in range(h.shape[0]):
-            out[r] += t * h[r]
+    used, index = 0, 0
+    # literal_unroll: a body per part's types (its order's gather); kept to one call, which
+    # the unroller requires of a body defining variables.
+    for part in literal_unroll(parts):
+        _part_apply(part, i, v, out, h, t, hbuf, wbuf, used, cached[index])
+        used += cached[index]
+        index += 1
 
 
-@numba.njit(inline="always", **_JIT)
-def _row_setup(fill, values, order, rowptr, i, conf, ws, jacobi, x, r, d, h, hbuf, wbuf,
-               c1, a1, c2, a2, c3, a3):  # fmt: skip
-    """One pass over row i's entries: ``r = b − ws·Σ w_e (h_eᵀ x_i) h_e`` (the residual but for
-    its dense part), with ``jacobi`` ``d = Σ w_e h_e²`` (the Jacobi diagonal's stored share);
-    returns ``bᵀx_i``. The first ``len(wbuf)`` entries' ``h_e`` and ``w_e`` are kept in
-    ``hbuf``/``wbuf`` for the CG steps: gathering the other modes' rows again at every step,
-    from memory rather than cache, was most of the solve's time at 10⁷ entries."""
+@numba.njit(**_JIT)
+def _part_apply(part, i, v, out, h, t, hbuf, wbuf, used, n_cached):
+    """``out += ws Σ_{e_k=i} w_e (h_eᵀ v) h_e`` of one part, its first ``n_cached`` entries from
+    ``hbuf[used:]``/``wbuf[used:]``."""
+    values, order, rowptr, conf, ws, others = part
     in_order = order.shape[0] == 0
+    t[:] = 0.0
+    for j in range(used, used + n_cached):
+        he = hbuf[j]
+        dot = he[0] - he[0]
+        for r in range(he.shape[0]):
+            dot += he[r] * v[r]
+        dot *= wbuf[j]
+        for r in range(he.shape[0]):
+            t[r] += dot * he[r]
+    for s in range(rowptr[i] + n_cached, rowptr[i + 1]):
+        e = s if in_order else order[s]
+        part_fill(e, h, others)
+        dot = h[0] - h[0]
+        for r in range(h.shape[0]):
+            dot += h[r] * v[r]
+        dot *= conf * values[e]
+        for r in range(h.shape[0]):
+            t[r] += dot * h[r]
+    # Weighted once per part (a single part: its sum times ws, as one term's operator).
+    for r in range(out.shape[0]):
+        out[r] += ws * t[r]
+
+
+@numba.njit(**_JIT)
+def _row_setup(parts, i, jacobi, dense, x, r, d, h, t, hbuf, wbuf, cached, bx):
+    """One pass over row i's entries of every part: ``r = b − Σ_p ws_p Σ w_e (h_eᵀ x_i) h_e``
+    (the residual but for its dense part), with ``jacobi`` ``d = diag(dense) + Σ_p ws_p Σ w_e
+    h_e²`` (the Jacobi diagonal); ``bx[p]`` receives part p's ``bᵀx_i / ws_p``. The row's first
+    ``len(wbuf)`` entries, in the parts' order, keep ``h_e`` and ``w_e`` in ``hbuf``/``wbuf``
+    for the CG steps (``cached[p]`` of part p): gathering the other modes' rows again at every
+    step, from memory rather than cache, was most of the solve's time at 10⁷ entries."""
     r[:] = 0.0
-    d[:] = 0.0
+    if jacobi:
+        for k in range(d.shape[0]):
+            d[k] = dense[k, k]
+    used, index = 0, 0
+    for part in literal_unroll(parts):
+        bx[index], n_cached = _part_setup(part, i, jacobi, x, r, d, h, t, hbuf, wbuf, used)
+        cached[index] = n_cached
+        used += n_cached
+        index += 1
+
+
+@numba.njit(**_JIT)
+def _part_weights(parts, out):
+    """``out[p] = ws_p``."""
+    index = 0
+    for part in literal_unroll(parts):
+        out[index] = part[4]
+        index += 1
+
+
+@numba.njit(**_JIT)
+def _part_setup(part, i, jacobi, x, r, d, h, t, hbuf, wbuf, used):
+    """:func:`_row_setup` of one part, caching from ``hbuf[used:]``: returns its ``bᵀx_i / ws``
+    and how many of its entries were cached."""
+    values, order, rowptr, conf, ws, others = part
+    in_order = order.shape[0] == 0
+    t[:] = 0.0
     bx = 0.0
     start = rowptr[i]
     for s in range(start, rowptr[i + 1]):
         e = s if in_order else order[s]
-        j = s - start
+        j = used + s - start
         he = hbuf[j] if j < wbuf.shape[0] else h
-        fill(e, he, c1, a1, c2, a2, c3, a3)
+        part_fill(e, he, others)
         w = conf * values[e]
         if j < wbuf.shape[0]:
             wbuf[j] = w
-        t = _dot_row(he, x, i)
-        bx += (1.0 + w) * t
-        coef = ws * (1.0 + w - w * t)
+        tx = _dot_row(he, x, i)
+        bx += (1.0 + w) * tx
+        coef = ws * (1.0 + w - w * tx)
         for k in range(he.shape[0]):
             r[k] += coef * he[k]
         if jacobi:
             for k in range(he.shape[0]):
-                d[k] += w * he[k] * he[k]
-    return ws * bx
+                t[k] += w * he[k] * he[k]
+    if jacobi:
+        for k in range(d.shape[0]):
+            d[k] += ws * t[k]
+    return bx, min(rowptr[i + 1] - start, wbuf.shape[0] - used)
 
 
 @numba.njit(inline="always", **_JIT)
@@ -180,52 +253,54 @@ def _dense_times(dense, v, out):
 
 
 @numba.njit(**_JIT)
-def row_cg(fill, values, order, rowptr, lo, hi, conf, dense, ws, tol, steps, jacobi, cache_bytes,
-           x, f, c1, a1, c2, a2, c3, a3):  # fmt: skip
+def row_cg(parts, total, lo, hi, dense, tol, steps, jacobi, cache_bytes, x, f):
     """At most ``steps`` CG steps on each row's system
-    ``A_i x_i = (dense + ws·Σ w_e h_e h_eᵀ) x_i = ws·Σ (1 + w_e) h_e = b_i``, from ``x[i]``
-    (overwritten), a row stopping once its residual is below ``tol`` times its first one;
-    Jacobi-preconditioned with ``jacobi``.
+    ``A_i x_i = (dense + Σ_p ws_p Σ_{e_k=i} w_e h_e h_eᵀ) x_i = Σ_p ws_p Σ (1 + w_e) h_e = b_i``
+    over the ``parts`` (each ``(values, order, rowptr, conf, ws, (c_1, A_1, …))``: one tensor's
+    entries in the solved mode's order, its weights ``w_e = conf·x_e``, its other modes;
+    ``total`` the parts' summed row pointer), from ``x[i]`` (overwritten), a row stopping once
+    its residual is below ``tol`` times its first one; Jacobi-preconditioned with ``jacobi``.
 
     ``f[i]`` receives ``½ x_iᵀ A_i x_i − b_iᵀ x_i`` at the final ``x_i``, from CG's own
     recurrences (each step lowers it by ``½ step · rᵀz``): the data term without another pass.
     """
     rank = x.shape[1]
-    work = np.empty((6, rank), dtype=x.dtype)
-    h, d, r, z, p, q = work[0], work[1], work[2], work[3], work[4], work[5]
+    work = np.empty((7, rank), dtype=x.dtype)
+    h, d, r, z, p, q, t = work[0], work[1], work[2], work[3], work[4], work[5], work[6]
     longest = 0
     for i in range(lo, hi):
-        longest = max(longest, rowptr[i + 1] - rowptr[i])
+        longest = max(longest, total[i + 1] - total[i])
     cache = min(longest, max(1, cache_bytes // (rank * x.itemsize)))
     hbuf = np.empty((cache, rank), dtype=x.dtype)
     wbuf = np.empty(cache, dtype=x.dtype)
+    cached = np.zeros(len(parts), dtype=np.int64)
+    weights, bx = np.empty(len(parts)), np.empty(len(parts))
+    _part_weights(parts, weights)
     for i in range(lo, hi):
-        bx = _row_setup(
-            fill, values, order, rowptr, i, conf, ws, jacobi, x, r, d, h, hbuf, wbuf,
-            c1, a1, c2, a2, c3, a3,
-        )  # fmt: skip
+        _row_setup(parts, i, jacobi, dense, x, r, d, h, t, hbuf, wbuf, cached, bx)
         # p holds dense·x_i for a moment: r is then the full residual.
         p[:] = 0.0
         _dense_times(dense, x[i], p)
         rz, rr, rx = 0.0, 0.0, 0.0
         for k in range(rank):
             r[k] -= p[k]
-            d[k] = dense[k, k] + ws * d[k] if jacobi else 1.0
+            d[k] = d[k] if jacobi else 1.0
             z[k] = r[k] / d[k]
             p[k] = z[k]
             rz += r[k] * z[k]
             rr += r[k] * r[k]
             rx += r[k] * x[i, k]
-        # f(x) = ½xᵀ(b − r) − bᵀx = −½(bᵀx + rᵀx).
-        fi = -0.5 * (bx + rx)
+        # f(x) = ½xᵀ(b − r) − bᵀx = −½(bᵀx + rᵀx), bᵀx = Σ_p ws_p bx_p.
+        bxs = 0.0
+        for j in range(len(parts)):
+            bxs += weights[j] * bx[j]
+        fi = -0.5 * (bxs + rx)
         limit = tol * tol * rr
         for _ in range(steps):
             if rr <= limit or not rz > 0.0:
                 break
-            step, rz_new, rr = _cg_step(
-                fill, values, order, rowptr, i, conf, dense, ws, x, r, z, p, q, d, h, rz,
-                hbuf, wbuf, c1, a1, c2, a2, c3, a3,
-            )  # fmt: skip
+            step, rz_new, rr = _cg_step(parts, i, dense, x, r, z, p, q, d, h, t, rz, hbuf, wbuf,
+                                        cached)  # fmt: skip
             if step == 0.0:
                 break
             fi -= 0.5 * step * rz
@@ -234,14 +309,11 @@ def row_cg(fill, values, order, rowptr, lo, hi, conf, dense, ws, tol, steps, jac
 
 
 @numba.njit(inline="always", **_JIT)
-def _cg_step(fill, values, order, rowptr, i, conf, dense, ws, x, r, z, p, q, d, h, rz,
-             hbuf, wbuf, c1, a1, c2, a2, c3, a3):  # fmt: skip
-    """One PCG step of row i in place (``q`` scratch); returns the step, the new ``rᵀz`` and
-    ``rᵀr``."""
+def _cg_step(parts, i, dense, x, r, z, p, q, d, h, t, rz, hbuf, wbuf, cached):
+    """One PCG step of row i in place (``q``, ``t`` scratch); returns the step, the new
+    ``rᵀz`` and ``rᵀr``."""
     rank = p.shape[0]
-    _stored_apply(fill, values, order, rowptr, i, conf, p, q, h, hbuf, wbuf, c1, a1, c2, a2, c3, a3)
-    for k in range(rank):
-        q[k] *= ws
+    _stored_apply(parts, i, p, q, h, t, hbuf, wbuf, cached)
     _dense_times(dense, p, q)
     pap = 0.0
     for k in range(rank):

@@ -43,8 +43,10 @@ import numpy as np
 import torch
 
 from ..._numerics._cg import pcg, relative_floor, ridge_floor
+from ..._numerics._cpu._fused import fused_coupled_cg, fused_implicit_value
 from ..._numerics._kernels import (
     SparseTensorData,
+    gram_hadamard,
     implicit_rhs_diag,
     implicit_sq_error,
     implicit_stored_apply,
@@ -156,8 +158,23 @@ def combine_rowwise(mode: int, const: float, parts) -> RowwiseQuadratic:
 
 def pair_error(tensor: SparseTensorData, factors, constants: PairConstants) -> float:
     """A projection's implicit data term at ``factors`` (sample's, mode k's)."""
-    total = implicit_sq_error(tensor, factors, constants.confidence)
+    total = _compiled_sq_error(tensor, factors, constants.confidence)
+    if total is None:
+        total = implicit_sq_error(tensor, factors, constants.confidence)
     return total / (1.0 + constants.confidence * constants.typical)
+
+
+def _compiled_sq_error(tensor: SparseTensorData, factors, confidence: float) -> float | None:
+    """:func:`implicit_sq_error` as ``nnz + c·Σx + Σ_e (w_e t_e² − 2(1 + w_e) t_e) + 1ᵀ(⊛ AᵀA)1``
+    (``t_e`` the model at entry e) from one compiled pass, or None where it does not apply.
+    A projection's term is asked at every mode solve that does not involve it: torch's pass,
+    gathering each chunk's factor rows, cost more than the coupled solve itself at 10⁶ pairs."""
+    stored = fused_implicit_value(tensor, factors, 0, confidence, factors[0])
+    if stored is None:
+        return None
+    model_sq = float(gram_hadamard(factors).sum())
+    # Cancellation can leave a tiny negative number when the fit is exact, as in torch's.
+    return max(tensor.nnz + confidence * tensor.value_sum + stored + model_sq, 0.0)
 
 
 @dataclass
@@ -172,41 +189,79 @@ class CoupledOperatorQuadratic(ModeQuadratic):
     const: float
     parts: list = field(default_factory=list)  # (weight, ImplicitOperatorQuadratic)
     steps: int = 3
+    #: ``(solution, value there)`` of the last compiled solve: the schedule asks for that value.
+    _solved: tuple | None = field(default=None, repr=False)
 
     def value(self, a: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+        if self._solved is not None and a is self._solved[0]:
+            return torch.tensor(self._solved[1], dtype=a.dtype, device=a.device)
         total = a.new_tensor(self.const)
         for weight, part in self.parts:
             total = total + weight * part.value(a)
         return total
 
-    def _system(self, lam: float, alpha: float):
-        """The rows' shared matrix ``Σ 2λ·s_i·w_i G_i + 2αI``, the parts' weights ``2λ s_i w_i``,
-        the right-hand side and the Jacobi diagonal (one pass per part)."""
-        dense = rhs = diag = None
-        weights = []
+    def _dense(self, lap, lam: float, alpha: float):
+        """The rows' shared matrix ``Σ 2λ·s_i·w_i G_i + 2αI`` plus the relative floor, the
+        parts' weights ``2λ s_i w_i`` and the floor."""
+        dense, weights = None, []
         for weight, part in self.parts:
             ws = 2.0 * lam * part.scale * weight
             weights.append(ws)
-            linear, dsum = implicit_rhs_diag(part.tensor, part.factors, part.mode, part.confidence)
             g = part.gram * ws
             dense = g if dense is None else dense.add_(g)
-            rhs = linear.mul_(ws) if rhs is None else rhs.add_(linear, alpha=ws)
-            diag = dsum.mul_(ws) if diag is None else diag.add_(dsum, alpha=ws)
         dense.diagonal().add_(2.0 * alpha)
-        return dense, weights, rhs, diag
-
-    def solve(self, lap, lam, alpha, warm, cg_tol, cg_maxiter, *, shift=None):
-        dense, weights, b, diag = self._system(lam, alpha)
-        if shift is not None:
-            b.sub_(shift)
         scale = float(dense.diagonal().abs().max())
         if lap is not None and lap.shape[0]:
             scale = max(scale, float(csr_diagonal(lap).abs().max()))
-        dense.diagonal().add_(relative_floor(dense.dtype, scale))
-        diag.add_(dense.diagonal())
-        x0 = warm[0] if warm is not None else torch.zeros_like(b)
+        floor = relative_floor(dense.dtype, scale)
+        dense.diagonal().add_(floor)
+        return dense, weights, floor
+
+    def _rhs_diag(self, weights):
+        """The right-hand side and the Jacobi diagonal's stored share (one pass per part)."""
+        rhs = diag = None
+        for ws, (_, part) in zip(weights, self.parts, strict=True):
+            linear, dsum = implicit_rhs_diag(part.tensor, part.factors, part.mode, part.confidence)
+            rhs = linear.mul_(ws) if rhs is None else rhs.add_(linear, alpha=ws)
+            diag = dsum.mul_(ws) if diag is None else diag.add_(dsum, alpha=ws)
+        return rhs, diag
+
+    def _fused_solve(self, dense, weights, ridge: float, lam: float, system):
+        """The compiled per-row CG over every part's entries (no graph), or None; keeps the
+        solution's value (``_solved``) from CG's per-row objectives, as the tensor-only solve."""
+        x0, steps, cold, cg_tol = system
+        parts = [
+            (part.tensor, part.factors, part.mode, part.confidence, ws)
+            for ws, (_, part) in zip(weights, self.parts, strict=True)
+        ]
+        fused = fused_coupled_cg(parts, (dense, cg_tol), x0, steps, cold)
+        if fused is None:
+            return None
+        x, f = fused
+        # Σ_i ws_i(xᵀ(G_i + S_i)x − 2 linear_iᵀx) = 2Σf − ridge·‖x‖², each part's data term
+        # its scale times (const + that row sum), here divided by 2λ.
+        sq = float(np.square(x.numpy(), dtype=np.float64).sum())
+        data = (2.0 * float(f.sum()) - ridge * sq) / (2.0 * lam)
+        consts = sum(w * part.scale * part.const for w, part in self.parts)
+        self._solved = (x, self.const + consts + data)
+        return x
+
+    def solve(self, lap, lam, alpha, warm, cg_tol, cg_maxiter, *, shift=None):
+        dense, weights, floor = self._dense(lap, lam, alpha)
+        first = self.parts[0][1]
+        n, rank = first.tensor.shape[first.mode], dense.shape[0]
+        x0 = warm[0] if warm is not None else dense.new_zeros(n, rank)
         steps = self.steps if warm is not None else cg_maxiter
         cg_tol = max(cg_tol, ridge_floor(dense.dtype))
+        if lap is None and shift is None:
+            system = (x0, steps, warm is None, cg_tol)
+            x = self._fused_solve(dense, weights, 2.0 * alpha + floor, lam, system)
+            if x is not None:
+                return x, None
+        b, diag = self._rhs_diag(weights)
+        if shift is not None:
+            b.sub_(shift)
+        diag.add_(dense.diagonal())
 
         def op(y: torch.Tensor) -> torch.Tensor:
             out = small_matmul(y, dense)
