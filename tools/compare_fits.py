@@ -1,6 +1,6 @@
 """Compare fits of this checkout with another checkout of skhyperlearn (behaviour unchanged?).
 
-Fits a few configurations (both losses, both solvers, graphs, ridge, biases, early stopping,
+Fits a few configurations (both losses, both solvers, graphs or none, ridge, biases, early stopping,
 float32) with the package under ``--other`` and with this one, each in its own process with the
 same seeds, and prints the largest relative difference of the factors, biases and J history.
 
@@ -35,6 +35,10 @@ CONFIGS = {
     # The default loss on binary hyperedges (implicit, factor_scale="solved").
     "als-auto-binary": dict(loss="auto", solver="als"),
     "hl-auto-binary": dict(loss="auto", solver="hyperlearn"),
+    # The same without graphs: the compiled per-row CG solves (tensor term and coupled).
+    "als-auto-binary-nographs": dict(loss="auto", solver="als", graphs=False),
+    "als-auto-binary-tensor-nographs": dict(loss="auto", solver="als", graphs=False,
+                                            projection_weight=0.0),
 }  # fmt: skip
 
 _CHILD = r"""
@@ -53,12 +57,14 @@ for name, cfg in configs.items():
     shape = tuple(cfg.pop("shape", (30, 24, 18)))
     n_entries = cfg.pop("n_entries", 1500)
     dtype = cfg.pop("dtype", "float64")
+    graphs = cfg.pop("graphs", True)
     data = make_hypergraph(shape, rank=3, n_entries=n_entries, values=values, noise=0.2,
                            random_state=0)
     x = data.tensor.astype(dtype)
     if cfg["solver"] == "hyperlearn":
         cfg.update(n_terms=3, hidden=8, n_steps=2, learning_rate=1e-2, init_iter=3)
-    model = HyperLearnDecomposition(rank=3, laplacians=data.laplacians, max_iter=15,
+    laplacians = data.laplacians if graphs else None
+    model = HyperLearnDecomposition(rank=3, laplacians=laplacians, max_iter=15,
                                     random_state=0, **cfg).fit(x)
     for k, a in enumerate(model.factors_):
         arrays[f"{name}/A{k}"] = a
