@@ -53,6 +53,9 @@ def main() -> None:
     if rank == 0:
         with open(out / "model.pkl", "wb") as f:
             pickle.dump(model, f)
+    # A rank leaving with its gloo group alive can abort at exit ("terminate called without an
+    # active exception"), failing a run that succeeded.
+    dist.destroy_process_group()
 
 
 if __name__ == "__main__":

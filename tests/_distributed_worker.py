@@ -42,6 +42,9 @@ def main() -> None:
     if rank == 0 and cfg.get("output"):
         with open(cfg["output"], "wb") as f:
             pickle.dump(model, f)
+    # A rank leaving with its gloo group alive can abort at exit ("terminate called without an
+    # active exception"), failing a run that succeeded.
+    dist.destroy_process_group()
 
 
 if __name__ == "__main__":
