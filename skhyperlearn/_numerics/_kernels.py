@@ -445,14 +445,21 @@ def implicit_sq_error(
     """``Σ_all cells (p − x̂)² + Σ_stored confidence·x_e (1 − x̂_e)²``, ``p`` = 1 where stored.
 
     The all-cells sum is ``nnz − 2 Σ_stored x̂_e + 1ᵀ(⊛_k A_kᵀA_k)1``: only the stored entries
-    are visited, chunk by chunk in storage order.
+    are visited. On the CPU one compiled pass gives the stored entries' share
+    (:func:`implicit_stored_value` in mode 0); elsewhere torch's chunks in storage order. J is
+    asked for every round and, for a projection's term, at every mode solve that does not
+    involve it, where torch's gather of each chunk's factor rows cost more than the solve.
     """
+    model_sq = float(gram_hadamard(factors).sum())
+    stored = fused_implicit_value(tensor, factors, 0, confidence, factors[0])
+    if stored is not None:
+        # Cancellation can leave a tiny negative number when the fit is exact.
+        return max(tensor.nnz + confidence * tensor.value_sum + stored + model_sq, 0.0)
     pred_sum = 0.0
     weighted = 0.0
     for start, stop, _, pred in _stored_predictions(tensor, factors):
         r = 1.0 - pred
         pred_sum += float(pred.sum())
         weighted += float(torch.dot(tensor.values[start:stop] * r, r))
-    model_sq = float(gram_hadamard(factors).sum())
     # Cancellation can leave a tiny negative number when the presence fit is exact.
     return max(tensor.nnz - 2.0 * pred_sum + model_sq, 0.0) + confidence * weighted

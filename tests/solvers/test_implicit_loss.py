@@ -105,8 +105,11 @@ def test_row_grams_by_padded_batches_match_a_loop():
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("kernels", ["compiled", "torch"])
 @pytest.mark.parametrize("confidence", [0.0, 3.0])
-def test_sq_error_matches_dense_einsum(confidence):
+def test_sq_error_matches_dense_einsum(confidence, kernels, monkeypatch):
+    if kernels == "torch":
+        monkeypatch.setenv("SKHYPERLEARN_NO_NUMBA", "1")
     x = _counts(seed=2)
     factors = _factors(seed=3)
     data = SparseTensorData.from_numpy(x.coords.T, x.data, SHAPE, chunk_bytes=2**12)

@@ -43,10 +43,9 @@ import numpy as np
 import torch
 
 from ..._numerics._cg import pcg, relative_floor, ridge_floor
-from ..._numerics._cpu._fused import fused_coupled_cg, fused_implicit_value
+from ..._numerics._cpu._fused import fused_coupled_cg
 from ..._numerics._kernels import (
     SparseTensorData,
-    gram_hadamard,
     implicit_rhs_diag,
     implicit_sq_error,
     implicit_stored_apply,
@@ -55,6 +54,7 @@ from ..._numerics._kernels import (
 from ..._numerics._layout import index_dtype
 from ..._numerics._sparse import csr_diagonal
 from ._base import ModeQuadratic
+from ._matrix_free import data_term_from_cg
 from ._rowwise import RowwiseQuadratic
 
 __all__ = [
@@ -158,23 +158,8 @@ def combine_rowwise(mode: int, const: float, parts) -> RowwiseQuadratic:
 
 def pair_error(tensor: SparseTensorData, factors, constants: PairConstants) -> float:
     """A projection's implicit data term at ``factors`` (sample's, mode k's)."""
-    total = _compiled_sq_error(tensor, factors, constants.confidence)
-    if total is None:
-        total = implicit_sq_error(tensor, factors, constants.confidence)
-    return total / (1.0 + constants.confidence * constants.typical)
-
-
-def _compiled_sq_error(tensor: SparseTensorData, factors, confidence: float) -> float | None:
-    """:func:`implicit_sq_error` as ``nnz + c·Σx + Σ_e (w_e t_e² − 2(1 + w_e) t_e) + 1ᵀ(⊛ AᵀA)1``
-    (``t_e`` the model at entry e) from one compiled pass, or None where it does not apply.
-    A projection's term is asked at every mode solve that does not involve it: torch's pass,
-    gathering each chunk's factor rows, cost more than the coupled solve itself at 10⁶ pairs."""
-    stored = fused_implicit_value(tensor, factors, 0, confidence, factors[0])
-    if stored is None:
-        return None
-    model_sq = float(gram_hadamard(factors).sum())
-    # Cancellation can leave a tiny negative number when the fit is exact, as in torch's.
-    return max(tensor.nnz + confidence * tensor.value_sum + stored + model_sq, 0.0)
+    c = constants.confidence
+    return implicit_sq_error(tensor, factors, c) / (1.0 + c * constants.typical)
 
 
 @dataclass
@@ -238,10 +223,9 @@ class CoupledOperatorQuadratic(ModeQuadratic):
         if fused is None:
             return None
         x, f = fused
-        # Σ_i ws_i(xᵀ(G_i + S_i)x − 2 linear_iᵀx) = 2Σf − ridge·‖x‖², each part's data term
-        # its scale times (const + that row sum), here divided by 2λ.
-        sq = float(np.square(x.numpy(), dtype=np.float64).sum())
-        data = (2.0 * float(f.sum()) - ridge * sq) / (2.0 * lam)
+        # Each part's ws_i is 2λ·s_i·w_i: dividing by 2λ leaves each data term weighted by
+        # its scale and weight, as the parts' constants are.
+        data = data_term_from_cg(x, f, ridge, 2.0 * lam)
         consts = sum(w * part.scale * part.const for w, part in self.parts)
         self._solved = (x, self.const + consts + data)
         return x
