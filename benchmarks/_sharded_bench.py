@@ -20,8 +20,7 @@ from skhyperlearn.hypergraph import Hypergraph
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPE, RANK, ROUNDS, WORLDS, N_SHARDS = (8000, 6000, 4000), 8, 5, (1, 2, 4), 4
-# Assumed all_reduce latency and bandwidth (not measured; see the module docstring).
-LOOPBACK = (50e-6, 1e9)
+# Assumed latency and bandwidth of the links of the projection (not measured).
 LINKS = {"10 GbE": (50e-6, 1.1e9), "100 GbE": (10e-6, 11e9)}
 AMAZON = dict(sizes=(4_800_000, 1_800_000, 1_800_000), nnz=1_700_000_000)
 MIB = 2**20
@@ -76,16 +75,46 @@ def _median_part(result: dict, key: str) -> float:
     return statistics.median(r[key] for r in result["round_parts"][1:])
 
 
-def _round_bytes(sizes, rank: int) -> int:
-    return 8 * sum(n * rank + 1 for n in sizes)
+def _mode_collectives(result: dict) -> dict[int, float]:
+    """Row-block collectives per mode per round (median over rounds 2 on), from rank 0."""
+    rounds = result["round_parts"][1:]
+    modes = sorted({int(k) for r in rounds for k in r["mode_collectives"]})
+    return {
+        k: statistics.median(r["mode_collectives"].get(str(k), 0) for r in rounds) for k in modes
+    }
 
 
-def _comm(world: int, order: int, nbytes: float, link) -> float:
+def _row_bytes(sizes, rank: int, world: int, counts: dict[int, float]) -> float:
+    """The row blocks' bytes per round: each collective of mode k moves W·⌈N_k/W⌉ rows of R."""
+    return sum(8 * rank * world * -(-n // world) * counts[k] for k, n in enumerate(sizes))
+
+
+def _comm(world: int, collectives: float, row_bytes: float, reduced: float, link) -> float:
+    """Every collective's latency and the bytes' time: a ring reduce_scatter or all_gather
+    sends (W − 1)/W of its buffer per rank, an all_reduce twice that. ``link``: (α, β) of W
+    ranks, α measured as one small collective of W ranks (or assumed per tree step)."""
+    if world == 1:
+        return 0.0
     alpha, beta = link
-    return order * alpha * math.ceil(math.log2(world)) + 2 * (world - 1) / world * nbytes / beta
+    return collectives * alpha + (world - 1) / world * (row_bytes + 2 * reduced) / beta
 
 
-def _rows(results: dict, nnz: int, base: dict, kernels: str) -> tuple[list[dict], dict]:
+def _link(world: int, workdir: Path) -> tuple[float, float]:
+    """The loopback's (α, β) between ``world`` gloo ranks on this machine (``_gloo_link.py``)."""
+    out = workdir / f"link{world}.json"
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(world),
+        "--master-addr", "127.0.0.1", "--master-port", str(_free_port()),
+        str(ROOT / "benchmarks" / "_gloo_link.py"), str(out),
+    ]  # fmt: skip
+    subprocess.run(cmd, env=_env(None), check=True, capture_output=True, timeout=600)
+    got = json.loads(out.read_text())
+    return got["alpha"], got["beta"]
+
+
+def _rows(
+    results: dict, nnz: int, base: dict, kernels: str, links: dict
+) -> tuple[list[dict], dict]:
     """The measured rows beside the model, and the fitted constants; ``base[W]`` is the peak
     RSS of the same command with ``--warm`` over W ranks (the runtime: imports, the process
     group, the fit's code run once on 8 entries, compiled kernels loaded; nothing of the data)."""
@@ -99,10 +128,18 @@ def _rows(results: dict, nnz: int, base: dict, kernels: str) -> tuple[list[dict]
     t1 = statistics.median(results[1]["round_times"][1:])
     p = _median_part(results[1], "pass_seconds")
     s = t1 - p - _median_part(results[1], "reduce_seconds")
-    nbytes = _round_bytes(SHAPE, RANK)
+    # The CG steps (so the collectives) per mode do not depend on W: counted at W = 1.
+    counts = _mode_collectives(results[1])
+    n_coll = _median_part(results[1], "collectives")
+    split = bool(counts)
     rows = []
     for w, r in results.items():
         t = statistics.median(r["round_times"][1:])
+        # Split: the row blocks, (P + S)/W. Replicated: one N_k × R all_reduce per mode, S.
+        row_model = _row_bytes(SHAPE, RANK, w, counts) if split else 0.0
+        reduced = 0.0 if split else 8.0 * RANK * sum(SHAPE)
+        comm = _comm(w, n_coll, row_model, reduced, links.get(w))
+        model_t = (p + s) / w + comm if split else p / w + s + comm
         rows.append(dict(
             W=w, kernels=kernels, nnz=f"{max(r['nnz_per_rank']):,}",
             imports=f"{imports[w] / MIB:.0f}", base=f"{base[w] / MIB:.0f}",
@@ -111,10 +148,13 @@ def _rows(results: dict, nnz: int, base: dict, kernels: str) -> tuple[list[dict]
             ratio=f"{above[1] / above[w]:.2f}", model_mem=f"{(m_f + m_e * nnz / w) / MIB:.0f}",
             time=f"{t:.3f}", pass_=f"{_median_part(r, 'pass_seconds'):.3f}",
             model_p=f"{p / w:.3f}", reduce=f"{_median_part(r, 'reduce_seconds'):.3f}",
-            model_t=f"{p / w + s + _comm(w, len(SHAPE), nbytes, LOOPBACK):.3f}",
-            bytes=f"{r['bytes_per_round']:,.0f}", model_b=f"{nbytes:,}",
+            model_t=f"{model_t:.3f}", model_c=f"{comm:.3f}",
+            colls=f"{_median_part(r, 'collectives'):.0f}",
+            bytes=f"{_median_part(r, 'bytes'):,.0f}", rowb=f"{_median_part(r, 'row_bytes'):,.0f}",
+            model_b=f"{row_model + reduced:,.0f}",
         ))  # fmt: skip
-    return rows, dict(m_e=m_e, m_f=m_f, p=p, s=s, t1=t1, nnz=nnz)
+    consts = dict(m_e=m_e, m_f=m_f, p=p, s=s, t1=t1, nnz=nnz, counts=counts, n_coll=n_coll)
+    return rows, consts
 
 
 COLUMNS = [
@@ -132,33 +172,42 @@ COLUMNS = [
     ("time", "s/round (median)"),
     ("pass_", "of which entry passes (s)"),
     ("model_p", "model P/W (s)"),
-    ("reduce", "of which all_reduce (s)"),
-    ("model_t", "model P/W + S + comm (s)"),
-    ("bytes", "bytes all-reduced per round (per rank)"),
-    ("model_b", "model 8·Σ(N_k·R + 1)"),
+    ("reduce", "of which collectives (s)"),
+    ("model_t", "model: (P + S)/W split, P/W + S replicated, + comm (s)"),
+    ("colls", "collectives per round"),
+    ("bytes", "bytes per round (per rank, median)"),
+    ("rowb", "of which row blocks"),
+    ("model_b", "model: 8·R·Σ c_k·W⌈N_k/W⌉ split, 8·R·Σ N_k replicated"),
 ]
 
 
-def _project(c: dict, rank: int = 16) -> list[dict]:
-    """Amazon reviews on 16 and 64 ranks with the constants measured here."""
+def _project(c: dict, split: dict, rank: int = 16) -> list[dict]:
+    """Amazon reviews on 16 and 64 ranks with the constants measured here (``split``: those of
+    the run with every solve split, for its collectives per mode)."""
     sizes, nnz = AMAZON["sizes"], AMAZON["nnz"]
     # The pass scales with entries (per entry and mode as measured); the rest with Σ N_k·R
     # (a CG step on a kNN graph's Laplacian, the same number of steps assumed), from S here.
     p_entry = c["p"] / c["nnz"]
-    s_row = c["s"] / (sum(SHAPE) * RANK)
+    s_all = c["s"] / (sum(SHAPE) * RANK) * sum(sizes) * rank
     # Counted, not measured: the factors, the mode's MTTKRP and CG vectors (8·max N_k·R).
     fixed = 8 * rank * (sum(sizes) + 8 * max(sizes))
-    nbytes = _round_bytes(sizes, rank)
+    # Each mode's collectives per round as counted here for the same mode (the same CG steps).
+    counts = {k: split["counts"][min(k, len(SHAPE) - 1)] for k in range(len(sizes))}
+    reduced = 8 * rank * sum(sizes)
     rows = []
     for w in (16, 64):
+        nbytes = _row_bytes(sizes, rank, w, counts)
         row = dict(
             W=w, entries=f"{nnz / w / 1e6:.0f} M",
             mem=f"{(c['m_e'] * nnz / w + fixed) / 2**30:.1f}",
-            pass_=f"{p_entry * nnz / w:.1f}", rest=f"{s_row * sum(sizes) * rank:.1f}",
-            bytes=f"{nbytes / 1e9:.2f} GB",
+            pass_=f"{p_entry * nnz / w:.1f}", rest=f"{s_all:.1f}", split=f"{s_all / w:.1f}",
+            reduced=f"{reduced / 1e9:.2f} GB", bytes=f"{nbytes / 1e9:.0f} GB",
         )  # fmt: skip
-        for link, spec in LINKS.items():
-            row[link] = f"{_comm(w, len(sizes), nbytes, spec):.1f}"
+        for link, (alpha, beta) in LINKS.items():
+            # An assumed link's α per step of a tree of ⌈log₂W⌉.
+            tree = alpha * math.ceil(math.log2(w))
+            row["r " + link] = f"{_comm(w, c['n_coll'], 0.0, reduced, (tree, beta)):.1f}"
+            row["s " + link] = f"{_comm(w, split['n_coll'], nbytes, 0.0, (tree, beta)):.1f}"
         rows.append(row)
     return rows
 
@@ -168,9 +217,12 @@ PROJECT_COLUMNS = [
     ("entries", "entries per rank"),
     ("mem", "memory above the runtime baseline per rank (GiB)"),
     ("pass_", "P/W (s)"),
-    ("rest", "S, replicated (s)"),
-    ("bytes", "all-reduced per round"),
-    *[(link, f"all_reduce on {link} (s)") for link in LINKS],
+    ("rest", "S, solves replicated (s)"),
+    ("reduced", "replicated: all-reduced per round"),
+    *[("r " + link, f"replicated: collectives on {link} (s)") for link in LINKS],
+    ("split", "S/W, solves split (s)"),
+    ("bytes", "split: row blocks per round"),
+    *[("s " + link, f"split: collectives on {link} (s)") for link in LINKS],
 ]
 
 
@@ -181,6 +233,9 @@ KERNELS = {
     "numba": None,
     "numba, MALLOC_MMAP_THRESHOLD_": {"MALLOC_MMAP_THRESHOLD_": "131072"},
     "torch": {"SKHYPERLEARN_NO_NUMBA": "1"},
+    # Every mode's solve over the ranks' row blocks (at this size the default solves these
+    # graph-coupled modes whole on every rank).
+    "numba, solves split": {"SKHYPERLEARN_SPLIT_SOLVES": "all"},
 }
 
 
@@ -204,19 +259,26 @@ def run_sharded(n_entries: int, no_readme: bool) -> None:
         folder = write_shards(X, Path(tmp) / "shards", N_SHARDS)
         del X, data
         warm_seconds = _warm_cache(folder)
+        links = {w: _link(w, Path(tmp)) for w in WORLDS if w > 1}
         for kernels, env in KERNELS.items():
             results, base = _measure(folder, Path(tmp), env)
-            got, consts[kernels] = _rows(results, nnz, base, kernels)
+            got, consts[kernels] = _rows(results, nnz, base, kernels, links)
             rows += got
     c = consts["numba"]
     print(text_table(rows, COLUMNS))
-    proj = _project(c)
+    proj = _project(c, consts["numba, solves split"])
     print(text_table(proj, PROJECT_COLUMNS))
     load1 = os.getloadavg()
     info = machine_info(["torch"])
     print(f"{info}; {time.perf_counter() - tic:.0f} s; load {load0} -> {load1}; constants {consts}")
+    print(f"links (alpha s, beta B/s) by W: {links}")
     if not no_readme:
-        _readme(rows, proj, consts, info, (load0, load1), nnz, warm_seconds)
+        _readme(rows, proj, consts, info, (load0, load1), nnz, warm_seconds, links)
+
+
+def _round_total(row: dict, solves: str, comm: str) -> str:
+    """A projected round: the pass, the solves (``solves``: replicated or split) and ``comm``."""
+    return f"{float(row['pass_']) + float(row[solves]) + float(row[comm]):.1f}"
 
 
 def _verdict(rows, key: str) -> str:
@@ -228,10 +290,16 @@ def _verdict(rows, key: str) -> str:
     ) + ")"  # fmt: skip
 
 
-def _readme(rows, proj, consts, info, loads, nnz, warm_seconds) -> None:
+def _readme(rows, proj, consts, info, loads, nnz, warm_seconds, links) -> None:
     right = {k: "r" for k, _ in COLUMNS if k != "kernels"}
     c = consts["numba"]
     numba = [r for r in rows if r["kernels"] == "numba"]
+    split = [r for r in rows if r["kernels"] == "numba, solves split"]
+    cs = consts["numba, solves split"]
+    steps = ", ".join(f"{cs['counts'][k]:.0f}" for k in sorted(cs["counts"]))
+    link_text = "; ".join(
+        f"W = {w}: α = {a * 1e3:.2f} ms, β = {b / 1e9:.2f} GB/s" for w, (a, b) in links.items()
+    )
     fixed = [r for r in rows if r["kernels"] == "numba, MALLOC_MMAP_THRESHOLD_"]
     torch_rows = [r for r in rows if r["kernels"] == "torch"]
     text = f"""## The sharded schedule: stored entries over the ranks (`distributed.py --sharded`)
@@ -251,7 +319,9 @@ rank. The rows "numba, MALLOC_MMAP_THRESHOLD_" run the same with
 large buffer goes back to the system at once, where the default, dynamic threshold lets the
 history of frees decide whether a later large allocation reuses memory or adds to the RSS);
 the rows "torch" with `SKHYPERLEARN_NO_NUMBA=1` (torch's kernels, no numba runtime in the
-ranks).
+ranks); the rows "numba, solves split" with `SKHYPERLEARN_SPLIT_SOLVES=all`: every mode's solve
+over the ranks' blocks of its rows (by default, at this size, N_k·R below 2^20, these
+graph-coupled solves are repeated whole on every rank: the other rows).
 
 {markdown_table(rows, COLUMNS, right)}
 
@@ -289,29 +359,57 @@ constants (numba rows, above the runtime baseline): m_e =
 {c["m_e"]:.0f} bytes per stored entry, m_f = {c["m_f"] / MIB:.0f} MiB per rank (negative when
 the W = 1 peak holds more than its share), P =
 {c["p"]:.3f} s (one MTTKRP per mode over every entry, timed inside the W = 1 run), S = T_1 − P −
-all_reduce = {c["s"]:.3f} s (Grams, solves, normalization; replicated on every rank). The time
-model assumes W devices; here W ranks share 2 cores, so W = 4 cannot run faster than W = 2.
+collectives = {c["s"]:.3f} s (Grams, solves, normalization). The time model: P/W + S + comm
+with the solves repeated on every rank, (P + S)/W + comm with them split; comm = the
+collectives per round (counted at W = 1) × α + (W − 1)/W × (row blocks + 2 × all-reduced
+bytes) / β, with this machine's loopback measured in this run (`benchmarks/_gloo_link.py`: α
+one all_reduce of 8 numbers, β from an all_gather of 8 MB): {link_text}. It assumes W
+devices; here W ranks share 2 cores (so α at W = 4 is the cost of waking oversubscribed
+processes), and W = 4 cannot run faster than W = 2. With the solves split, each mode's row
+blocks move c_k times per round, c_k = {steps} for modes 0, 1, 2 here (one reduce_scatter,
+one all_gather per CG step plus the first residual's, one all_gather of the result): the
+model 8·R·Σ c_k·W⌈N_k/W⌉ counts them, the small all_reduces (Grams, CG's inner products)
+aside.
 
 **Projection** (on paper, these constants; R = 16): Amazon reviews, 4.8M × 1.8M × 1.8M,
 1.7·10⁹ entries. The pass P scales with the entries, S with Σ N_k·R (a CG step on a kNN
 graph's Laplacian; the same number of CG steps assumed, which larger graphs will not keep),
-the fixed memory is counted (the factors plus a mode's MTTKRP and CG vectors,
-8·R·(Σ N_k + 8·max N_k) bytes), not measured.
+the row blocks with c_k as counted here; the fixed memory is counted (the factors plus a
+mode's MTTKRP and CG vectors, 8·R·(Σ N_k + 8·max N_k) bytes), not measured; α per step of a
+tree of ⌈log₂ W⌉, the links' α and β assumed (10 GbE: 50 µs, 1.1 GB/s; 100 GbE: 10 µs,
+11 GB/s). At this size the default rule splits every mode (N_k·R ≥ 2^20).
 
 {markdown_table(proj, PROJECT_COLUMNS, {k: "r" for k, _ in PROJECT_COLUMNS})}
 
-What it says: the bytes all-reduced per round are the model's exactly, whatever W (one
-N_k × R block per mode; a ring all_reduce moves about twice that per rank). What the entries
-cost a rank falls with W above the runtime baseline, but the peak of one run against another
-moves by tens of MiB with malloc's history, so the ratios at W = 4 sit near the 20 % bound
-(the fixed threshold steadies them and costs time: each large temporary is then a fresh
-mapping the system zeroes; compare its s/round). Above the bare imports a rank also carries
-the runtime (about {(float(numba[0]["base"]) - float(numba[0]["imports"])):.0f} MiB
-with numba's kernels, {(float(torch_rows[0]["base"]) - float(torch_rows[0]["imports"])):.0f}
-MiB with torch's), which no split of the entries removes. The entry passes fall with W too,
-but the solves are replicated on every rank (S), and at Amazon's size they, not the entries,
-set the round: the next step is to split each mode's solve (a mode's CG over its rows on
-several ranks, or mode ownership as in `schedule="distributed"`), and to hold each factor
+What it says: the bytes per round follow the model, whatever W: one N_k × R block per mode
+when the solves are repeated on every rank (measured {numba[0]["bytes"]} against
+{numba[0]["model_b"]}; the rest, the Grams' R × R blocks), c_k blocks per mode when they are
+split (row blocks {split[0]["rowb"]} against {split[0]["model_b"]}, of {split[0]["bytes"]} in
+all with the inner products and Grams). What the entries cost a rank falls with W above the
+runtime baseline, but the peak of one run against another moves by tens of MiB with malloc's
+history, so the ratios at W = 4 sit near the 20 % bound (the fixed threshold steadies them and
+costs time: each large temporary is then a fresh mapping the system zeroes; compare its
+s/round). Above the bare
+imports a rank also carries the runtime (about
+{(float(numba[0]["base"]) - float(numba[0]["imports"])):.0f} MiB with numba's kernels,
+{(float(torch_rows[0]["base"]) - float(torch_rows[0]["imports"])):.0f} MiB with torch's), which
+no split of the entries removes. On this benchmark's modes (N_k·R ≤ 64,000) a split solve's
+CG steps cost more in collectives (about {float(split[1]["colls"]):.0f} per round, each
+{links[2][0] * 1e3:.2f} ms between two ranks here) than the arithmetic they share
+(S = {c["s"]:.3f} s for the whole round): s/round {split[1]["time"]} split against
+{numba[1]["time"]} replicated at W = 2, which is why the default repeats small coupled solves.
+The model misses the split rows by the collectives' waits: at W = 2 it counts
+{split[1]["model_c"]} s
+of collectives against {split[1]["reduce"]} s measured (a collective inside the fit also waits
+for the slower rank's arithmetic, and for a sleeping rank to wake, which the ping of
+`_gloo_link.py` does not). At Amazon's size the solves, repeated, would set the round (S in
+the projection); split, they fall as 1/W and the round is set by the row blocks' bandwidth
+(at 64 ranks, P/W + S/W + collectives {_round_total(proj[-1], "split", "s 100 GbE")} s against
+P/W + S + collectives {_round_total(proj[-1], "rest", "r 100 GbE")} s on 100 GbE, and
+{_round_total(proj[-1], "split", "s 10 GbE")} s against
+{_round_total(proj[-1], "rest", "r 10 GbE")} s on 10 GbE): the next step there is a halo
+exchange (each rank gathers only the rows its Laplacian rows reach, a fraction of N_k on a
+kNN graph whose rows are ordered by locality, instead of all of them), and holding each factor
 once per machine rather than once per rank.
 """
     write_readme_section(ROOT / "benchmarks" / "README.md", "sharded", text, "# Benchmarks")

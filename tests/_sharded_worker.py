@@ -4,9 +4,10 @@
 MASTER_PORT set. CONFIG: ``shape``, ``params`` (estimator parameters), ``timeout``, ``out``
 (a folder: every rank writes ``factors{r}.npz``, rank 0 ``model.pkl``), optional ``shards`` (a
 folder written by ``write_shards``; otherwise each rank slices its share of the synthetic
-tensor), ``counts`` (values 1..3), ``no_graph`` (modes without a graph),
-``checkpoint``/``every``, and a planted fault: ``fault`` ("die" or "raise") on ``fault_rank``
-after round ``fault_round``.
+tensor), ``counts`` (values 1..3), ``no_graph`` (modes without a graph), ``split``
+(``SKHYPERLEARN_SPLIT_SOLVES``; rank 0 writes the modes whose solves were split to
+``split.json``), ``checkpoint``/``every``, and a planted fault: ``fault`` ("die" or "raise") on
+``fault_rank`` after round ``fault_round``.
 """
 
 import json
@@ -23,6 +24,7 @@ from skhyperlearn.datasets import make_hypergraph
 from skhyperlearn.distributed import init_process_group
 from skhyperlearn.distributed._shards import read_shard, shard_range
 from skhyperlearn.hypergraph import Hypergraph
+from skhyperlearn.solvers import _sharded
 
 
 def whole(shape, counts=False, no_graph=()):
@@ -44,6 +46,8 @@ def share(X, rank, world):
 
 def main() -> None:
     cfg = json.loads(sys.argv[1])
+    # Which mode solves are split over the ranks (tiny modes: "auto" splits only the uncoupled).
+    os.environ["SKHYPERLEARN_SPLIT_SOLVES"] = cfg.get("split", "auto")
     init_process_group("gloo", timeout=cfg["timeout"])
     rank, world = dist.get_rank(), dist.get_world_size()
     if cfg.get("shards"):  # written from whole(shape, counts) by the test
@@ -67,6 +71,8 @@ def main() -> None:
     if rank == 0:
         with open(os.path.join(cfg["out"], "model.pkl"), "wb") as f:
             pickle.dump(model, f)
+        with open(os.path.join(cfg["out"], "split.json"), "w") as f:
+            json.dump(sorted(_sharded.traffic["split_modes"]), f)
     dist.destroy_process_group()
 
 

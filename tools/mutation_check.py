@@ -42,6 +42,7 @@ DIST = "tests/solvers/test_distributed_ownership.py"
 MEM = "tests/solvers/test_memory_estimate.py"
 PROJ = "tests/solvers/test_projections.py"
 SHARDED = "tests/solvers/test_sharded.py"
+SPLIT = "tests/solvers/test_sharded_rows.py"
 SVD = "tests/solvers/test_svd_start.py"
 CHOICES = "tests/estimators/test_estimator_choices.py"
 DATA = "tests/data/test_data_references.py"
@@ -51,13 +52,14 @@ SHIFT = "tests/solvers/test_fold_in_shift.py"
 # (name, file, original line fragment, mutated fragment, tests to run)
 MUTATIONS = [
     ("laplacian x0.5 in the exact hypergraph solve", f"{LOSSES}/_hypergraph.py",
-     "return lap @ y + y * shifts", "return 0.5 * (lap @ y) + y * shifts", [REF]),
+     "return lap @ rows.gather(y) + y * shifts", "return 0.5 * (lap @ y) + y * shifts", [REF]),
     ("laplacian x2 in the exact hypergraph solve", f"{LOSSES}/_hypergraph.py",
-     "return lap @ y + y * shifts", "return 2 * (lap @ y) + y * shifts", [REF]),
+     "return lap @ rows.gather(y) + y * shifts", "return 2 * (lap @ y) + y * shifts", [REF]),
     ("laplacian x4 in the exact hypergraph solve", f"{LOSSES}/_hypergraph.py",
-     "return lap @ y + y * shifts", "return 4 * (lap @ y) + y * shifts", [REF]),
+     "return lap @ rows.gather(y) + y * shifts", "return 4 * (lap @ y) + y * shifts", [REF]),
     ("laplacian x2 in the exact observed solve", f"{LOSSES}/_rowwise.py",
-     "out[:, :rank] += lap @ y[:, :rank]", "out[:, :rank] += 2 * (lap @ y[:, :rank])", [REF]),
+     "out[:, :rank] += lap @ rows.gather(y[:, :rank])",
+     "out[:, :rank] += 2 * (lap @ y[:, :rank])", [REF]),
     ("cg capped at 2 iterations", f"{NUMERICS}/_cg.py",
      "for _ in range(maxiter):", "for _ in range(min(maxiter, 2)):", [REF]),
     ("ridge x10 in the observed system", f"{LOSSES}/_rowwise.py",
@@ -214,12 +216,32 @@ MUTATIONS = [
      "        return own + self._projection_bytes(shape, itemsize)", "        return own", [MEM]),
     ("sharded: a rank's partial MTTKRP not summed over the ranks",
      "skhyperlearn/solvers/_sharded.py",
-     "(m,), (norm_sq,) = self.comm.sum([m], [data.norm_sq], what)",
-     "(m,), (norm_sq,) = ([m], [data.norm_sq])", [SHARDED]),
+     'linear = rows.scatter_sum(m, "stored-entry products")',
+     "linear = rows.local(m)", [SHARDED]),
     ("sharded: a CG step's stored-entry product not summed over the ranks",
      "skhyperlearn/solvers/_sharded_cg.py",
-     'return self._sum(super()._stored_apply(y), "operator product")',
-     "return super()._stored_apply(y)", [SHARDED]),
+     'return self.rows.scatter_sum(super()._stored_apply(y), "operator product")',
+     "return self.rows.local(super()._stored_apply(y))", [SHARDED]),
+    ("split solves: CG's inner products not summed over the row blocks",
+     f"{NUMERICS}/_cg.py", "        if allsum is None:", "        if True:", [SPLIT]),
+    ("split solves: each block stops CG on its own", f"{NUMERICS}/_cg.py",
+     "return flag if allany is None else allany(flag)", "return flag", [SPLIT]),
+    ("split solves: a block starts one row late", "skhyperlearn/solvers/_sharded_rows.py",
+     "self.start = min(comm.rank * self.size, n)",
+     "self.start = min(comm.rank * self.size + 1, n)", [SPLIT]),
+    ("split solves: the Laplacian's rows applied to the block, not to every row",
+     f"{LOSSES}/_hypergraph.py", "return lap @ rows.gather(y) + y * shifts",
+     "return lap.rows[:, rows.start : rows.start + y.shape[0]] @ y + y * shifts"
+     " if not rows.whole else lap @ y + y * shifts", [SPLIT]),
+    ("split solves: the rule splits small coupled modes", "skhyperlearn/solvers/_sharded_rows.py",
+     "(not coupled or cells >= SPLIT_MIN_CELLS)", "(not coupled or cells < SPLIT_MIN_CELLS)",
+     [SPLIT]),
+    ("replicated CG solve: the data term's entries not summed",
+     "skhyperlearn/solvers/_sharded_cg.py",
+     '_, (stored,) = self.comm.sum([], [float(local)], f"mode {self.mode}\'s data term")',
+     "stored = float(local)", [SHARDED]),
+    ("split solves: the Grams summed from every row on every rank",
+     "skhyperlearn/solvers/_sharded_rows.py", "own = blocks[j].local(a)", "own = a", [SPLIT]),
     ("fold-in: the fitted neighbours' pull dropped", "skhyperlearn/solvers/_fold_in.py",
      "laplacian=laplacian, shift=shift", "laplacian=laplacian, shift=None", [FOLD]),
     ("fold-in: the neighbours' pull not scaled with the others' norms",

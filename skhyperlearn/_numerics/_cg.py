@@ -40,32 +40,47 @@ def pcg(
     tol: float,
     maxiter: int,
     per_column: bool,
+    allsum: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    allany: Callable[[bool], bool] | None = None,
 ) -> torch.Tensor:
     """Preconditioned CG from ``x``; ``per_column`` runs one independent CG per column of ``b``.
 
     Warm-started CG lowers the quadratic it minimises at every iteration, so J never increases
     from one sweep to the next even when CG stops at its tolerance.
+
+    When other processes hold other rows of the system (the sharded schedule's split solves),
+    ``allsum`` sums the partial inner products over them; when they hold other *columns* of a
+    ``per_column`` solve (independent systems), ``allany`` takes the stopping test together, so
+    that every process runs as many steps (``op`` may be a collective).
     """
 
-    def dot(u: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        return (u * w).sum(0) if per_column else (u * w).sum()
+    def dots(*pairs: tuple[torch.Tensor, torch.Tensor]) -> list[torch.Tensor]:
+        # One reduction for the inner products a step needs at once (one message when shared).
+        got = [(u * w).sum(0) if per_column else (u * w).sum() for u, w in pairs]
+        if allsum is None:
+            return got
+        return list(allsum(torch.stack(got)).unbind())
+
+    def anyone(active: torch.Tensor) -> bool:
+        flag = bool(active.any())
+        return flag if allany is None else allany(flag)
 
     r = b - op(x)
     z = precond(r)
     p = z.clone()
-    rz = dot(r, z)
-    target = tol * torch.sqrt(dot(b, b)).clamp_min(torch.finfo(b.dtype).tiny)
+    bb, rr, rz = dots((b, b), (r, r), (r, z))
+    target = tol * torch.sqrt(bb).clamp_min(torch.finfo(b.dtype).tiny)
     for _ in range(maxiter):
-        active = torch.sqrt(dot(r, r)) > target
-        if not bool(active.any()):
+        active = torch.sqrt(rr) > target
+        if not anyone(active):
             break
         ap = op(p)
-        pap = dot(p, ap)
+        (pap,) = dots((p, ap))
         step = torch.where(active & (pap > 0), rz / torch.where(pap > 0, pap, 1), 0)
         x = x + step * p
         r = r - step * ap
         z = precond(r)
-        rz_new = dot(r, z)
+        rr, rz_new = dots((r, r), (r, z))
         beta = torch.where(rz > 0, rz_new / torch.where(rz > 0, rz, 1), 0)
         p = z + beta * p
         rz = rz_new

@@ -19,8 +19,10 @@ options. In a script of your own: :func:`init_process_group`, then fit an estima
 A hypergraph too large for one machine: :func:`write_shards` splits its stored entries into a
 folder of shard files, and ``--data FOLDER`` (``schedule="sharded"``) has each rank read only
 its own shards (:func:`read_shard`) and hold about ``nnz / world_size`` of the entries; every
-pass over them is summed over the ranks with ``all_reduce``. :func:`read_npy_share` reads a
-rank's share of one ``.npy`` pair (coordinates and values) without a folder of shards.
+pass over them is summed over the ranks, to the ranks that solve each block of a mode's rows
+(``reduce_scatter``), and the solved rows are gathered (``all_gather``).
+:func:`read_npy_share` reads a rank's share of one ``.npy`` pair (coordinates and values)
+without a folder of shards.
 """
 
 from ._launch import DEFAULT_TIMEOUT, init_process_group

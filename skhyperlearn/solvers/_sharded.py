@@ -5,34 +5,38 @@ entry; a hypergraph too large for one machine needs the *entries* spread. Here r
 ``nnz/W`` of them (loaded or sliced per rank, see :mod:`skhyperlearn.distributed._shards`), and
 every rank holds the factor matrices and the Laplacians (``Σ_k N_k·R`` numbers and the graphs,
 usually far smaller than the entries). Each pass over the stored entries is a sum over entries,
-so it splits over the shards and one ``all_reduce`` of the partial sums completes it:
+so it splits over the shards, and the partial sums go to the ranks that solve the rows they
+belong to (``reduce_scatter``: each rank solves a block of each mode's rows, see
+:mod:`._sharded_rows`, and one ``all_gather`` gives every rank the solved factors):
 
-- ``loss="hypergraph"``: the partial ``MTTKRP_k`` (an N_k × R block) and ``‖X‖²``;
+- ``loss="hypergraph"``: the partial ``MTTKRP_k`` (an N_k × R block); ``‖X‖²`` once per fit;
 - ``loss="implicit"`` with ``mode_solve="exact"``: the right-hand side (N_k × R) and the per-row
-  Grams (N_k × R × R) of the stored entries, and the data term's constant; with
-  ``mode_solve="cg"`` (the default), the right-hand side and Jacobi diagonal, then each CG
-  step's stored-entry product (N_k × R), see :mod:`._sharded_cg`;
+  Grams (N_k × R × R) of the stored entries (every row's partial Grams, the block's summed
+  ones), the data term's constant once per fit; with ``mode_solve="cg"`` (the default), the
+  right-hand side and Jacobi diagonal, then each CG step's stored-entry product (N_k × R), see
+  :mod:`._sharded_cg`;
 - J's data term: the stored entries' partial sums (two or three numbers).
 
-The Grams of the factors (``⊛_{j≠k} A_jᵀA_j``), the graph and ridge terms and the mode solves
-are computed on every rank from the same reduced numbers and the same factors: they cost
-``O(N_k·R²)``, less than sending their result, and every rank then holds the same state without
-a broadcast. The round is the sequential (Gauss–Seidel) one: with the entries sharded, every
-rank works on every mode's pass, so the Jacobi round's concurrency over modes buys nothing and
+A small mode whose exact solve a graph couples is the exception: its partial sums are
+all-reduced and every rank solves all its rows, where the gather each CG step would add costs
+more than the step. The Grams of the factors (``⊛_{j≠k} A_jᵀA_j``) are summed from the row
+blocks (one all_reduce of K − 1 R × R blocks). What stays on every rank: the graph and ridge
+terms of J and the normalization, one pass over each factor per round (a CG solve makes many).
+The round is the sequential (Gauss–Seidel) one: with the entries sharded, every rank works on
+every mode's pass, so the Jacobi round's concurrency over modes buys nothing and
 Gauss–Seidel converges in fewer rounds; the fit is the single-process ``schedule="sequential"``
 fit up to the rounding of the reduced sums.
 
-A failed ``all_reduce`` (a rank died, hung or left) is raised as
+A failed collective (a rank died, hung or left) is raised as
 :class:`~._distributed.DistributedFault`, naming the ranks that never reached the round (from the
 round each rank records in the process group's store), as the mode-distributed schedule does.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
@@ -45,10 +49,12 @@ from .._numerics._kernels import (
     inner_product,
     mttkrp,
 )
-from ._distributed import Distributed, DistributedFault, check_process_group
+from ._distributed import DistributedFault, check_process_group
 from ._problem import Problem, State
 from ._schedules import Sequential, register_schedule
+from ._shard_comm import ShardComm, comm_device, traffic
 from ._sharded_cg import sharded_operator_quadratic
+from ._sharded_rows import RowBlock, solve_rows, split_gram_hadamard, split_policy
 from .losses._hypergraph import HypergraphQuadratic
 from .losses._rowwise import RowwiseQuadratic
 
@@ -66,81 +72,12 @@ __all__ = [
 
 #: The losses whose passes over the stored entries the sharded schedule splits.
 SUPPORTED_LOSSES = ("hypergraph", "implicit")
-#: This process's bytes all-reduced by the sharded schedule (all of them, and those of its
-#: rounds: not the checks before the fit nor the final fold-in), and its rounds.
-#: Also the seconds spent in the local passes over the entries and in the all_reduce calls
-#: (waiting for the slowest rank included).
-#: ``per_round``: those seconds in each round.
-traffic = {
-    "bytes": 0, "round_bytes": 0, "rounds": 0, "pass_seconds": 0.0, "reduce_seconds": 0.0,
-    "per_round": [],
-}  # fmt: skip
 # Entries per piece when J's partial sums are computed (bounds the predictions' temporary).
 _PIECE = 1 << 18
-_fits = itertools.count()
 # A rank's chunk budget: at most this many bytes per stored entry it holds (a chunk then holds
 # at most an eighth of the entries at rank 8 in float64), and at least 1 MiB.
 _CHUNK_BYTES_PER_ENTRY = 8
 _MIN_CHUNK_BYTES = 2**20
-
-
-def _comm_device() -> torch.device:
-    if dist.get_backend() == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
-
-
-class ShardComm:
-    """Sums over the ranks (``all_reduce``), failures raised as :class:`DistributedFault`.
-
-    Holds the round the rank is in, recorded in the group's store so that a fault can name the
-    ranks that never reached it.
-    """
-
-    def __init__(self) -> None:
-        check_process_group()
-        # The store bookkeeping of the mode-distributed schedule: one record per rank.
-        self._record = Distributed([0])
-        self._record._key = f"skhyperlearn/sharded{next(_fits)}/reached/"
-        self.rank = self._record.rank
-        self.world_size = self._record.world_size
-        self.round = 0
-        #: Bytes this rank all-reduced, summed over the fit.
-        self.bytes_exchanged = 0
-
-    def start_round(self, round_: int) -> None:
-        self.round = round_
-        self._record._mark_round(round_)
-
-    def sum(self, tensors: list[torch.Tensor], scalars: list[float], what: str):
-        """``tensors`` and ``scalars`` summed over the ranks, in one ``all_reduce``.
-
-        Returns the summed tensors (on their devices, same dtype) and the summed scalars.
-        """
-        dtype = tensors[0].dtype if tensors else torch.float64
-        dev = _comm_device()
-        parts = [t.detach().reshape(-1).to(dev, dtype) for t in tensors]
-        parts.append(torch.tensor(scalars, dtype=torch.float64).to(dev, dtype))
-        buf = torch.cat(parts)
-        tic = time.perf_counter()
-        try:
-            dist.all_reduce(buf, op=dist.ReduceOp.SUM)
-        except (RuntimeError, dist.DistError) as exc:  # DistBackendError is a RuntimeError
-            absent = self._record._absent(self.round) if self.round else ""
-            raise DistributedFault(
-                f"rank {self.rank}/{self.world_size}: all_reduce of {what} failed in round "
-                f"{self.round} (a rank died, hung past the timeout or left the group):"
-                f"{absent} {exc}"
-            ) from exc
-        traffic["reduce_seconds"] += time.perf_counter() - tic
-        nbytes = buf.numel() * buf.element_size()
-        self.bytes_exchanged += nbytes
-        traffic["bytes"] += nbytes
-        out, start = [], 0
-        for t in tensors:
-            out.append(buf[start : start + t.numel()].view(t.shape).to(t.device))
-            start += t.numel()
-        return out, [float(s) for s in buf[start:].cpu()]
 
 
 @dataclass
@@ -152,6 +89,11 @@ class ShardedProblem(Problem):
     """
 
     comm: ShardComm | None = None
+    #: Each mode's block of rows on this rank, and the rows its solve holds (built on first use).
+    _blocks: list = field(default_factory=list, repr=False)
+    _solve_rows: dict = field(default_factory=dict, repr=False)
+    #: The stored entries' constants summed over the ranks (they do not change in a fit).
+    _constants: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, problem: Problem, comm: ShardComm | None = None) -> ShardedProblem:
@@ -164,7 +106,30 @@ class ShardedProblem(Problem):
         # per-rank constant (tens of MB) that does not fall as ranks are added.
         share = max(_MIN_CHUNK_BYTES, _CHUNK_BYTES_PER_ENTRY * tensor.nnz)
         tensor.chunk_bytes = min(tensor.chunk_bytes, share)
+        split_policy()  # a bad SKHYPERLEARN_SPLIT_SOLVES is refused before any work
         return cls(**kept, comm=ShardComm() if comm is None else comm)
+
+    def blocks(self) -> list[RowBlock]:
+        """Every mode's block of rows on this rank."""
+        if not self._blocks:
+            shape = self.terms[0].tensor.shape
+            self._blocks = [RowBlock(self.comm, int(n), k) for k, n in enumerate(shape)]
+        return self._blocks
+
+    def solve_rows(self, mode: int, width: int, coupled: bool):
+        """The rows of ``mode`` this rank's solve holds (see :mod:`._sharded_rows`)."""
+        if mode not in self._solve_rows:
+            n = int(self.terms[0].tensor.shape[mode])
+            rows = solve_rows(self.comm, n, mode, n * width, coupled, split_policy())
+            self._solve_rows[mode] = rows
+            if not rows.whole:
+                traffic["split_modes"].add(mode)
+        return self._solve_rows[mode]
+
+    def _constant(self, name: str, local: float) -> float:
+        if name not in self._constants:
+            _, (self._constants[name],) = self.comm.sum([], [local], f"X's {name}")
+        return self._constants[name]
 
     def _implicit_scale(self) -> float:
         return 1.0 / (1.0 + self.loss.confidence * self.loss.typical)
@@ -172,24 +137,33 @@ class ShardedProblem(Problem):
     def quadratic(self, state: State, mode: int):
         data = self.data(mode)
         factors = self.gather(mode, state.factors)
-        what = f"mode {mode}'s stored-entry products"
+        coupled = self.laplacians[mode] is not None
         tic = time.perf_counter()
         if self.loss.name == "hypergraph":
+            rows = self.solve_rows(mode, factors[mode].shape[1], coupled)
             m = mttkrp(data, factors, mode)
             traffic["pass_seconds"] += time.perf_counter() - tic
-            (m,), (norm_sq,) = self.comm.sum([m], [data.norm_sq], what)
-            return HypergraphQuadratic(mode, norm_sq, m, gram_hadamard(factors, mode))
+            norm_sq = self._constant("squared norm", data.norm_sq)
+            linear = rows.scatter_sum(m, "stored-entry products")
+            gram = split_gram_hadamard(factors, mode, self.blocks())
+            return HypergraphQuadratic(mode, norm_sq, linear, gram, rows=rows)
         if self.loss.mode_solve == "cg":
             return sharded_operator_quadratic(self, state, mode)
         c = self.loss.confidence
         linear, grams = implicit_normal_equations(data, factors, mode, c)
         traffic["pass_seconds"] += time.perf_counter() - tic
-        (linear, grams), (const,) = self.comm.sum(
-            [linear, grams], [data.nnz + c * data.value_sum], what
-        )
-        grams += gram_hadamard(factors, mode)
+        rows = self.solve_rows(mode, linear.shape[1], coupled)
+        const = self._constant("implicit constant", data.nnz + c * data.value_sum)
+        width = linear.shape[1]
+        # One message for both: each row's right-hand side beside its Gram.
+        both = torch.cat([linear, grams.reshape(-1, width * width)], 1)
+        both = rows.scatter_sum(both, "normal equations")
+        linear, grams = both[:, :width], both[:, width:].reshape(-1, width, width)
+        grams += split_gram_hadamard(factors, mode, self.blocks())
         scale = self._implicit_scale()
-        return RowwiseQuadratic(mode, scale * const, linear.mul_(scale), grams.mul_(scale))
+        return RowwiseQuadratic(
+            mode, scale * const, linear.mul_(scale), grams.mul_(scale), rows=rows
+        )  # fmt: skip
 
     def data_error(self, state: State) -> float:
         data = self.data(0)
@@ -252,13 +226,8 @@ class Sharded(Sequential):
             raise TypeError("schedule='sharded' runs over a ShardedProblem (built by the fit).")
         self.rounds += 1
         problem.comm.start_round(self.rounds)
-        before = {k: traffic[k] for k in ("bytes", "pass_seconds", "reduce_seconds")}
         out = super().run_round(problem, state, update)
-        traffic["round_bytes"] += traffic["bytes"] - before["bytes"]
-        traffic["per_round"].append(
-            {k: traffic[k] - before[k] for k in ("pass_seconds", "reduce_seconds")}
-        )
-        traffic["rounds"] += 1
+        problem.comm.end_round()
         return out
 
 
@@ -281,7 +250,7 @@ class Summary:
 
 
 def _reduce(values: list[float], op) -> list[float]:
-    buf = torch.tensor(values, dtype=torch.float64).to(_comm_device())
+    buf = torch.tensor(values, dtype=torch.float64).to(comm_device())
     try:
         dist.all_reduce(buf, op=op)
     except (RuntimeError, dist.DistError) as exc:
@@ -326,7 +295,7 @@ def _sum_floats(values: list[float]) -> list[float]:
 
 def _sum_int(n: int) -> int:
     """``n`` summed over the ranks (exact: int64)."""
-    buf = torch.tensor([n], dtype=torch.int64).to(_comm_device())
+    buf = torch.tensor([n], dtype=torch.int64).to(comm_device())
     try:
         dist.all_reduce(buf, op=dist.ReduceOp.SUM)
     except (RuntimeError, dist.DistError) as exc:

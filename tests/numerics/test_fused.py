@@ -122,6 +122,43 @@ def test_fused_implicit_matches_entry_by_entry(order, dtype, layout, monkeypatch
         assert len(t.memo(("parts", 1, 5 * 7, 7), list)) > 2
 
 
+@pytest.mark.parametrize("order", [2, 3, 4])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("layout", ["sorted copy", "permutation", "many parts"])
+def test_matrix_free_row_kernels_match_entry_by_entry(order, dtype, layout, monkeypatch):
+    # The implicit CG's passes (right-hand side and Jacobi diagonal, operator product, value)
+    # for every order: each gathers h_e with its order's loop, chosen when numba compiles it.
+    rng = np.random.default_rng(20 + order)
+    shape, coords, values, factors = _problem(order, dtype, rng)
+    values = np.abs(values) + np.asarray(0.1, dtype)
+    t = _tensor_in(layout, coords, values, shape, monkeypatch)
+    tf = [torch.from_numpy(a) for a in factors]
+    tol = dict(rtol=1e-10, atol=1e-10) if dtype == np.float64 else dict(rtol=1e-4, atol=1e-3)
+    c = 2.5
+    for mode in range(order):
+        y = rng.standard_normal((shape[mode], 5)).astype(dtype)
+        lin, dsum, app = (np.zeros((shape[mode], 5)) for _ in range(3))
+        value = 0.0
+        for idx, x in zip(coords, values.astype(np.float64), strict=True):
+            h = np.ones(5)
+            for j, a in enumerate(factors):
+                if j != mode:
+                    h = h * a[idx[j]].astype(np.float64)
+            i, w = idx[mode], c * x
+            lin[i] += (1 + w) * h
+            dsum[i] += w * h * h
+            t_e = h @ y[i].astype(np.float64)
+            app[i] += w * t_e * h
+            value += w * t_e**2 - 2 * (1 + w) * t_e
+        got_lin, got_dsum = _fused.fused_implicit_rhs_diag(t, tf, mode, c)
+        np.testing.assert_allclose(got_lin.double().numpy(), lin, **tol)
+        np.testing.assert_allclose(got_dsum.double().numpy(), dsum, **tol)
+        got_app = _fused.fused_implicit_apply(t, tf, mode, c, torch.from_numpy(y))
+        np.testing.assert_allclose(got_app.double().numpy(), app, **tol)
+        got_value = _fused.fused_implicit_value(t, tf, mode, c, torch.from_numpy(y))
+        np.testing.assert_allclose(got_value, value, rtol=tol["rtol"] * 10, atol=tol["atol"])
+
+
 def test_parts_cover_every_row_once():
     rowptr = np.array([0, 0, 5, 5, 100, 101, 101, 300, 300])  # empty rows, one heavy row
     for n in (1, 2, 3, 8, 50):

@@ -6,7 +6,9 @@ must give to 1e-10 relative, every rank the same factors. Multi-process runs use
 assertion).
 """
 
+import json
 import pickle
+import re
 import sys
 from pathlib import Path
 
@@ -76,26 +78,38 @@ def _assert_matches_single_process(out: Path, world: int, shape, params, counts=
 
 
 @pytest.mark.parametrize(
-    "world, shape, params, from_files, bare",
+    "world, shape, params, from_files, bare, split",
     [
-        (2, (20, 15, 10), HYPERGRAPH, False, ()),
-        (3, (12, 10, 8, 6), IMPLICIT, True, ()),
+        # Every mode solve over row blocks, the graphs' CG steps gathering their directions.
+        (2, (20, 15, 10), HYPERGRAPH, False, (), "all"),
+        # The default at this size: the coupled modes solved whole on every rank.
+        (2, (20, 15, 10), HYPERGRAPH, False, (1,), "auto"),
+        (3, (12, 10, 8, 6), IMPLICIT, True, (), "all"),
         # Mode 1 without a graph: the single-process fit's compiled per-row CG there.
-        (2, (12, 10, 8), IMPLICIT_CG, False, (1,)),
-        pytest.param(1, (12, 10, 8, 6), HYPERGRAPH, True, (), marks=pytest.mark.slow),
-        pytest.param(4, (20, 15, 10), IMPLICIT_CG, False, (), marks=pytest.mark.slow),
-        pytest.param(4, (12, 10, 8, 6), IMPLICIT, False, (0,), marks=pytest.mark.slow),
+        (2, (12, 10, 8), IMPLICIT_CG, False, (1,), "auto"),
+        # Nothing split: every rank repeats every solve on all-reduced sums.
+        (2, (12, 10, 8), IMPLICIT_CG, False, (), "none"),
+        pytest.param(1, (12, 10, 8, 6), HYPERGRAPH, True, (), "all", marks=pytest.mark.slow),
+        pytest.param(4, (20, 15, 10), IMPLICIT_CG, False, (), "auto", marks=pytest.mark.slow),
+        # Mode 3 (6 rows) over 4 ranks: one block empty.
+        pytest.param(4, (12, 10, 8, 6), IMPLICIT, False, (0,), "all", marks=pytest.mark.slow),
     ],
 )
-def test_sharded_fit_equals_single_process_fit(tmp_path, world, shape, params, from_files, bare):
+def test_sharded_fit_equals_single_process_fit(
+    tmp_path, world, shape, params, from_files, bare, split
+):
     counts = params["loss"] == "implicit"
     cfg = dict(shape=list(shape), params=params, timeout=60, out=str(tmp_path), counts=counts,
-               no_graph=list(bare))  # fmt: skip
+               no_graph=list(bare), split=split)  # fmt: skip
     if from_files:
         # More shards than ranks: a rank reads several files, never another rank's.
         cfg["shards"] = str(write_shards(whole(shape, counts), tmp_path / "shards", world + 1))
     _run(cfg, world)
     _assert_matches_single_process(tmp_path, world, shape, params, counts, bare)
+    split_modes = json.loads((tmp_path / "split.json").read_text())
+    every = list(range(len(shape)))
+    uncoupled = [k for k in every if k in bare or params is IMPLICIT_CG]
+    assert split_modes == {"all": every, "none": [], "auto": uncoupled}[split]
 
 
 def test_sharded_killed_rank_gives_an_error_naming_it_within_the_timeout(tmp_path):
@@ -109,7 +123,8 @@ def test_sharded_killed_rank_gives_an_error_naming_it_within_the_timeout(tmp_pat
         procs[1].kill()
         procs[1].wait()
     assert code != 0
-    assert "DistributedFault" in err and "all_reduce" in err, err[-2000:]
+    assert "DistributedFault" in err, err[-2000:]
+    assert re.search(r"(all_reduce|reduce_scatter|all_gather) of mode \d", err), err[-2000:]
     assert "rank(s) 1 never reached round 3" in err, err[-2000:]
 
 

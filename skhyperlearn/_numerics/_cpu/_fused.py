@@ -156,15 +156,16 @@ def _split(tensor, mode: int, rowptr, work_per_entry: int, row_work: int = 0):
 
 def _run_by_rows(
     kernel, tensor, factors, mode: int, outputs: tuple, work_per_entry: int, pad: int = 0,
-    row_work: int = 0,
+    row_work: int = 0, packed: bool = False,
 ):  # fmt: skip
     """``kernel(values, order, rowptr, lo, hi, *outputs, c_1, A_1, …)`` over the rows of
     ``mode``, cut into parts run on the shared pool (the calling thread takes the first).
-    ``pad``: empty ``c_j``/``A_j`` pairs are appended up to that many pairs; ``row_work``: see
+    ``pad``: empty ``c_j``/``A_j`` pairs are appended up to that many pairs; ``packed``: the
+    pairs go as one tuple, ``kernel(…, *outputs, (c_1, A_1, …))``; ``row_work``: see
     :func:`_parts`."""
     head, others = _mode_inputs(tensor, factors, mode, pad)
     parts = _split(tensor, mode, head[2], work_per_entry, row_work)
-    _run_split(kernel, parts, head, (*outputs, *others))
+    _run_split(kernel, parts, head, (*outputs, tuple(others)) if packed else (*outputs, *others))
 
 
 def _rank(factors: Sequence[torch.Tensor], mode: int) -> int:
@@ -220,10 +221,8 @@ def fused_implicit(
 def _run_rows(name, tensor, factors, mode: int, outputs: tuple, work_per_entry: int, row_work=0):
     from . import _fused_cg_numba
 
-    kernel = functools.partial(
-        getattr(_fused_cg_numba, name), _fused_cg_numba.FILL[tensor.order - 2]
-    )
-    _run_by_rows(kernel, tensor, factors, mode, outputs, work_per_entry, 3, row_work)
+    kernel = getattr(_fused_cg_numba, name)
+    _run_by_rows(kernel, tensor, factors, mode, outputs, work_per_entry, 0, row_work, packed=True)
 
 
 def fused_implicit_rhs_diag(tensor, factors, mode: int, confidence: float):

@@ -5,11 +5,15 @@ with ``h_e`` the product of the other modes' rows at entry e, ``w_e = conf·x_e`
 dense R×R part shared by every row (absent cells, ridge, floor). These kernels apply it without
 forming a per-row Gram: ``O(R)`` work per entry instead of ``O(R²)``.
 
-One kernel serves every order: the other modes' index rows and factors come as three pairs,
-the unused ones empty, and the kernel's first argument is the compiled ``FILL[K − 2]`` that
-forms ``h_e`` from them. numba compiles the kernel once per such function and inlines it (a
-branch on the number of modes inside the entry loop, or one helper for all, ran 5–10 times
-slower). ``order`` empty: the entries are already in the mode's order.
+One kernel serves every order: the other modes' index rows and factors come as one tuple
+``others = (c_1, A_1, …)``, whose length is part of its type, so :func:`part_fill` picks the
+order's ``FILL[K − 2]`` when numba compiles the kernel, and both are inlined into the entry
+loop (a branch on the number of modes inside the loop, or one helper for all, ran 5–10 times
+slower; the gather as a function called per entry 2–13 times). The gather is not an
+argument: a compiled function passed as one put its type in the cache's key, which no later
+process matched, so every process compiled the kernels again and added them to the
+cache's index (and saving that index could fail). ``order`` empty: the entries are already in
+the mode's order.
 :func:`row_cg` solves a sum of such terms of one factor matrix (the projection terms' coupled
 solve: the tensor and its pair matrices, each with its own weight): its parts are a tuple,
 unrolled at compile time (``literal_unroll``), each gathering with its own order's ``FILL``
@@ -34,21 +38,21 @@ _JIT = {"nogil": True, "cache": True, "fastmath": {"contract", "reassoc"}}
 CACHE_BYTES = 2**20
 
 
-@numba.njit(**_JIT)
+@numba.njit(inline="always", **_JIT)
 def _fill1(e, h, c1, a1, c2, a2, c3, a3):
     i1 = c1[e]
     for r in range(h.shape[0]):
         h[r] = a1[i1, r]
 
 
-@numba.njit(**_JIT)
+@numba.njit(inline="always", **_JIT)
 def _fill2(e, h, c1, a1, c2, a2, c3, a3):
     i1, i2 = c1[e], c2[e]
     for r in range(h.shape[0]):
         h[r] = a1[i1, r] * a2[i2, r]
 
 
-@numba.njit(**_JIT)
+@numba.njit(inline="always", **_JIT)
 def _fill3(e, h, c1, a1, c2, a2, c3, a3):
     i1, i2, i3 = c1[e], c2[e], c3[e]
     for r in range(h.shape[0]):
@@ -70,14 +74,14 @@ def _dot_row(h, y, i):
 
 
 @numba.njit(**_JIT)
-def row_rhs_diag(fill, values, order, rowptr, lo, hi, conf, linear, dsum, c1, a1, c2, a2, c3, a3):
+def row_rhs_diag(values, order, rowptr, lo, hi, conf, linear, dsum, others):
     """``linear[i] = Σ (1 + w_e) h_e`` and ``dsum[i] = Σ w_e h_e²`` for rows ``lo … hi − 1``."""
     in_order = order.shape[0] == 0
     h = np.empty(linear.shape[1], dtype=linear.dtype)
     for i in range(lo, hi):
         for s in range(rowptr[i], rowptr[i + 1]):
             e = s if in_order else order[s]
-            fill(e, h, c1, a1, c2, a2, c3, a3)
+            part_fill(e, h, others)
             w = conf * values[e]
             for r in range(h.shape[0]):
                 linear[i, r] += (1.0 + w) * h[r]
@@ -85,21 +89,21 @@ def row_rhs_diag(fill, values, order, rowptr, lo, hi, conf, linear, dsum, c1, a1
 
 
 @numba.njit(**_JIT)
-def row_apply(fill, values, order, rowptr, lo, hi, conf, y, out, c1, a1, c2, a2, c3, a3):
+def row_apply(values, order, rowptr, lo, hi, conf, y, out, others):
     """``out[i] = Σ w_e (h_eᵀ y_i) h_e``: the stored entries' share of the operator."""
     in_order = order.shape[0] == 0
     h = np.empty(y.shape[1], dtype=y.dtype)
     for i in range(lo, hi):
         for s in range(rowptr[i], rowptr[i + 1]):
             e = s if in_order else order[s]
-            fill(e, h, c1, a1, c2, a2, c3, a3)
+            part_fill(e, h, others)
             t = conf * values[e] * _dot_row(h, y, i)
             for r in range(h.shape[0]):
                 out[i, r] += t * h[r]
 
 
 @numba.njit(**_JIT)
-def row_value(fill, values, order, rowptr, lo, hi, conf, a, out, c1, a1, c2, a2, c3, a3):
+def row_value(values, order, rowptr, lo, hi, conf, a, out, others):
     """``out[i] = Σ (w_e t_e² − 2(1 + w_e) t_e)``, ``t_e = h_eᵀ a_i``: the row's stored share of
     the data term (its constant and its absent-cell Gram added by the caller)."""
     in_order = order.shape[0] == 0
@@ -108,7 +112,7 @@ def row_value(fill, values, order, rowptr, lo, hi, conf, a, out, c1, a1, c2, a2,
         total = 0.0
         for s in range(rowptr[i], rowptr[i + 1]):
             e = s if in_order else order[s]
-            fill(e, h, c1, a1, c2, a2, c3, a3)
+            part_fill(e, h, others)
             w = conf * values[e]
             t = _dot_row(h, a, i)
             total += w * t * t - 2.0 * (1.0 + w) * t
@@ -134,7 +138,9 @@ def _part_fill(e, h, others):
             e, h, others[0], others[1], others[2], others[3], None, None
         )  # fmt: skip
     if n == 6:
-        return lambda e, h, others: _fill3(e, h, *others)
+        return lambda e, h, others: _fill3(
+            e, h, others[0], others[1], others[2], others[3], others[4], others[5]
+        )  # fmt: skip
     return None
 
 

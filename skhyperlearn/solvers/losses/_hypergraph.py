@@ -17,7 +17,7 @@ import torch
 
 from ..._numerics._cg import pcg, relative_floor
 from ..._numerics._kernels import gram_hadamard, hypergraph_sq_error, mttkrp, small_matmul
-from ..._numerics._sparse import csr_diagonal
+from ..._numerics._rows import ALL_ROWS, AllRows, laplacian_diagonal, laplacian_scale
 from ._base import Loss, ModeQuadratic, register_loss
 
 __all__ = ["HypergraphLoss", "HypergraphQuadratic"]
@@ -25,40 +25,51 @@ __all__ = ["HypergraphLoss", "HypergraphQuadratic"]
 
 @dataclass
 class HypergraphQuadratic(ModeQuadratic):
-    """``const − 2⟨A, linear⟩ + ⟨gram, AᵀA⟩``: ``linear`` (N, R) and ``gram`` (R, R)."""
+    """``const − 2⟨A, linear⟩ + ⟨gram, AᵀA⟩``: ``linear`` (N, R) and ``gram`` (R, R).
+
+    With ``rows`` a block of the mode's rows (the sharded schedule), ``linear`` holds that
+    block only, and the solve and the value share their row sums with the other blocks.
+    """
 
     mode: int
     const: float
     linear: torch.Tensor
     gram: torch.Tensor
+    rows: AllRows = ALL_ROWS
 
     def value(self, a: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+        a = self.rows.local(a)
         quad = (self.gram * small_matmul(a.T, a)).sum()
-        return self.const - 2.0 * (a * self.linear).sum() + quad
+        cross, quad = self.rows.sum(torch.stack([(a * self.linear).sum(), quad])).unbind()
+        return self.const - 2.0 * cross + quad
 
     def solve(self, lap, lam, alpha, warm, cg_tol, cg_maxiter, *, shift=None):
         g, v = torch.linalg.eigh(self.gram)
+        rows = self.rows
         # The shift enters as the data's linear term does: −2λ⟨A, linear⟩ + ⟨A, shift⟩.
+        shift = rows.local(shift)
         linear = self.linear if shift is None else self.linear - shift / (2.0 * lam)
         if lap is None:
-            return self._solve_without_graph(linear, g, v, lam, alpha), None
+            return rows.gather(self._solve_without_graph(linear, g, v, lam, alpha)), None
+        lap = rows.laplacian(lap)
         shifts = 2.0 * lam * g.clamp_min(0) + 2.0 * alpha
         # In place from here: each (N, R) temporary costs as much as the factors themselves.
         rhs = (linear @ v).mul_(2.0 * lam)
-        lap_diag = csr_diagonal(lap)
-        scale = float(shifts.max())
-        if lap_diag.numel():
-            scale = max(scale, float(lap_diag.max()))
+        lap_diag = laplacian_diagonal(lap)
+        scale = max(float(shifts.max()), laplacian_scale(lap, lap_diag))
         floor = relative_floor(self.gram.dtype, scale)
         shifts = shifts + floor
         diag = lap_diag[:, None] + shifts
 
         def op(y: torch.Tensor) -> torch.Tensor:
-            return lap @ y + y * shifts
+            return lap @ rows.gather(y) + y * shifts
 
-        y0 = torch.zeros_like(rhs) if warm is None else warm[0] @ v
-        y = pcg(op, rhs, y0, lambda r: r / diag, tol=cg_tol, maxiter=cg_maxiter, per_column=True)
-        return y @ v.T, None
+        y0 = torch.zeros_like(rhs) if warm is None else rows.local(warm[0]) @ v
+        y = pcg(
+            op, rhs, y0, lambda r: r / diag, tol=cg_tol, maxiter=cg_maxiter, per_column=True,
+            allsum=None if rows.whole else rows.sum,
+        )  # fmt: skip
+        return rows.gather(y @ v.T), None
 
     def _solve_without_graph(self, linear, g, v, lam, alpha) -> torch.Tensor:
         """``2λ · linear · (2λG + 2αI)⁺``, the pseudo-inverse on the null space of the shifted

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -31,7 +32,7 @@ from ..._numerics._kernels import (
     numpy_ready,
     small_matmul,
 )
-from ..._numerics._sparse import csr_diagonal
+from ..._numerics._rows import ALL_ROWS, AllRows, laplacian_diagonal, laplacian_scale
 from ._base import ModeQuadratic
 
 __all__ = [
@@ -108,6 +109,11 @@ class ImplicitOperatorQuadratic(ModeQuadratic):
     factors: list[torch.Tensor]
     gram: torch.Tensor  # (R, R), the absent cells' share
     steps: int = SWEEP_STEPS
+    #: The rows of the mode this process solves (a block under the sharded schedule).
+    rows: AllRows = ALL_ROWS
+    #: Whether the compiled per-row CG may solve it: it sees this process's entries only, so
+    #: not when other processes hold some (the sharded schedule's subclass).
+    compiled: ClassVar[bool] = True
     #: ``(solution, value there)`` of the last compiled solve: the schedule asks for that value.
     _solved: tuple | None = field(default=None, repr=False)
 
@@ -124,19 +130,24 @@ class ImplicitOperatorQuadratic(ModeQuadratic):
         dense = ws * self.gram
         dense.diagonal().add_(2.0 * alpha)
         scale = float(dense.diagonal().abs().max())
-        if lap is not None and lap.shape[0]:
-            scale = max(scale, float(csr_diagonal(lap).abs().max()))
+        if lap is not None:
+            scale = max(scale, laplacian_scale(lap))
         dense.diagonal().add_(relative_floor(self.gram.dtype, scale))
         return dense, ws
 
     def solve(self, lap, lam, alpha, warm, cg_tol, cg_maxiter, *, shift=None):
+        rows = self.rows
+        lap = rows.laplacian(lap)
         dense, ws = self._dense(lap, lam, alpha)
-        n, rank = self.tensor.shape[self.mode], self.gram.shape[0]
-        x0 = warm[0] if warm is not None else self.gram.new_zeros(n, rank)
+        if warm is not None:
+            x0 = rows.local(warm[0])
+        else:
+            n = rows.count(self.tensor.shape[self.mode])
+            x0 = self.gram.new_zeros(n, self.gram.shape[0])
         steps = self.steps if warm is not None else cg_maxiter
         # A float32 residual stalls near rounding: a tolerance below it would run every step.
         cg_tol = max(cg_tol, ridge_floor(self.gram.dtype))
-        if lap is None and shift is None:
+        if lap is None and shift is None and self.compiled:
             system = (dense, ws, cg_tol)
             # Jacobi for a cold solve only: from a warm start, the few plain CG steps ended
             # lower (the preconditioned ones 0.3 % higher on Last.fm after ten sweeps).
@@ -149,16 +160,17 @@ class ImplicitOperatorQuadratic(ModeQuadratic):
                 ridge = float(dense.diagonal()[0] - ws * self.gram[0, 0])
                 self._solved = (x, self.scale * (self.const + data_term_from_cg(x, f, ridge, ws)))
                 return x, None
-        x = self._block_cg(lap, dense, ws, x0, cg_tol, steps, warm is None, shift)
-        return x, None
+        x = self._block_cg(lap, dense, ws, x0, cg_tol, steps, warm is None, rows.local(shift))
+        return rows.gather(x), None
 
     def _rhs_diag(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The stored entries' right-hand side and Jacobi diagonal (the sharded schedule's
-        subclass sums them over the ranks)."""
+        """The stored entries' right-hand side and Jacobi diagonal, on this process's rows
+        (the sharded schedule's subclass sums them over the ranks)."""
         return implicit_rhs_diag(self.tensor, self.factors, self.mode, self.confidence)
 
     def _stored_apply(self, y: torch.Tensor) -> torch.Tensor:
-        """The stored entries' share of the operator applied to ``y``."""
+        """The stored entries' share of the operator applied to ``y`` (every row of the mode),
+        on this process's rows."""
         return implicit_stored_apply(self.tensor, self.factors, self.mode, self.confidence, y)
 
     def _block_cg(self, lap, dense, ws, x0, cg_tol, steps, cold, shift=None) -> torch.Tensor:
@@ -171,8 +183,9 @@ class ImplicitOperatorQuadratic(ModeQuadratic):
         diag = dsum.mul_(ws).add_(dense.diagonal())
 
         def op(y: torch.Tensor) -> torch.Tensor:
-            out = self._stored_apply(y).mul_(ws).add_(small_matmul(y, dense))
-            return out if lap is None else out.add_(lap @ y)
+            whole = self.rows.gather(y)
+            out = self._stored_apply(whole).mul_(ws).add_(small_matmul(y, dense))
+            return out if lap is None else out.add_(lap @ whole)
 
         if lap is None:
             # Independent rows: columns of the transposed block, one CG each.
@@ -180,7 +193,11 @@ class ImplicitOperatorQuadratic(ModeQuadratic):
             x = pcg(
                 lambda yt: op(yt.T.contiguous()).T, b.T, x0.T, lambda r: r / diag_t,
                 tol=cg_tol, maxiter=steps, per_column=True,
+                allany=None if self.rows.whole else self.rows.any,
             )  # fmt: skip
             return x.T.contiguous()
-        diag += csr_diagonal(lap)[:, None]
-        return pcg(op, b, x0, lambda r: r / diag, tol=cg_tol, maxiter=steps, per_column=False)
+        diag += laplacian_diagonal(lap)[:, None]
+        return pcg(
+            op, b, x0, lambda r: r / diag, tol=cg_tol, maxiter=steps, per_column=False,
+            allsum=None if self.rows.whole else self.rows.sum,
+        )  # fmt: skip
