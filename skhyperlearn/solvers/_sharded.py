@@ -126,7 +126,8 @@ class ShardedProblem(Problem):
                 traffic["split_modes"].add(mode)
         return self._solve_rows[mode]
 
-    def _constant(self, name: str, local: float) -> float:
+    def constant(self, name: str, local: float) -> float:
+        """``local`` summed over the ranks once per fit (a constant of the stored entries)."""
         if name not in self._constants:
             _, (self._constants[name],) = self.comm.sum([], [local], f"X's {name}")
         return self._constants[name]
@@ -143,7 +144,7 @@ class ShardedProblem(Problem):
             rows = self.solve_rows(mode, factors[mode].shape[1], coupled)
             m = mttkrp(data, factors, mode)
             traffic["pass_seconds"] += time.perf_counter() - tic
-            norm_sq = self._constant("squared norm", data.norm_sq)
+            norm_sq = self.constant("squared norm", data.norm_sq)
             linear = rows.scatter_sum(m, "stored-entry products")
             gram = split_gram_hadamard(factors, mode, self.blocks())
             return HypergraphQuadratic(mode, norm_sq, linear, gram, rows=rows)
@@ -153,7 +154,7 @@ class ShardedProblem(Problem):
         linear, grams = implicit_normal_equations(data, factors, mode, c)
         traffic["pass_seconds"] += time.perf_counter() - tic
         rows = self.solve_rows(mode, linear.shape[1], coupled)
-        const = self._constant("implicit constant", data.nnz + c * data.value_sum)
+        const = self.constant("implicit constant", data.nnz + c * data.value_sum)
         width = linear.shape[1]
         # One message for both: each row's right-hand side beside its Gram.
         both = torch.cat([linear, grams.reshape(-1, width * width)], 1)

@@ -57,7 +57,7 @@ def sharded_operator_quadratic(problem, state, mode: int) -> ShardedOperatorQuad
     data = problem.data(mode)
     factors = problem.gather(mode, state.factors)
     loss = problem.loss
-    const = problem._constant("implicit constant", data.nnz + loss.confidence * data.value_sum)
+    const = problem.constant("implicit constant", data.nnz + loss.confidence * data.value_sum)
     scale = 1.0 / (1.0 + loss.confidence * loss.typical)
     gram = split_gram_hadamard(factors, mode, problem.blocks())
     return ShardedOperatorQuadratic(

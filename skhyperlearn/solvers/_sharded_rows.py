@@ -13,12 +13,12 @@ the stored entries touch every row) and sums its inner products (a few numbers).
 
 Which solves are split over two ranks or more (:func:`solve_rows`): those without a graph and
 the implicit loss's CG always (their messages are no larger than the replicated solve's); an
-exact solve coupled by a
-graph when its mode holds at least :data:`SPLIT_MIN_CELLS` numbers (N·R), where a CG step's
-arithmetic outweighs the gather it adds. Below that the mode's partial sums are all-reduced and
-every rank solves all its rows (:class:`ReplicatedRows`), the per-modality ownership that pays
-for small modes. ``SKHYPERLEARN_SPLIT_SOLVES=all`` or ``none`` overrides the rule (tests,
-benchmarks, a network whose latency or bandwidth the rule's assumptions do not fit).
+exact solve coupled by a graph when its mode holds at least :data:`SPLIT_MIN_CELLS` numbers
+(N·R), where a CG step's arithmetic outweighs the gather it adds. Below that the mode's partial
+sums are all-reduced and every rank solves all its rows (:class:`ReplicatedRows`), the
+per-modality ownership that pays for small modes. ``SKHYPERLEARN_SPLIT_SOLVES=all`` or
+``none`` overrides the rule (tests, benchmarks, a network whose latency or bandwidth the rule's
+assumptions do not fit).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def split_policy() -> str:
 class RowBlock(AllRows):
     """This rank's block of a mode's ``n`` rows; the hooks of :class:`AllRows` as collectives.
 
-    ``comm`` is the fit's :class:`~._sharded.ShardComm` (its failures are raised as
+    ``comm`` is the fit's :class:`~._shard_comm.ShardComm` (its failures are raised as
     :class:`~._distributed.DistributedFault`).
     """
 
@@ -120,7 +120,8 @@ class RowBlock(AllRows):
                 size=(self.stop - self.start, lap.shape[1]), check_invariants=False,
             )  # fmt: skip
         # Every rank holds the whole Laplacian: the scale needs no message.
-        return LaplacianRows(rows, csr_diagonal(lap)[self.start : self.stop], laplacian_scale(lap))
+        diag = csr_diagonal(lap)
+        return LaplacianRows(rows, diag[self.start : self.stop], laplacian_scale(lap, diag))
 
 
 class ReplicatedRows(AllRows):
