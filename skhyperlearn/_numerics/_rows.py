@@ -21,6 +21,8 @@ class AllRows:
     """Every row of the system is here: gathering, slicing and reducing change nothing."""
 
     start = 0
+    #: Whether every row is here (the solves skip their shared sums and stopping tests then).
+    whole = True
 
     def count(self, n: int) -> int:
         """How many of a mode's ``n`` rows this process holds."""
@@ -49,10 +51,6 @@ class AllRows:
     def laplacian(self, lap: torch.Tensor | None):
         """The rows of the mode's Laplacian this process applies (None without a graph)."""
         return lap
-
-    @property
-    def whole(self) -> bool:
-        return True
 
 
 ALL_ROWS = AllRows()
